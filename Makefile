@@ -1,0 +1,53 @@
+# CastRay build, run and test entry points. `make run` and `make test` are the two commands a
+# new user needs; everything else is a step of those or a tool for developers.
+
+GO          ?= go
+BIN         := bin
+PLUGIN_BIN  := $(BIN)/plugins
+# The one place the Ray version used by the e2e suite is named.
+RAY_VERSION ?= 2.60.0
+RAY_VENV    := .venv-ray
+PYTHON      ?= python3
+
+PLUGINS := $(patsubst plugins/%/main.go,%,$(wildcard plugins/*/*/main.go))
+
+.PHONY: build run test unit e2e bench proto ray-venv fmt vet clean
+
+build:
+	@mkdir -p $(PLUGIN_BIN)
+	$(GO) build -o $(BIN)/castray ./cmd/castray
+	@for p in $(PLUGINS); do \
+		kind=$${p%%/*}; name=$${p#*/}; \
+		echo "$(GO) build -o $(PLUGIN_BIN)/castray-$$kind-$$name ./plugins/$$p"; \
+		$(GO) build -o $(PLUGIN_BIN)/castray-$$kind-$$name ./plugins/$$p || exit 1; \
+	done
+
+run: build
+	$(BIN)/castray serve --config config/examples/castray.hcl
+
+# A project-local virtualenv with a pinned ray[default], created once and cached by its stamp.
+ray-venv: $(RAY_VENV)/.stamp-$(RAY_VERSION)
+$(RAY_VENV)/.stamp-$(RAY_VERSION):
+	rm -rf $(RAY_VENV)
+	$(PYTHON) -m venv $(RAY_VENV)
+	$(RAY_VENV)/bin/pip install --quiet --disable-pip-version-check "ray[default]==$(RAY_VERSION)"
+	touch $@
+
+test: unit e2e
+
+unit:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+
+e2e: build ray-venv
+	CASTRAY_BIN_DIR=$(CURDIR)/$(BIN) CASTRAY_RAY_BIN=$(CURDIR)/$(RAY_VENV)/bin/ray \
+		$(GO) test -count=1 -p 1 -timeout 20m ./e2e/...
+
+bench: build ray-venv
+	CASTRAY_BIN_DIR=$(CURDIR)/$(BIN) CASTRAY_RAY_BIN=$(CURDIR)/$(RAY_VENV)/bin/ray ./e2e/bench.sh
+
+fmt:
+	gofmt -l -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')
+
+clean:
+	rm -rf $(BIN)
