@@ -1,0 +1,328 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	plugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	castrayv1 "github.com/castray/castray/sdk/proto/castray/v1"
+)
+
+// The go-plugin adapters. On the plugin's side GRPCServer registers a thin
+// server that forwards each RPC to the Go implementation; on the daemon's
+// side GRPCClient returns a stub that satisfies the same Go interface, so
+// neither side sees gRPC.
+
+// basePlugin serves and dispenses the base Plugin service.
+type basePlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	impl Plugin
+}
+
+func (p *basePlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	castrayv1.RegisterPluginServer(s, &pluginServer{impl: p.impl})
+	return nil
+}
+
+func (p *basePlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
+	return &pluginClient{c: castrayv1.NewPluginClient(c)}, nil
+}
+
+// discoveryPlugin serves and dispenses the Discovery service.
+type discoveryPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	impl Discoverer
+}
+
+func (p *discoveryPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	castrayv1.RegisterDiscoveryServer(s, &discoveryServer{impl: p.impl})
+	return nil
+}
+
+func (p *discoveryPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
+	return &discoveryClient{
+		pluginClient: pluginClient{c: castrayv1.NewPluginClient(c)},
+		c:            castrayv1.NewDiscoveryClient(c),
+	}, nil
+}
+
+// transferPlugin serves and dispenses the Transfer service.
+type transferPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	impl Transferer
+}
+
+func (p *transferPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	castrayv1.RegisterTransferServer(s, &transferServer{impl: p.impl})
+	return nil
+}
+
+func (p *transferPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
+	return &transferClient{
+		pluginClient: pluginClient{c: castrayv1.NewPluginClient(c)},
+		c:            castrayv1.NewTransferClient(c),
+	}, nil
+}
+
+// ClientPluginSet is the plugin set the daemon uses to dispense any plugin.
+// Dispense PluginSetBase first, read the kind from Info, then dispense the
+// kind's entry, which returns a Discoverer or a Transferer.
+func ClientPluginSet() map[int]plugin.PluginSet {
+	return map[int]plugin.PluginSet{APIVersion: {
+		PluginSetBase:      &basePlugin{},
+		PluginSetDiscovery: &discoveryPlugin{},
+		PluginSetTransfer:  &transferPlugin{},
+	}}
+}
+
+// wireError turns a gRPC error from a plugin into an error for the daemon:
+// a plugin that went away becomes ErrPluginUnavailable and an older plugin's
+// Unimplemented becomes ErrUnsupported; other errors keep their message.
+func wireError(call string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", call, err)
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return fmt.Errorf("%s: %w", call, err)
+	}
+	switch st.Code() {
+	case codes.Unavailable:
+		return fmt.Errorf("%s: %w: %s", call, ErrPluginUnavailable, st.Message())
+	case codes.Unimplemented:
+		return fmt.Errorf("%s: %w", call, ErrUnsupported)
+	case codes.Canceled:
+		return fmt.Errorf("%s: %w", call, context.Canceled)
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("%s: %w", call, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("%s: %s", call, st.Message())
+}
+
+// statusError turns an implementation's error into a gRPC status, keeping
+// context cancellation recognisable on the other side.
+func statusError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, ErrUnsupported):
+		return status.Error(codes.Unimplemented, err.Error())
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return status.Error(codes.Unknown, err.Error())
+}
+
+// --- base service -------------------------------------------------------
+
+type pluginServer struct {
+	castrayv1.UnimplementedPluginServer
+	impl Plugin
+}
+
+func (s *pluginServer) GetInfo(ctx context.Context, _ *castrayv1.GetInfoRequest) (*castrayv1.PluginInfo, error) {
+	info, err := s.impl.Info(ctx)
+	return info, statusError(err)
+}
+
+func (s *pluginServer) GetConfigSchema(ctx context.Context, _ *castrayv1.GetConfigSchemaRequest) (*castrayv1.ConfigSchema, error) {
+	schema, err := s.impl.ConfigSchema(ctx)
+	return schema, statusError(err)
+}
+
+func (s *pluginServer) Configure(ctx context.Context, req *castrayv1.ConfigureRequest) (*castrayv1.ConfigureResponse, error) {
+	problems, err := s.impl.Configure(ctx, req)
+	if err != nil {
+		return nil, statusError(err)
+	}
+	return &castrayv1.ConfigureResponse{Errors: problems}, nil
+}
+
+type pluginClient struct{ c castrayv1.PluginClient }
+
+func (p *pluginClient) Info(ctx context.Context) (*PluginInfo, error) {
+	info, err := p.c.GetInfo(ctx, &castrayv1.GetInfoRequest{})
+	return info, wireError("GetInfo", err)
+}
+
+func (p *pluginClient) ConfigSchema(ctx context.Context) (*ConfigSchema, error) {
+	schema, err := p.c.GetConfigSchema(ctx, &castrayv1.GetConfigSchemaRequest{})
+	return schema, wireError("GetConfigSchema", err)
+}
+
+func (p *pluginClient) Configure(ctx context.Context, req *ConfigureRequest) ([]*ConfigError, error) {
+	resp, err := p.c.Configure(ctx, req)
+	if err != nil {
+		return nil, wireError("Configure", err)
+	}
+	return resp.GetErrors(), nil
+}
+
+// --- discovery ----------------------------------------------------------
+
+type discoveryServer struct {
+	castrayv1.UnimplementedDiscoveryServer
+	impl Discoverer
+}
+
+// streamDiscoverSink sends what the implementation finds down the stream.
+type streamDiscoverSink struct {
+	stream grpc.ServerStreamingServer[castrayv1.DiscoverEvent]
+}
+
+func (s streamDiscoverSink) Candidate(c *ClusterCandidate) error {
+	return s.stream.Send(&castrayv1.DiscoverEvent{Event: &castrayv1.DiscoverEvent_Candidate{Candidate: c}})
+}
+
+func (s streamDiscoverSink) Note(n *DiscoverNote) error {
+	return s.stream.Send(&castrayv1.DiscoverEvent{Event: &castrayv1.DiscoverEvent_Note{Note: n}})
+}
+
+func (s *discoveryServer) Discover(req *castrayv1.DiscoverRequest, stream grpc.ServerStreamingServer[castrayv1.DiscoverEvent]) error {
+	summary, err := s.impl.Discover(stream.Context(), req, streamDiscoverSink{stream: stream})
+	if err != nil {
+		return statusError(err)
+	}
+	if summary == nil {
+		summary = &DiscoverSummary{}
+	}
+	return stream.Send(&castrayv1.DiscoverEvent{Event: &castrayv1.DiscoverEvent_Summary{Summary: summary}})
+}
+
+type discoveryClient struct {
+	pluginClient
+	c castrayv1.DiscoveryClient
+}
+
+func (d *discoveryClient) Discover(ctx context.Context, req *DiscoverRequest, sink DiscoverSink) (*DiscoverSummary, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := d.c.Discover(ctx, req)
+	if err != nil {
+		return nil, wireError("Discover", err)
+	}
+	for {
+		ev, err := stream.Recv()
+		if err == io.EOF {
+			return nil, errors.New("Discover: plugin ended the stream without a summary")
+		}
+		if err != nil {
+			return nil, wireError("Discover", err)
+		}
+		switch e := ev.Event.(type) {
+		case *castrayv1.DiscoverEvent_Candidate:
+			err = sink.Candidate(e.Candidate)
+		case *castrayv1.DiscoverEvent_Note:
+			err = sink.Note(e.Note)
+		case *castrayv1.DiscoverEvent_Summary:
+			return e.Summary, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// --- transfer -----------------------------------------------------------
+
+type transferServer struct {
+	castrayv1.UnimplementedTransferServer
+	impl Transferer
+}
+
+func (s *transferServer) Capabilities(ctx context.Context, _ *castrayv1.CapabilitiesRequest) (*castrayv1.TransferCapabilities, error) {
+	caps, err := s.impl.Capabilities(ctx)
+	return caps, statusError(err)
+}
+
+type streamTransferSink struct {
+	stream grpc.ServerStreamingServer[castrayv1.TransferEvent]
+}
+
+func (s streamTransferSink) Progress(p *TargetProgress) error {
+	return s.stream.Send(&castrayv1.TransferEvent{Event: &castrayv1.TransferEvent_Progress{Progress: p}})
+}
+
+func (s streamTransferSink) Result(r *TargetResult) error {
+	return s.stream.Send(&castrayv1.TransferEvent{Event: &castrayv1.TransferEvent_Result{Result: r}})
+}
+
+func (s *transferServer) Send(req *castrayv1.SendRequest, stream grpc.ServerStreamingServer[castrayv1.TransferEvent]) error {
+	summary, err := s.impl.Send(stream.Context(), req, streamTransferSink{stream: stream})
+	if err != nil {
+		return statusError(err)
+	}
+	if summary == nil {
+		summary = &SendSummary{}
+	}
+	return stream.Send(&castrayv1.TransferEvent{Event: &castrayv1.TransferEvent_Summary{Summary: summary}})
+}
+
+func (s *transferServer) Cancel(ctx context.Context, req *castrayv1.CancelRequest) (*castrayv1.CancelResponse, error) {
+	ok, err := s.impl.Cancel(ctx, req.GetTransferId())
+	if err != nil {
+		return nil, statusError(err)
+	}
+	return &castrayv1.CancelResponse{Cancelled: ok}, nil
+}
+
+type transferClient struct {
+	pluginClient
+	c castrayv1.TransferClient
+}
+
+func (t *transferClient) Capabilities(ctx context.Context) (*TransferCapabilities, error) {
+	caps, err := t.c.Capabilities(ctx, &castrayv1.CapabilitiesRequest{})
+	return caps, wireError("Capabilities", err)
+}
+
+func (t *transferClient) Send(ctx context.Context, req *SendRequest, sink TransferSink) (*SendSummary, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := t.c.Send(ctx, req)
+	if err != nil {
+		return nil, wireError("Send", err)
+	}
+	for {
+		ev, err := stream.Recv()
+		if err == io.EOF {
+			return nil, errors.New("Send: plugin ended the stream without a summary")
+		}
+		if err != nil {
+			return nil, wireError("Send", err)
+		}
+		switch e := ev.Event.(type) {
+		case *castrayv1.TransferEvent_Progress:
+			err = sink.Progress(e.Progress)
+		case *castrayv1.TransferEvent_Result:
+			err = sink.Result(e.Result)
+		case *castrayv1.TransferEvent_Summary:
+			return e.Summary, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (t *transferClient) Cancel(ctx context.Context, transferID string) (bool, error) {
+	resp, err := t.c.Cancel(ctx, &castrayv1.CancelRequest{TransferId: transferID})
+	if err != nil {
+		return false, wireError("Cancel", err)
+	}
+	return resp.GetCancelled(), nil
+}

@@ -1,0 +1,42 @@
+// Package plugintest runs a plugin implementation over the real gRPC path,
+// in process, without the daemon: the value it returns is the same stub the
+// daemon would use, so a test exercises serialisation, streaming, error
+// mapping and cancellation exactly as in production.
+//
+// It must not import the daemon (host/), config/ or plugins/.
+package plugintest
+
+import (
+	"testing"
+
+	plugin "github.com/hashicorp/go-plugin"
+
+	"github.com/castray/castray/sdk"
+)
+
+// Discovery serves impl over gRPC and returns the daemon-side client.
+// Everything is closed when the test ends.
+func Discovery(t testing.TB, impl sdk.Discoverer) sdk.Discoverer {
+	t.Helper()
+	return dispense(t, sdk.ServerPluginSet(impl), sdk.PluginSetDiscovery).(sdk.Discoverer)
+}
+
+// Transfer serves impl over gRPC and returns the daemon-side client.
+func Transfer(t testing.TB, impl sdk.Transferer) sdk.Transferer {
+	t.Helper()
+	return dispense(t, sdk.ServerPluginSet(impl), sdk.PluginSetTransfer).(sdk.Transferer)
+}
+
+func dispense(t testing.TB, set plugin.PluginSet, name string) any {
+	t.Helper()
+	client, server := plugin.TestPluginGRPCConn(t, false, set)
+	t.Cleanup(func() {
+		_ = client.Close()
+		server.Stop()
+	})
+	raw, err := client.Dispense(name)
+	if err != nil {
+		t.Fatalf("plugintest: dispense %s: %v", name, err)
+	}
+	return raw
+}

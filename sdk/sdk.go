@@ -1,0 +1,134 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+
+	plugin "github.com/hashicorp/go-plugin"
+
+	castrayv1 "github.com/castray/castray/sdk/proto/castray/v1"
+)
+
+// APIVersion is the newest plugin API version this SDK speaks. It is also the
+// go-plugin protocol version of the handshake.
+const APIVersion = 1
+
+// Handshake is shared by the daemon and every plugin. The magic cookie only
+// stops a plugin binary from being run by hand by mistake; it is not a
+// security measure (AutoMTLS and the optional SHA-256 pin are).
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  APIVersion,
+	MagicCookieKey:   "CASTRAY_PLUGIN_MAGIC_COOKIE",
+	MagicCookieValue: "6f1c0f3e-castray-plugin-v1",
+}
+
+// Names of the entries of the go-plugin plugin set. Every plugin serves
+// PluginSetBase and exactly one of the kind entries.
+const (
+	PluginSetBase      = "plugin"
+	PluginSetDiscovery = "discovery"
+	PluginSetTransfer  = "transfer"
+)
+
+// The wire types, re-exported so that plugin authors import only this
+// package. They are documented in sdk/proto/castray/v1.
+type (
+	PluginInfo           = castrayv1.PluginInfo
+	PluginKind           = castrayv1.PluginKind
+	ConfigSchema         = castrayv1.ConfigSchema
+	ConfigField          = castrayv1.ConfigField
+	ConfigureRequest     = castrayv1.ConfigureRequest
+	ConfigError          = castrayv1.ConfigError
+	DiscoverRequest      = castrayv1.DiscoverRequest
+	ClusterCandidate     = castrayv1.ClusterCandidate
+	ClusterStatus        = castrayv1.ClusterStatus
+	DiscoverNote         = castrayv1.DiscoverNote
+	DiscoverSummary      = castrayv1.DiscoverSummary
+	TransferCapabilities = castrayv1.TransferCapabilities
+	CastMode             = castrayv1.CastMode
+	FileSpec             = castrayv1.FileSpec
+	Target               = castrayv1.Target
+	SendRequest          = castrayv1.SendRequest
+	TargetState          = castrayv1.TargetState
+	TargetProgress       = castrayv1.TargetProgress
+	TargetResult         = castrayv1.TargetResult
+	SendSummary          = castrayv1.SendSummary
+)
+
+// Enum values, re-exported.
+const (
+	KindDiscovery = castrayv1.PluginKind_PLUGIN_KIND_DISCOVERY
+	KindTransfer  = castrayv1.PluginKind_PLUGIN_KIND_TRANSFER
+
+	StatusActive   = castrayv1.ClusterStatus_CLUSTER_STATUS_ACTIVE
+	StatusInactive = castrayv1.ClusterStatus_CLUSTER_STATUS_INACTIVE
+	StatusUnknown  = castrayv1.ClusterStatus_CLUSTER_STATUS_UNKNOWN
+
+	Unicast   = castrayv1.CastMode_CAST_MODE_UNICAST
+	Multicast = castrayv1.CastMode_CAST_MODE_MULTICAST
+	Broadcast = castrayv1.CastMode_CAST_MODE_BROADCAST
+
+	TargetPending   = castrayv1.TargetState_TARGET_STATE_PENDING
+	TargetRunning   = castrayv1.TargetState_TARGET_STATE_RUNNING
+	TargetDone      = castrayv1.TargetState_TARGET_STATE_DONE
+	TargetFailed    = castrayv1.TargetState_TARGET_STATE_FAILED
+	TargetCancelled = castrayv1.TargetState_TARGET_STATE_CANCELLED
+)
+
+// Plugin is the base contract every plugin implements.
+type Plugin interface {
+	// Info identifies the plugin; cheap, and valid before Configure.
+	Info(ctx context.Context) (*PluginInfo, error)
+	// ConfigSchema describes the keys Configure accepts.
+	ConfigSchema(ctx context.Context) (*ConfigSchema, error)
+	// Configure validates and applies the configuration. Problems with the
+	// configuration are returned as ConfigErrors naming the key; the error
+	// result is for failures of the call itself.
+	Configure(ctx context.Context, req *ConfigureRequest) ([]*ConfigError, error)
+}
+
+// Discoverer is a discovery strategy.
+type Discoverer interface {
+	Plugin
+	// Discover looks for Ray clusters within the request's scope, reporting
+	// each one to sink as soon as it is found, and returns a summary. It
+	// must return promptly once ctx is done.
+	Discover(ctx context.Context, req *DiscoverRequest, sink DiscoverSink) (*DiscoverSummary, error)
+}
+
+// DiscoverSink receives what a Discover call finds. An error from the sink
+// means the caller has gone away: stop and return it.
+type DiscoverSink interface {
+	Candidate(*ClusterCandidate) error
+	Note(*DiscoverNote) error
+}
+
+// Transferer is a transfer backend.
+type Transferer interface {
+	Plugin
+	// Capabilities says what the backend can do.
+	Capabilities(ctx context.Context) (*TransferCapabilities, error)
+	// Send delivers req.File to req.Targets, reporting progress and one
+	// result per target to sink, and returns a summary. Cancelling ctx
+	// cancels the transfer.
+	Send(ctx context.Context, req *SendRequest, sink TransferSink) (*SendSummary, error)
+	// Cancel stops the running Send with that transfer id; false when none
+	// was running.
+	Cancel(ctx context.Context, transferID string) (bool, error)
+}
+
+// TransferSink receives what a Send call reports. An error from the sink
+// means the caller has gone away: stop and return it.
+type TransferSink interface {
+	Progress(*TargetProgress) error
+	Result(*TargetResult) error
+}
+
+var (
+	// ErrPluginUnavailable is returned by calls to a plugin that has exited
+	// or is shutting down.
+	ErrPluginUnavailable = errors.New("plugin unavailable (exited or shutting down)")
+	// ErrUnsupported is returned when the plugin does not implement a call
+	// (an older plugin answering codes.Unimplemented).
+	ErrUnsupported = errors.New("not supported by this plugin")
+)
