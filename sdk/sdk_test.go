@@ -61,8 +61,11 @@ type collect struct {
 	notes      []*sdk.DiscoverNote
 }
 
-func (c *collect) Candidate(x *sdk.ClusterCandidate) error { c.candidates = append(c.candidates, x); return nil }
-func (c *collect) Note(x *sdk.DiscoverNote) error          { c.notes = append(c.notes, x); return nil }
+func (c *collect) Candidate(x *sdk.ClusterCandidate) error {
+	c.candidates = append(c.candidates, x)
+	return nil
+}
+func (c *collect) Note(x *sdk.DiscoverNote) error { c.notes = append(c.notes, x); return nil }
 
 func TestDiscoveryOverGRPC(t *testing.T) {
 	impl := &testDiscoverer{candidates: []*sdk.ClusterCandidate{
@@ -182,7 +185,9 @@ func (t *testTransferer) Send(ctx context.Context, req *sdk.SendRequest, sink sd
 	}
 	return &sdk.SendSummary{Succeeded: uint32(len(req.GetTargets())), Bytes: req.GetFile().GetSize()}, nil
 }
-func (t *testTransferer) Cancel(_ context.Context, id string) (bool, error) { return id == "running", nil }
+func (t *testTransferer) Cancel(_ context.Context, id string) (bool, error) {
+	return id == "running", nil
+}
 
 type transferCollect struct {
 	progress []*sdk.TargetProgress
@@ -193,7 +198,10 @@ func (c *transferCollect) Progress(p *sdk.TargetProgress) error {
 	c.progress = append(c.progress, p)
 	return nil
 }
-func (c *transferCollect) Result(r *sdk.TargetResult) error { c.results = append(c.results, r); return nil }
+func (c *transferCollect) Result(r *sdk.TargetResult) error {
+	c.results = append(c.results, r)
+	return nil
+}
 
 func TestTransferOverGRPC(t *testing.T) {
 	client := plugintest.Transfer(t, &testTransferer{})
