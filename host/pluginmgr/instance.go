@@ -1,0 +1,332 @@
+package pluginmgr
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	plugin "github.com/hashicorp/go-plugin"
+
+	"github.com/castray/castray/sdk"
+)
+
+// State is a plugin's supervision state.
+type State string
+
+const (
+	StateHealthy    State = "healthy"
+	StateRestarting State = "restarting"
+	StateFailed     State = "failed"
+	StateDisabled   State = "disabled"
+)
+
+// Status is what the daemon reports about one plugin.
+type Status struct {
+	Name          string    `json:"name"`
+	Kind          string    `json:"kind"`
+	Path          string    `json:"path"`
+	SHA256        string    `json:"sha256"`
+	Version       string    `json:"version"`
+	APIVersion    int       `json:"api_version"`
+	Description   string    `json:"description,omitempty"`
+	State         State     `json:"state"`
+	LastError     string    `json:"last_error,omitempty"`
+	Restarts      int       `json:"restarts"`
+	PID           int       `json:"pid,omitempty"`
+	StartedAt     time.Time `json:"started_at,omitzero"`
+	ConfigSchema  []Field   `json:"config_schema,omitempty"`
+	LastHealthyAt time.Time `json:"last_healthy_at,omitzero"`
+}
+
+// Field is one entry of a plugin's config schema.
+type Field struct {
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	Description string `json:"description,omitempty"`
+	Required    bool   `json:"required,omitempty"`
+	Default     string `json:"default,omitempty"`
+}
+
+// instance is one plugin and its current process.
+type instance struct {
+	m        *Manager
+	path     string
+	sum      string
+	settings Settings
+
+	// Set by the first launch, fixed afterwards.
+	name string
+	kind sdk.PluginKind
+
+	mu     sync.Mutex
+	client *plugin.Client
+	rpc    plugin.ClientProtocol
+	impl   sdk.Plugin // a sdk.Discoverer or sdk.Transferer
+	st     Status
+}
+
+// launch starts the process, handshakes, reads GetInfo and dispenses the
+// kind's service. want, when set, is the info of the first launch: the
+// relaunched binary must still be the same plugin.
+func (i *instance) launch(ctx context.Context, want *sdk.PluginInfo) (*sdk.PluginInfo, error) {
+	cmd := exec.Command(i.path)
+	cmd.Env = append(os.Environ(), "CASTRAY_PLUGIN_LOG_LEVEL="+i.m.opts.LogLevel)
+	cfg := &plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		VersionedPlugins: sdk.ClientPluginSet(),
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		StartTimeout:     i.m.opts.StartTimeout,
+		Logger:           i.m.opts.Logger.Named("plugin").Named(filepath.Base(i.path)),
+	}
+	if i.settings.SHA256 != "" {
+		pin, err := hex.DecodeString(i.settings.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("sha256 pin: %w", err)
+		}
+		cfg.SecureConfig = &plugin.SecureConfig{Checksum: pin, Hash: sha256.New()}
+	}
+	client := plugin.NewClient(cfg)
+	rpc, err := client.Client()
+	if err != nil {
+		client.Kill()
+		return nil, fmt.Errorf("launch: %w", err)
+	}
+	fail := func(err error) (*sdk.PluginInfo, error) {
+		client.Kill()
+		return nil, err
+	}
+	raw, err := rpc.Dispense(sdk.PluginSetBase)
+	if err != nil {
+		return fail(fmt.Errorf("dispense: %w", err))
+	}
+	ctx, cancel := context.WithTimeout(ctx, i.m.opts.StartTimeout)
+	defer cancel()
+	info, err := raw.(sdk.Plugin).Info(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("fingerprint: %w", err))
+	}
+	if err := checkInfo(info); err != nil {
+		return fail(err)
+	}
+	if want != nil && (info.GetName() != want.GetName() || info.GetKind() != want.GetKind()) {
+		return fail(fmt.Errorf("relaunched binary is now %q (%s), was %q", info.GetName(), kindName(info.GetKind()), want.GetName()))
+	}
+	entry := sdk.PluginSetDiscovery
+	if info.GetKind() == sdk.KindTransfer {
+		entry = sdk.PluginSetTransfer
+	}
+	impl, err := rpc.Dispense(entry)
+	if err != nil {
+		return fail(fmt.Errorf("dispense %s: %w", entry, err))
+	}
+	var fields []Field
+	if schema, err := raw.(sdk.Plugin).ConfigSchema(ctx); err == nil {
+		for _, f := range schema.GetFields() {
+			fields = append(fields, Field{Name: f.GetName(), Type: f.GetType(), Description: f.GetDescription(), Required: f.GetRequired(), Default: f.GetDefaultJson()})
+		}
+	} else if !errors.Is(err, sdk.ErrUnsupported) {
+		return fail(fmt.Errorf("config schema: %w", err))
+	}
+
+	pid := 0
+	if rc := client.ReattachConfig(); rc != nil {
+		pid = rc.Pid
+	}
+	i.mu.Lock()
+	i.client, i.rpc, i.impl = client, rpc, impl.(sdk.Plugin)
+	i.name, i.kind = info.GetName(), info.GetKind()
+	i.st.Name, i.st.Kind, i.st.Path, i.st.SHA256 = info.GetName(), kindName(info.GetKind()), i.path, i.sum
+	i.st.Version, i.st.APIVersion, i.st.Description = info.GetPluginVersion(), client.NegotiatedVersion(), info.GetDescription()
+	i.st.ConfigSchema, i.st.PID, i.st.StartedAt = fields, pid, time.Now().UTC()
+	i.mu.Unlock()
+	return info, nil
+}
+
+// checkInfo refuses a plugin this daemon cannot use.
+func checkInfo(info *sdk.PluginInfo) error {
+	if info.GetName() == "" {
+		return errors.New("fingerprint: plugin reports no name")
+	}
+	if !slices.Contains(info.GetApiVersions(), uint32(sdk.APIVersion)) {
+		return fmt.Errorf("plugin %q speaks API versions %v; this daemon speaks %d", info.GetName(), info.GetApiVersions(), sdk.APIVersion)
+	}
+	switch info.GetKind() {
+	case sdk.KindDiscovery, sdk.KindTransfer:
+		return nil
+	}
+	return fmt.Errorf("plugin %q reports unknown kind %v", info.GetName(), info.GetKind())
+}
+
+// configure sends the plugin its config block; ConfigErrors become one error
+// naming every offending key.
+func (i *instance) configure(ctx context.Context) error {
+	raw, err := configJSON(i.settings.Config)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, i.m.opts.StartTimeout)
+	defer cancel()
+	i.mu.Lock()
+	impl := i.impl
+	i.mu.Unlock()
+	problems, err := impl.Configure(ctx, &sdk.ConfigureRequest{ConfigJson: raw, DataDir: i.m.opts.DataDir, ApiVersion: sdk.APIVersion})
+	if err != nil {
+		return fmt.Errorf("configure: %w", err)
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
+			if p.GetKey() != "" {
+				p.Key = fmt.Sprintf("plugin.%s.config.%s", i.name, p.GetKey())
+			}
+		}
+		return fmt.Errorf("invalid config: %s", sdk.ConfigErrorsString(problems))
+	}
+	return nil
+}
+
+func (i *instance) status() Status {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.st
+}
+
+func (i *instance) setState(s State, lastErr string) {
+	i.mu.Lock()
+	changed := i.st.State != s
+	i.st.State = s
+	if lastErr != "" {
+		i.st.LastError = lastErr
+	}
+	if s == StateHealthy {
+		i.st.LastHealthyAt = time.Now().UTC()
+	}
+	if s != StateHealthy {
+		i.st.PID = 0
+	}
+	st := i.st
+	i.mu.Unlock()
+	if changed {
+		i.m.opts.OnState(st)
+	}
+}
+
+// current returns the live implementation, or ErrPluginUnavailable when the
+// plugin is not healthy.
+func (i *instance) current() (sdk.Plugin, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.st.State != StateHealthy || i.impl == nil {
+		return nil, fmt.Errorf("plugin %q is %s: %w", i.name, i.st.State, sdk.ErrPluginUnavailable)
+	}
+	return i.impl, nil
+}
+
+func (i *instance) kill() {
+	i.mu.Lock()
+	client := i.client
+	i.client, i.rpc, i.impl = nil, nil, nil
+	i.mu.Unlock()
+	if client != nil {
+		client.Kill()
+	}
+}
+
+// exited reports whether the process is gone.
+func (i *instance) exited() bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.client == nil || i.client.Exited()
+}
+
+func (i *instance) ping() error {
+	i.mu.Lock()
+	rpc := i.rpc
+	i.mu.Unlock()
+	if rpc == nil {
+		return errors.New("no process")
+	}
+	return rpc.Ping()
+}
+
+// supervise watches one plugin until the manager shuts down: an exit or a
+// failed ping kills the process and relaunches it with capped exponential
+// backoff; MaxLaunchFailures failed relaunches in a row mark it failed.
+func (m *Manager) supervise(i *instance) {
+	defer m.wg.Done()
+	exitTick := time.NewTicker(m.opts.ExitPoll)
+	defer exitTick.Stop()
+	pingTick := time.NewTicker(m.opts.HealthInterval)
+	defer pingTick.Stop()
+	for {
+		var reason string
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-exitTick.C:
+			if i.exited() {
+				reason = "plugin process exited"
+			}
+		case <-pingTick.C:
+			if err := i.ping(); err != nil {
+				reason = "health ping failed: " + err.Error()
+			}
+		}
+		if reason == "" {
+			continue
+		}
+		i.kill()
+		i.mu.Lock()
+		i.st.Restarts++
+		i.mu.Unlock()
+		m.log.Warn("plugin down; relaunching", "name", i.name, "reason", reason)
+		i.setState(StateRestarting, reason)
+		if !m.relaunch(i) {
+			return
+		}
+	}
+}
+
+// relaunch retries launch+configure with backoff. It returns false when the
+// plugin was given up (failed) or the manager is shutting down.
+func (m *Manager) relaunch(i *instance) bool {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = m.opts.BackoffInitial, m.opts.BackoffMax, 0
+	want := &sdk.PluginInfo{Name: i.name, Kind: i.kind}
+	failures := 0
+	for {
+		select {
+		case <-m.ctx.Done():
+			return false
+		case <-time.After(b.NextBackOff()):
+		}
+		_, err := i.launch(m.ctx, want)
+		if err == nil {
+			if err = i.configure(m.ctx); err != nil {
+				i.kill()
+			}
+		}
+		if err == nil {
+			i.setState(StateHealthy, "")
+			m.log.Info("plugin relaunched", "name", i.name, "pid", i.status().PID, "restarts", i.status().Restarts)
+			return true
+		}
+		failures++
+		m.log.Error("plugin relaunch failed", "name", i.name, "attempt", failures, "error", err)
+		if failures >= m.opts.MaxLaunchFailures {
+			i.setState(StateFailed, fmt.Sprintf("gave up after %d failed relaunches: %v", failures, err))
+			return false
+		}
+		i.setState(StateRestarting, err.Error())
+	}
+}

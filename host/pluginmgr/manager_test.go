@@ -1,0 +1,282 @@
+package pluginmgr_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	hclog "github.com/hashicorp/go-hclog"
+
+	"github.com/castray/castray/host/pluginmgr"
+	"github.com/castray/castray/sdk"
+)
+
+// The test binary doubles as a plugin (go-plugin's helper-process pattern):
+// with CASTRAY_TEST_PLUGIN set it serves a transfer plugin instead of
+// running tests. The plugin directory holds small scripts that exec it.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv("CASTRAY_TEST_PLUGIN"); mode != "" {
+		if marker := os.Getenv("CASTRAY_TEST_MARKER"); marker != "" {
+			_ = os.WriteFile(marker, []byte(mode), 0o600)
+		}
+		sdk.ServeTransfer(&helper{mode: mode})
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+type helper struct{ mode string }
+
+func (h *helper) Info(context.Context) (*sdk.PluginInfo, error) {
+	name, versions := "helper", []uint32{sdk.APIVersion}
+	if strings.HasPrefix(h.mode, "name=") {
+		name = strings.TrimPrefix(h.mode, "name=")
+	}
+	if h.mode == "future" {
+		versions = []uint32{99}
+	}
+	return &sdk.PluginInfo{Name: name, Kind: sdk.KindTransfer, PluginVersion: "1.2.3", ApiVersions: versions}, nil
+}
+
+func (h *helper) ConfigSchema(context.Context) (*sdk.ConfigSchema, error) {
+	return &sdk.ConfigSchema{Fields: []*sdk.ConfigField{{Name: "speed", Type: "int"}}}, nil
+}
+
+func (h *helper) Configure(_ context.Context, req *sdk.ConfigureRequest) ([]*sdk.ConfigError, error) {
+	var cfg struct {
+		Speed int `json:"speed"`
+	}
+	if problems := sdk.DecodeConfig(req.GetConfigJson(), &cfg); problems != nil {
+		return problems, nil
+	}
+	if cfg.Speed < 0 {
+		return []*sdk.ConfigError{{Key: "speed", Message: "must not be negative"}}, nil
+	}
+	return nil, nil
+}
+
+func (h *helper) Capabilities(context.Context) (*sdk.TransferCapabilities, error) {
+	return &sdk.TransferCapabilities{Modes: []sdk.CastMode{sdk.Unicast}, NodeKinds: []string{"local"}}, nil
+}
+
+func (h *helper) Send(context.Context, *sdk.SendRequest, sdk.TransferSink) (*sdk.SendSummary, error) {
+	return &sdk.SendSummary{Succeeded: 1}, nil
+}
+
+func (h *helper) Cancel(context.Context, string) (bool, error) { return false, nil }
+
+// pluginDir writes one launcher script per name → mode.
+func pluginDir(t *testing.T, plugins map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for file, mode := range plugins {
+		script := fmt.Sprintf("#!/bin/sh\nCASTRAY_TEST_PLUGIN=%q exec %q\n", mode, self)
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func load(t *testing.T, opts pluginmgr.Options) *pluginmgr.Manager {
+	t.Helper()
+	opts.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr})
+	if opts.ExitPoll == 0 {
+		opts.ExitPoll = 20 * time.Millisecond
+	}
+	opts.BackoffInitial, opts.BackoffMax = 20*time.Millisecond, 200*time.Millisecond
+	m, err := pluginmgr.Load(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Shutdown)
+	return m
+}
+
+func processAlive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestLoadFingerprintsAndSkipsNonExecutables(t *testing.T) {
+	dir := pluginDir(t, map[string]string{"castray-transfer-helper": "ok"})
+	if err := os.WriteFile(filepath.Join(dir, "README.txt"), []byte("not a plugin"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := load(t, pluginmgr.Options{Dir: dir})
+	list := m.List()
+	if len(list) != 1 {
+		t.Fatalf("List = %+v, want just the helper", list)
+	}
+	st := list[0]
+	if st.Name != "helper" || st.Kind != "transfer" || st.Version != "1.2.3" || st.APIVersion != sdk.APIVersion ||
+		st.State != pluginmgr.StateHealthy || len(st.SHA256) != 64 || !processAlive(st.PID) || len(st.ConfigSchema) != 1 {
+		t.Fatalf("status = %+v", st)
+	}
+	tr, err := m.Transfer("helper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := tr.Send(context.Background(), &sdk.SendRequest{}, nil); err != nil || sum.GetSucceeded() != 1 {
+		t.Fatalf("Send = %v, %v", sum, err)
+	}
+	if _, err := m.Transfer("nope"); !errors.Is(err, pluginmgr.ErrNoPlugin) {
+		t.Fatalf("Transfer(nope) err = %v", err)
+	}
+}
+
+func TestKilledPluginIsRelaunched(t *testing.T) {
+	var states []pluginmgr.State
+	stateCh := make(chan pluginmgr.State, 16)
+	m := load(t, pluginmgr.Options{
+		Dir:     pluginDir(t, map[string]string{"castray-transfer-helper": "ok"}),
+		OnState: func(s pluginmgr.Status) { stateCh <- s.State },
+	})
+	before, _ := m.Status("helper")
+	tr, _ := m.Transfer("helper")
+	if err := syscall.Kill(before.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "restarting", func() bool { st, _ := m.Status("helper"); return st.State == pluginmgr.StateRestarting || st.Restarts > 0 })
+	waitFor(t, "healthy again", func() bool { st, _ := m.Status("helper"); return st.State == pluginmgr.StateHealthy && st.PID != before.PID })
+	after, _ := m.Status("helper")
+	if after.Restarts != 1 || !processAlive(after.PID) || !strings.Contains(after.LastError, "exited") {
+		t.Fatalf("after relaunch: %+v", after)
+	}
+	// The handle taken before the crash works with the new process.
+	if _, err := tr.Send(context.Background(), &sdk.SendRequest{}, nil); err != nil {
+		t.Fatalf("Send after relaunch: %v", err)
+	}
+	close(stateCh)
+	for s := range stateCh {
+		states = append(states, s)
+	}
+	// healthy (load) → restarting (crash) → healthy (relaunch)
+	if len(states) < 3 || states[0] != pluginmgr.StateHealthy || states[1] != pluginmgr.StateRestarting || states[len(states)-1] != pluginmgr.StateHealthy {
+		t.Errorf("state changes = %v", states)
+	}
+}
+
+func TestCallToDeadPluginFailsFast(t *testing.T) {
+	dir := pluginDir(t, map[string]string{"castray-transfer-helper": "ok"})
+	m := load(t, pluginmgr.Options{Dir: dir, MaxLaunchFailures: 2})
+	st, _ := m.Status("helper")
+	tr, _ := m.Transfer("helper")
+	// Make relaunches fail: the launcher now points nowhere.
+	if err := os.WriteFile(filepath.Join(dir, "castray-transfer-helper"), []byte("#!/bin/sh\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_ = syscall.Kill(st.PID, syscall.SIGKILL)
+	waitFor(t, "failed state", func() bool { st, _ := m.Status("helper"); return st.State == pluginmgr.StateFailed })
+	start := time.Now()
+	_, err := tr.Send(context.Background(), &sdk.SendRequest{}, nil)
+	if !errors.Is(err, sdk.ErrPluginUnavailable) || time.Since(start) > time.Second {
+		t.Fatalf("Send to failed plugin: %v after %v", err, time.Since(start))
+	}
+	final, _ := m.Status("helper")
+	if !strings.Contains(final.LastError, "gave up after 2") {
+		t.Errorf("last error = %q", final.LastError)
+	}
+}
+
+func TestBadConfigStopsLoadNamingPluginAndKey(t *testing.T) {
+	_, err := pluginmgr.Load(pluginmgr.Options{
+		Dir:      pluginDir(t, map[string]string{"castray-transfer-helper": "ok"}),
+		Settings: map[string]pluginmgr.Settings{"helper": {Enabled: true, Config: map[string]any{"speed": -1}}},
+	})
+	if err == nil || !strings.Contains(err.Error(), "plugin.helper.config.speed") {
+		t.Fatalf("err = %v, want one naming plugin.helper.config.speed", err)
+	}
+}
+
+func TestLoadCollectsEveryProblem(t *testing.T) {
+	_, err := pluginmgr.Load(pluginmgr.Options{
+		Dir: pluginDir(t, map[string]string{"a-helper": "ok", "b-other": "name=helper", "c-future": "future"}),
+		Settings: map[string]pluginmgr.Settings{
+			"missing": {Enabled: true},
+		},
+	})
+	var le *pluginmgr.LoadError
+	if !errors.As(err, &le) {
+		t.Fatalf("err = %v, want *LoadError", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{`"helper": provided by both`, "API versions [99]", `"missing": configured but no plugin`} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+}
+
+func TestPinMismatchRefusesBeforeLaunch(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "launched")
+	t.Setenv("CASTRAY_TEST_MARKER", marker)
+	_, err := pluginmgr.Load(pluginmgr.Options{
+		Dir:      pluginDir(t, map[string]string{"castray-transfer-helper": "ok"}),
+		Settings: map[string]pluginmgr.Settings{"helper": {Enabled: true, SHA256: strings.Repeat("ab", 32)}},
+	})
+	if err == nil || !strings.Contains(err.Error(), "pins") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, statErr := os.Stat(marker); statErr == nil {
+		t.Fatal("a plugin whose pin did not match was launched")
+	}
+}
+
+func TestPinMatchAndDisabled(t *testing.T) {
+	dir := pluginDir(t, map[string]string{"castray-transfer-helper": "ok", "castray-transfer-off": "name=off"})
+	probe := load(t, pluginmgr.Options{Dir: dir, Settings: map[string]pluginmgr.Settings{"off": {Enabled: false}}})
+	st, _ := probe.Status("helper")
+	probe.Shutdown()
+
+	m := load(t, pluginmgr.Options{Dir: dir, Settings: map[string]pluginmgr.Settings{
+		"helper": {Enabled: true, SHA256: strings.ToUpper(st.SHA256)},
+		"off":    {Enabled: false},
+	}})
+	if got, _ := m.Status("helper"); got.State != pluginmgr.StateHealthy {
+		t.Fatalf("pinned plugin: %+v", got)
+	}
+	if got, _ := m.Status("off"); got.State != pluginmgr.StateDisabled || got.PID != 0 {
+		t.Fatalf("disabled plugin: %+v", got)
+	}
+}
+
+func TestShutdownLeavesNoProcess(t *testing.T) {
+	m, err := pluginmgr.Load(pluginmgr.Options{Dir: pluginDir(t, map[string]string{"x-helper": "ok", "y-two": "name=two"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, st := range m.List() {
+		pids = append(pids, st.PID)
+	}
+	m.Shutdown()
+	for _, pid := range pids {
+		waitFor(t, fmt.Sprintf("pid %d to exit", pid), func() bool { return !processAlive(pid) })
+	}
+}
+
+func TestMissingDirMeansNoPlugins(t *testing.T) {
+	m := load(t, pluginmgr.Options{Dir: filepath.Join(t.TempDir(), "none")})
+	if len(m.List()) != 0 {
+		t.Fatal("plugins from a missing directory")
+	}
+}
