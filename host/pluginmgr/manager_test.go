@@ -155,8 +155,14 @@ func TestKilledPluginIsRelaunched(t *testing.T) {
 	if err := syscall.Kill(before.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "restarting", func() bool { st, _ := m.Status("helper"); return st.State == pluginmgr.StateRestarting || st.Restarts > 0 })
-	waitFor(t, "healthy again", func() bool { st, _ := m.Status("helper"); return st.State == pluginmgr.StateHealthy && st.PID != before.PID })
+	waitFor(t, "restarting", func() bool {
+		st, _ := m.Status("helper")
+		return st.State == pluginmgr.StateRestarting || st.Restarts > 0
+	})
+	waitFor(t, "healthy again", func() bool {
+		st, _ := m.Status("helper")
+		return st.State == pluginmgr.StateHealthy && st.PID != before.PID
+	})
 	after, _ := m.Status("helper")
 	if after.Restarts != 1 || !processAlive(after.PID) || !strings.Contains(after.LastError, "exited") {
 		t.Fatalf("after relaunch: %+v", after)
