@@ -80,6 +80,7 @@ type instance struct {
 func (i *instance) launch(ctx context.Context, want *sdk.PluginInfo) (*sdk.PluginInfo, error) {
 	cmd := exec.Command(i.path)
 	cmd.Env = append(os.Environ(), "CASTRAY_PLUGIN_LOG_LEVEL="+i.m.opts.LogLevel)
+	detach(cmd)
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: sdk.ClientPluginSet(),

@@ -1,0 +1,211 @@
+package api
+
+import (
+	"crypto/subtle"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	hclog "github.com/hashicorp/go-hclog"
+
+	"github.com/castray/castray/host/events"
+	"github.com/castray/castray/host/pluginmgr"
+	"github.com/castray/castray/host/registry"
+	"github.com/castray/castray/host/transfer"
+)
+
+//go:embed openapi.yaml
+var openapiYAML []byte
+
+// Plugins is what the API needs of the plugin manager.
+type Plugins interface {
+	List() []pluginmgr.Status
+}
+
+// Deps are the services the API serves.
+type Deps struct {
+	Registry  *registry.Registry
+	Plugins   Plugins
+	Transfers *transfer.Service
+	Bus       *events.Bus
+	Log       hclog.Logger
+	// Config is the effective configuration with secrets redacted, for
+	// GET /api/config.
+	Config any
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// every route but /healthz.
+	Token string
+	// InboxRoot holds the local nodes' inbox folders.
+	InboxRoot string
+	// UploadsDir holds uploaded files, the sources of transfers.
+	UploadsDir string
+	// MaxFileSize bounds uploads; BodyLimit bounds JSON bodies.
+	MaxFileSize int64
+	BodyLimit   int64
+	// ClientBuffer is the event buffer of one WebSocket client.
+	ClientBuffer int
+	Version      string
+	Started      time.Time
+}
+
+// Server is the daemon's HTTP server.
+type Server struct {
+	app *fiber.App
+	d   Deps
+}
+
+// New builds the HTTP server and its routes.
+func New(d Deps) *Server {
+	s := &Server{d: d}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "castray",
+		DisableStartupMessage: true,
+		ErrorHandler:          s.errorHandler,
+		// Uploads stream to disk; JSON bodies are bounded per route.
+		StreamRequestBody: true,
+		BodyLimit:         int(min(d.MaxFileSize+1<<20, 1<<62)),
+		ReadTimeout:       5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+	})
+	s.routes()
+	return s
+}
+
+// App exposes the Fiber app (tests use app.Test).
+func (s *Server) App() *fiber.App { return s.app }
+
+// Serve serves on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// Shutdown stops accepting connections and waits for handlers, at most
+// timeout.
+func (s *Server) Shutdown(timeout time.Duration) error {
+	return s.app.ShutdownWithTimeout(timeout)
+}
+
+func (s *Server) routes() {
+	a := s.app
+	a.Get("/healthz", func(c *fiber.Ctx) error {
+		return c.JSON(fiber.Map{"status": "ok", "version": s.d.Version})
+	})
+	a.Use(s.authenticate)
+
+	a.Get("/api/openapi.yaml", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, "application/yaml")
+		return c.Send(openapiYAML)
+	})
+	a.Get("/api/status", s.status)
+	a.Get("/api/config", func(c *fiber.Ctx) error { return c.JSON(s.d.Config) })
+	a.Get("/api/plugins", func(c *fiber.Ctx) error {
+		list := s.d.Plugins.List()
+		return c.JSON(fiber.Map{"success": true, "plugins": list, "count": len(list)})
+	})
+
+	// Nodes. /api/nodes/external belongs to the external-cluster API.
+	a.Get("/api/nodes/external", notImplemented("external nodes arrive with the cluster connection feature"))
+	a.Get("/api/nodes", s.listNodes)
+	a.Post("/api/nodes", s.limitJSON, s.createNode)
+	a.Get("/api/nodes/:id", s.getNode)
+	a.Delete("/api/nodes/:id", s.deleteNode)
+
+	// Files and transfers.
+	a.Get("/api/files", s.listFiles)
+	a.Put("/api/files/:name", s.putFile)
+	a.Post("/api/upload", s.uploadMultipart)
+	a.Get("/api/transfers", func(c *fiber.Ctx) error {
+		list := s.d.Transfers.List()
+		return c.JSON(fiber.Map{"success": true, "transfers": list, "count": len(list)})
+	})
+	a.Post("/api/transfers", s.limitJSON, s.startTransfer)
+	a.Get("/api/transfers/:id", s.getTransfer)
+	a.Delete("/api/transfers/:id", s.cancelTransfer)
+
+	// The seed's external-cluster endpoints, at their exact paths. They
+	// answer 501 until the discovery and connection features land.
+	a.Post("/api/cluster/discover-external", notImplemented("cluster discovery is not implemented yet"))
+	a.Get("/api/cluster/external-info", notImplemented("external cluster connections are not implemented yet"))
+	a.Post("/api/cluster/connect-external", notImplemented("connecting to external clusters is not implemented yet"))
+	a.Delete("/api/cluster/disconnect-external", notImplemented("external cluster connections are not implemented yet"))
+
+	s.websocketRoutes()
+
+	a.Use(func(c *fiber.Ctx) error {
+		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no route %s %s", c.Method(), c.Path()))
+	})
+}
+
+// apiError is the one JSON error shape: {"success": false, "error": "..."}.
+type apiError struct {
+	Success bool   `json:"success"`
+	Error   string `json:"error"`
+}
+
+func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
+	code := fiber.StatusInternalServerError
+	var fe *fiber.Error
+	var re *transfer.RequestError
+	switch {
+	case errors.As(err, &fe):
+		code = fe.Code
+	case errors.As(err, &re):
+		code = fiber.StatusBadRequest
+	}
+	if code >= 500 && code != fiber.StatusNotImplemented {
+		s.d.Log.Error("request failed", "method", c.Method(), "path", c.Path(), "error", err)
+	}
+	return c.Status(code).JSON(apiError{Error: err.Error()})
+}
+
+func notImplemented(msg string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		return fiber.NewError(fiber.StatusNotImplemented, msg)
+	}
+}
+
+// authenticate requires the bearer token when one is configured.
+func (s *Server) authenticate(c *fiber.Ctx) error {
+	if s.d.Token == "" {
+		return c.Next()
+	}
+	auth := c.Get(fiber.HeaderAuthorization)
+	token, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.d.Token)) != 1 {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="castray"`)
+		if auth == "" {
+			return fiber.NewError(fiber.StatusUnauthorized, "missing API token: send Authorization: Bearer <token>")
+		}
+		return fiber.NewError(fiber.StatusUnauthorized, "invalid API token")
+	}
+	return c.Next()
+}
+
+// limitJSON bounds a JSON body and requires the JSON content type when
+// there is a body.
+func (s *Server) limitJSON(c *fiber.Ctx) error {
+	if n := c.Request().Header.ContentLength(); int64(n) > s.d.BodyLimit {
+		return fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes exceeds the limit of %d bytes", n, s.d.BodyLimit))
+	}
+	if int64(len(c.Body())) > s.d.BodyLimit {
+		return fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds the limit of %d bytes", s.d.BodyLimit))
+	}
+	return c.Next()
+}
+
+// decodeJSON parses a JSON body strictly into v.
+func decodeJSON(c *fiber.Ctx, v any) error {
+	body := c.Body()
+	if len(body) == 0 {
+		return fiber.NewError(fiber.StatusBadRequest, "a JSON body is required")
+	}
+	if ct := string(c.Request().Header.ContentType()); ct != "" && !strings.HasPrefix(ct, fiber.MIMEApplicationJSON) {
+		return fiber.NewError(fiber.StatusUnsupportedMediaType, fmt.Sprintf("content type %q: send application/json", ct))
+	}
+	if err := strictUnmarshal(body, v); err != nil {
+		return fiber.NewError(fiber.StatusBadRequest, "invalid JSON body: "+err.Error())
+	}
+	return nil
+}

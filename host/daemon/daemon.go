@@ -1,0 +1,209 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	hclog "github.com/hashicorp/go-hclog"
+
+	"github.com/castray/castray/config"
+	"github.com/castray/castray/host/api"
+	"github.com/castray/castray/host/events"
+	"github.com/castray/castray/host/pluginmgr"
+	"github.com/castray/castray/host/registry"
+	"github.com/castray/castray/host/store"
+	"github.com/castray/castray/host/transfer"
+)
+
+// Version is the daemon's version, set at build time with -ldflags.
+var Version = "0.1.0-dev"
+
+// demoNodes are the original's three demo nodes and their ports.
+var demoNodes = []struct {
+	id   string
+	port int
+}{{"node_1", 9001}, {"node_2", 9002}, {"node_3", 9003}}
+
+// Daemon is a running CastRay daemon.
+type Daemon struct {
+	cfg       *config.Config
+	log       hclog.Logger
+	out       io.Writer
+	store     *store.Store
+	bus       *events.Bus
+	registry  *registry.Registry
+	plugins   *pluginmgr.Manager
+	transfers *transfer.Service
+	api       *api.Server
+	ln        net.Listener
+	token     string
+}
+
+// New builds the daemon: it opens the store, loads nodes, launches and
+// configures plugins and binds the listener. Any error leaves nothing
+// running. out receives the one-time notice of a generated API token.
+func New(cfg *config.Config, log hclog.Logger, out io.Writer) (d *Daemon, err error) {
+	d = &Daemon{cfg: cfg, log: log, out: out, bus: events.NewBus()}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data_dir %q: %w", cfg.DataDir, err)
+	}
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data_dir %s: %w", dataDir, err)
+	}
+	if d.store, err = store.Open(filepath.Join(dataDir, "castray.db")); err != nil {
+		return nil, err
+	}
+	d.registry = registry.New(d.store, d.bus.Publish)
+	if err := d.registry.Load(); err != nil {
+		return nil, fmt.Errorf("load nodes: %w", err)
+	}
+	inboxRoot := filepath.Join(dataDir, "inbox")
+	if cfg.RayCluster.CreateDemoNodes {
+		for _, n := range demoNodes {
+			if _, exists := d.registry.Get(n.id); exists {
+				continue
+			}
+			if _, err := d.registry.AddLocal(n.id, n.port, inboxRoot); err != nil {
+				return nil, fmt.Errorf("demo node %s: %w", n.id, err)
+			}
+		}
+	}
+
+	pluginDir, err := resolvePluginDir(cfg.PluginDir)
+	if err != nil {
+		return nil, err
+	}
+	settings := map[string]pluginmgr.Settings{}
+	for name, p := range cfg.Plugins {
+		settings[name] = pluginmgr.Settings{Enabled: p.IsEnabled(), SHA256: p.SHA256, Config: p.Config}
+	}
+	d.plugins, err = pluginmgr.Load(pluginmgr.Options{
+		Dir: pluginDir, Settings: settings, DataDir: dataDir, Logger: log, LogLevel: cfg.EffectiveLogLevel(),
+		OnState: func(st pluginmgr.Status) { d.bus.Publish(events.TypePluginState, st) },
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	uploads := filepath.Join(dataDir, "uploads")
+	d.transfers = transfer.New(d.store, d.registry, d.plugins, d.bus.Publish, uploads, log)
+	if err := d.transfers.Recover(); err != nil {
+		return nil, fmt.Errorf("recover transfers: %w", err)
+	}
+
+	addr := net.JoinHostPort(cfg.WebServer.Host, strconv.Itoa(cfg.WebServer.Port))
+	if d.ln, err = net.Listen("tcp", addr); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if d.token, err = d.apiToken(); err != nil {
+		return nil, err
+	}
+	d.api = api.New(api.Deps{
+		Registry: d.registry, Plugins: d.plugins, Transfers: d.transfers, Bus: d.bus, Log: log.Named("api"),
+		Config: cfg.Redacted(), Token: d.token, InboxRoot: inboxRoot, UploadsDir: uploads,
+		MaxFileSize: cfg.FileTransfer.MaxFileSize, BodyLimit: cfg.WebServer.BodyLimit,
+		ClientBuffer: cfg.Events.ClientBuffer, Version: Version, Started: time.Now(),
+	})
+	return d, nil
+}
+
+// Addr is the address the API listens on.
+func (d *Daemon) Addr() net.Addr { return d.ln.Addr() }
+
+// apiToken returns the configured token; with none configured and a
+// listener beyond loopback, it generates one and prints it once.
+func (d *Daemon) apiToken() (string, error) {
+	if t := d.cfg.WebServer.APIToken; t != "" {
+		return t, nil
+	}
+	if ip := d.ln.Addr().(*net.TCPAddr).IP; ip.IsLoopback() {
+		return "", nil
+	}
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate API token: %w", err)
+	}
+	token := hex.EncodeToString(b[:])
+	fmt.Fprintf(d.out, "CastRay listens on %s, beyond loopback, and no web_server.api_token is set.\n"+
+		"Generated API token (shown once; send it as \"Authorization: Bearer <token>\"):\n%s\n", d.ln.Addr(), token)
+	return token, nil
+}
+
+// Run serves until ctx is done, then shuts everything down.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.log.Info("CastRay listening", "url", "http://"+d.ln.Addr().String(), "version", Version,
+		"auth", d.token != "", "data_dir", d.cfg.DataDir)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- d.api.Serve(d.ln) }()
+
+	interval := config.Seconds(d.cfg.Events.StatusInterval)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			d.log.Info("shutting down")
+			err := d.api.Shutdown(10 * time.Second)
+			d.close()
+			return err
+		case err := <-serveErr:
+			d.close()
+			if err != nil && !errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("http server: %w", err)
+			}
+			return nil
+		case <-tick.C:
+			d.bus.Publish(events.TypeStatusUpdate, d.api.Status())
+		}
+	}
+}
+
+// close releases everything New acquired, in reverse order.
+func (d *Daemon) close() {
+	if d.transfers != nil {
+		d.transfers.Shutdown()
+	}
+	if d.plugins != nil {
+		d.plugins.Shutdown()
+	}
+	if d.ln != nil {
+		_ = d.ln.Close()
+	}
+	if d.store != nil {
+		if err := d.store.Close(); err != nil {
+			d.log.Error("close store", "error", err)
+		}
+	}
+}
+
+// resolvePluginDir returns the configured plugin dir, or the "plugins"
+// folder beside the castray binary.
+func resolvePluginDir(configured string) (string, error) {
+	if configured != "" {
+		return filepath.Abs(configured)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("locate the castray binary to find its plugins: %w", err)
+	}
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = resolved
+	}
+	return filepath.Join(filepath.Dir(exe), "plugins"), nil
+}
