@@ -1,0 +1,19 @@
+// Package events is CastRay's in-process event bus.
+//
+// It owns the Event type, the Bus that fans events out to subscribers, and the
+// names of every event type the host publishes (the Type* constants). The
+// names are the wire names: the WebSocket endpoint forwards events as
+// {"type": ..., "data": ...}, so the constants keep the original CastRay's
+// spellings where one existed (status_update, transfer_activity,
+// external_cluster_*, message_received).
+//
+// Publish never blocks: each subscriber has its own buffered channel, and a
+// subscriber whose buffer is full is dropped (its channel is closed and
+// Dropped reports true) rather than slowing the publisher or other
+// subscribers. A dropped consumer is expected to resubscribe and rebuild its
+// state from a fresh snapshot.
+//
+// This package must not touch: the registry, the store, the network, or any
+// other host package. It has no goroutines of its own and does not log; it
+// knows nothing about what the Data of an event contains.
+package events

@@ -1,0 +1,36 @@
+package events
+
+// Event type names. These are the "type" values seen by WebSocket clients.
+const (
+	// Registry of virtual nodes.
+	TypeNodeAdded   = "node_added"
+	TypeNodeUpdated = "node_updated"
+	TypeNodeRemoved = "node_removed"
+	TypeNodeDead    = "node_dead"
+
+	// Periodic status (the original pushed one every 5 s) and full snapshots.
+	TypeStatusUpdate = "status_update"
+	TypeSnapshot     = "snapshot"
+
+	// Plugin lifecycle.
+	TypePluginState = "plugin_state"
+
+	// File transfers.
+	TypeTransferStarted   = "transfer_started"
+	TypeTransferProgress  = "transfer_progress"
+	TypeTransferCompleted = "transfer_completed"
+	TypeTransferFailed    = "transfer_failed"
+	// TypeTransferActivity is the original CastRay's name for transfer events.
+	TypeTransferActivity = "transfer_activity"
+
+	// Messages delivered to a node (the original's name).
+	TypeMessageReceived = "message_received"
+
+	// Cluster discovery.
+	TypeDiscoveryStarted            = "discovery_started"
+	TypeClusterDiscovered           = "cluster_discovered"
+	TypeDiscoveryFinished           = "discovery_finished"
+	TypeExternalClusterDiscovered   = "external_cluster_discovered"
+	TypeExternalClusterConnected    = "external_cluster_connected"
+	TypeExternalClusterDisconnected = "external_cluster_disconnected"
+)

@@ -1,0 +1,667 @@
+package registry
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Kind is the kind of a virtual node.
+type Kind string
+
+const (
+	KindLocal    Kind = "local"     // a node this daemon owns, with an inbox folder
+	KindRayNode  Kind = "ray-node"  // a node of an external Ray cluster
+	KindRayActor Kind = "ray-actor" // an actor of an external Ray cluster
+)
+
+// State is the liveness of a virtual node.
+type State string
+
+const (
+	StateActive   State = "active"
+	StateInactive State = "inactive" // local node stopped, or its cluster is offline
+	StateDead     State = "dead"     // reported dead by its cluster
+)
+
+// Event types emitted by the registry. They are the same strings as the
+// events package constants; they are repeated here so that the registry does
+// not depend on the bus.
+const (
+	EventNodeAdded   = "node_added"
+	EventNodeUpdated = "node_updated"
+	EventNodeRemoved = "node_removed"
+	EventNodeDead    = "node_dead"
+)
+
+// Bucket is the Persister bucket local nodes are kept in.
+const Bucket = "nodes"
+
+// MaxIDLen is the longest accepted local node id.
+const MaxIDLen = 64
+
+// Sentinel errors; test with errors.Is.
+var (
+	ErrInvalidID = errors.New("invalid node id")
+	ErrExists    = errors.New("node already exists")
+	ErrNotFound  = errors.New("node not found")
+	ErrNotLocal  = errors.New("node is not a local node")
+)
+
+// Node is one virtual node. Values handed out by the registry are copies:
+// changing one (including its maps) does not change the registry.
+type Node struct {
+	ID        string             `json:"id"`
+	Kind      Kind               `json:"kind"`
+	Name      string             `json:"name,omitempty"`
+	State     State              `json:"state"`
+	Address   string             `json:"address,omitempty"`
+	Port      int                `json:"port,omitempty"`      // the original's per-node port (local nodes), informational
+	InboxDir  string             `json:"inbox_dir,omitempty"` // local nodes: where files are delivered
+	ClusterID string             `json:"cluster_id,omitempty"`
+	Hostname  string             `json:"hostname,omitempty"`
+	IsHead    bool               `json:"is_head,omitempty"`
+	Resources map[string]float64 `json:"resources,omitempty"`
+	Available map[string]float64 `json:"available,omitempty"`
+	Labels    map[string]string  `json:"labels,omitempty"`
+	Source    string             `json:"source,omitempty"` // "api", "demo", "ray-dashboard", "ray-gcs"...
+	CreatedAt time.Time          `json:"created_at"`
+	LastSeen  time.Time          `json:"last_seen"`
+}
+
+// clone returns n with its maps copied.
+func (n Node) clone() Node {
+	n.Resources = maps.Clone(n.Resources)
+	n.Available = maps.Clone(n.Available)
+	n.Labels = maps.Clone(n.Labels)
+	return n
+}
+
+// sameContent reports whether a and b are equal apart from CreatedAt and
+// LastSeen. A nil map equals an empty one.
+func sameContent(a, b *Node) bool {
+	return a.ID == b.ID && a.Kind == b.Kind && a.Name == b.Name && a.State == b.State &&
+		a.Address == b.Address && a.Port == b.Port && a.InboxDir == b.InboxDir &&
+		a.ClusterID == b.ClusterID && a.Hostname == b.Hostname && a.IsHead == b.IsHead &&
+		a.Source == b.Source &&
+		maps.Equal(a.Resources, b.Resources) && maps.Equal(a.Available, b.Available) &&
+		maps.Equal(a.Labels, b.Labels)
+}
+
+// ValidateID checks a local node id: 1 to MaxIDLen characters from
+// [A-Za-z0-9._-], not starting with '.'. Such an id is safe as a single path
+// element (no separators, never "." or "..") and in a URL path.
+func ValidateID(id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty", ErrInvalidID)
+	}
+	if len(id) > MaxIDLen {
+		return fmt.Errorf("%w: %d characters, at most %d allowed", ErrInvalidID, len(id), MaxIDLen)
+	}
+	if id[0] == '.' {
+		return fmt.Errorf("%w %q: must not start with '.'", ErrInvalidID, id)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w %q: character %q not allowed (use A-Z a-z 0-9 . _ -)", ErrInvalidID, id, c)
+		}
+	}
+	return nil
+}
+
+// Persister is where local nodes are saved; *store.Store implements it.
+type Persister interface {
+	Put(bucket, key string, v any) error
+	Delete(bucket, key string) error
+	List(bucket string, fn func(key string, raw []byte) error) error
+}
+
+// Emitter receives the registry's events; the host wires it to
+// events.Bus.Publish. Data is always a Node (a copy the receiver owns).
+//
+// It is called without the registry's lock held, one event at a time and in
+// the order of the changes. It may call any Registry method. When several
+// goroutines change the registry at once, one of them delivers the events
+// of all, so a method may return before its own events have been emitted;
+// a single goroutine's events are always emitted before its call returns
+// unless it is itself inside an Emitter call.
+type Emitter func(eventType string, data any)
+
+// Filter selects nodes in List. Empty fields match anything.
+type Filter struct {
+	Kind      Kind
+	ClusterID string
+	State     State
+}
+
+func (f Filter) match(n *Node) bool {
+	return (f.Kind == "" || n.Kind == f.Kind) &&
+		(f.ClusterID == "" || n.ClusterID == f.ClusterID) &&
+		(f.State == "" || n.State == f.State)
+}
+
+// SyncStats counts what one SyncCluster call did.
+type SyncStats struct {
+	Added     int `json:"added"`
+	Updated   int `json:"updated"`   // changed, not to dead
+	Dead      int `json:"dead"`      // became dead
+	Removed   int `json:"removed"`   // gone from the set
+	Unchanged int `json:"unchanged"` // only LastSeen (if anything) changed
+	Skipped   int `json:"skipped"`   // rejected: empty or duplicate id, local kind, id taken by a local node or another cluster
+}
+
+// Events reports whether the sync emitted any event.
+func (s SyncStats) Events() int { return s.Added + s.Updated + s.Dead + s.Removed }
+
+// entry is the registry's own record of a node. Its maps are never modified
+// in place once stored (updates replace them), so a Node copied out of an
+// entry only needs its maps cloned to be independent.
+type entry struct {
+	node Node
+	gen  uint64 // SyncCluster generation that last saw it
+}
+
+type pendingEvent struct {
+	typ  string
+	node Node
+}
+
+// Registry is the set of virtual nodes. It is safe for concurrent use.
+type Registry struct {
+	p    Persister
+	emit Emitter
+	now  func() time.Time
+
+	mu       sync.RWMutex
+	nodes    map[string]*entry
+	clusters map[string]map[string]*entry // cluster id → node id → entry (external nodes only)
+	gen      uint64
+
+	// Events are queued under mu, in the order the changes were made, and
+	// delivered outside it by whichever caller finds nobody delivering. An
+	// Emitter may therefore call back into the registry, even to change it,
+	// without deadlock, and events are never reordered.
+	qmu        sync.Mutex
+	queue      []pendingEvent
+	delivering bool
+}
+
+// New returns an empty registry. p may be nil (nothing is persisted) and
+// emit may be nil (no events).
+func New(p Persister, emit Emitter) *Registry {
+	return &Registry{
+		p:        p,
+		emit:     emit,
+		now:      func() time.Time { return time.Now().UTC() },
+		nodes:    make(map[string]*entry),
+		clusters: make(map[string]map[string]*entry),
+	}
+}
+
+// enqueue queues events; the caller holds r.mu (so the queue order is the
+// order of the changes) and calls deliver after releasing it.
+func (r *Registry) enqueue(evs ...pendingEvent) {
+	if r.emit == nil || len(evs) == 0 {
+		return
+	}
+	r.qmu.Lock()
+	r.queue = append(r.queue, evs...)
+	r.qmu.Unlock()
+}
+
+// deliver emits queued events unless another goroutine (or an outer frame
+// of this one, when the Emitter called back into the registry) is already
+// doing so; that one then delivers ours too before it returns.
+func (r *Registry) deliver() {
+	if r.emit == nil {
+		return
+	}
+	r.qmu.Lock()
+	if r.delivering {
+		r.qmu.Unlock()
+		return
+	}
+	r.delivering = true
+	defer func() {
+		// Also runs if the Emitter panics, so delivery is not wedged.
+		r.qmu.Lock()
+		r.delivering = false
+		r.qmu.Unlock()
+	}()
+	for len(r.queue) > 0 {
+		batch := r.queue
+		r.queue = nil
+		r.qmu.Unlock()
+		for i := range batch {
+			r.emit(batch[i].typ, batch[i].node)
+			batch[i] = pendingEvent{}
+		}
+		r.qmu.Lock()
+		if r.queue == nil {
+			r.queue = batch[:0] // reuse the backing array
+		}
+	}
+	r.qmu.Unlock()
+}
+
+// Load adds the local nodes saved in the Persister (bucket "nodes"). It
+// emits no events. Nodes already in the registry are kept as they are.
+// Records that cannot be decoded or are not valid local nodes are skipped
+// and reported together in the returned error; the valid ones are loaded
+// regardless.
+func (r *Registry) Load() error {
+	if r.p == nil {
+		return nil
+	}
+	var loaded []Node
+	var bad []error
+	err := r.p.List(Bucket, func(key string, raw []byte) error {
+		var n Node
+		if err := json.Unmarshal(raw, &n); err != nil {
+			bad = append(bad, fmt.Errorf("node record %q: %w", key, err))
+			return nil
+		}
+		switch {
+		case n.ID != key:
+			bad = append(bad, fmt.Errorf("node record %q: holds id %q", key, n.ID))
+		case n.Kind != KindLocal:
+			bad = append(bad, fmt.Errorf("node record %q: kind %q is not %q", key, n.Kind, KindLocal))
+		default:
+			if err := ValidateID(n.ID); err != nil {
+				bad = append(bad, fmt.Errorf("node record %q: %w", key, err))
+				return nil
+			}
+			if n.State == "" {
+				n.State = StateActive
+			}
+			loaded = append(loaded, n)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load nodes: %w", err)
+	}
+	r.mu.Lock()
+	for _, n := range loaded {
+		if _, ok := r.nodes[n.ID]; !ok {
+			r.nodes[n.ID] = &entry{node: n}
+		}
+	}
+	r.mu.Unlock()
+	if len(bad) > 0 {
+		return fmt.Errorf("load nodes: %d of %d records skipped: %w", len(bad), len(bad)+len(loaded), errors.Join(bad...))
+	}
+	return nil
+}
+
+// AddOption sets optional fields of a node added with AddLocal.
+type AddOption func(*Node)
+
+// WithSource sets Node.Source (default "api"); the host uses "demo" for its
+// start-up demo nodes.
+func WithSource(s string) AddOption { return func(n *Node) { n.Source = s } }
+
+// WithName sets Node.Name.
+func WithName(name string) AddOption { return func(n *Node) { n.Name = name } }
+
+// WithLabels sets Node.Labels (copied).
+func WithLabels(l map[string]string) AddOption {
+	return func(n *Node) { n.Labels = maps.Clone(l) }
+}
+
+// AddLocal adds an active local node with inbox folder inboxRoot/<id>,
+// creating the folder (mode 0750) if needed, saves it and emits node_added.
+// Errors: ErrInvalidID, ErrExists, or a failure to create the folder or to
+// save (the node is then not added).
+func (r *Registry) AddLocal(id string, port int, inboxRoot string, opts ...AddOption) (Node, error) {
+	if err := ValidateID(id); err != nil {
+		return Node{}, fmt.Errorf("add node: %w", err)
+	}
+	if port < 0 || port > 65535 {
+		return Node{}, fmt.Errorf("add node %s: port %d out of range 0-65535", id, port)
+	}
+	if inboxRoot == "" {
+		return Node{}, fmt.Errorf("add node %s: no inbox root directory", id)
+	}
+	root, err := filepath.Abs(inboxRoot)
+	if err != nil {
+		return Node{}, fmt.Errorf("add node %s: inbox root %s: %w", id, inboxRoot, err)
+	}
+	now := r.now()
+	n := Node{
+		ID:        id,
+		Kind:      KindLocal,
+		State:     StateActive,
+		Port:      port,
+		InboxDir:  filepath.Join(root, id),
+		Hostname:  hostname(),
+		Source:    "api",
+		CreatedAt: now,
+		LastSeen:  now,
+	}
+	for _, o := range opts {
+		o(&n)
+	}
+
+	// Held across mkdir and save so that two concurrent adds of one id
+	// cannot both succeed. Adding nodes is rare; the cost is one fsync.
+	r.mu.Lock()
+	if _, ok := r.nodes[id]; ok {
+		r.mu.Unlock()
+		return Node{}, fmt.Errorf("add node %s: %w", id, ErrExists)
+	}
+	if err := os.MkdirAll(n.InboxDir, 0o750); err != nil {
+		r.mu.Unlock()
+		return Node{}, fmt.Errorf("add node %s: create inbox: %w", id, err)
+	}
+	if r.p != nil {
+		if err := r.p.Put(Bucket, id, n); err != nil {
+			r.mu.Unlock()
+			return Node{}, fmt.Errorf("add node %s: save: %w", id, err)
+		}
+	}
+	r.nodes[id] = &entry{node: n}
+	out := n.clone()
+	r.enqueue(pendingEvent{EventNodeAdded, n.clone()})
+	r.mu.Unlock()
+	r.deliver()
+	return out, nil
+}
+
+var (
+	hostOnce sync.Once
+	hostName string
+)
+
+func hostname() string {
+	hostOnce.Do(func() { hostName, _ = os.Hostname() })
+	return hostName
+}
+
+// Remove removes a local node, deletes its saved record and emits
+// node_removed. Its inbox folder and the files in it are left in place.
+// Errors: ErrNotFound, ErrNotLocal (external nodes come and go with their
+// cluster), or a failure to delete the record (the node is then kept).
+func (r *Registry) Remove(id string) (Node, error) {
+	r.mu.Lock()
+	e, ok := r.nodes[id]
+	if !ok {
+		r.mu.Unlock()
+		return Node{}, fmt.Errorf("remove node %s: %w", id, ErrNotFound)
+	}
+	if e.node.Kind != KindLocal {
+		r.mu.Unlock()
+		return Node{}, fmt.Errorf("remove node %s (%s of cluster %s): %w", id, e.node.Kind, e.node.ClusterID, ErrNotLocal)
+	}
+	if r.p != nil {
+		if err := r.p.Delete(Bucket, id); err != nil {
+			r.mu.Unlock()
+			return Node{}, fmt.Errorf("remove node %s: delete saved record: %w", id, err)
+		}
+	}
+	delete(r.nodes, id)
+	out := e.node.clone()
+	r.enqueue(pendingEvent{EventNodeRemoved, e.node.clone()})
+	r.mu.Unlock()
+	r.deliver()
+	return out, nil
+}
+
+// SetState changes the state of a local node (for example to StateInactive
+// when it is stopped), saves it and emits node_updated if it changed.
+// Errors: ErrNotFound, ErrNotLocal, an unknown state, or a failure to save.
+func (r *Registry) SetState(id string, s State) (Node, error) {
+	switch s {
+	case StateActive, StateInactive, StateDead:
+	default:
+		return Node{}, fmt.Errorf("set state of node %s: unknown state %q", id, s)
+	}
+	r.mu.Lock()
+	e, ok := r.nodes[id]
+	if !ok {
+		r.mu.Unlock()
+		return Node{}, fmt.Errorf("set state of node %s: %w", id, ErrNotFound)
+	}
+	if e.node.Kind != KindLocal {
+		r.mu.Unlock()
+		return Node{}, fmt.Errorf("set state of node %s: %w", id, ErrNotLocal)
+	}
+	if e.node.State == s {
+		out := e.node.clone()
+		r.mu.Unlock()
+		return out, nil
+	}
+	n := e.node
+	n.State = s
+	n.LastSeen = r.now()
+	if r.p != nil {
+		if err := r.p.Put(Bucket, id, n); err != nil {
+			r.mu.Unlock()
+			return Node{}, fmt.Errorf("set state of node %s: save: %w", id, err)
+		}
+	}
+	e.node = n
+	out := n.clone()
+	r.enqueue(pendingEvent{EventNodeUpdated, n.clone()})
+	r.mu.Unlock()
+	r.deliver()
+	return out, nil
+}
+
+// Get returns a copy of the node with the given id.
+func (r *Registry) Get(id string) (Node, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, ok := r.nodes[id]
+	if !ok {
+		return Node{}, false
+	}
+	return e.node.clone(), true
+}
+
+// List returns copies of the nodes matching f, sorted by ID.
+func (r *Registry) List(f Filter) []Node {
+	r.mu.RLock()
+	var out []Node
+	if f.ClusterID != "" {
+		for _, e := range r.clusters[f.ClusterID] {
+			if f.match(&e.node) {
+				out = append(out, e.node.clone())
+			}
+		}
+	} else {
+		out = make([]Node, 0, len(r.nodes))
+		for _, e := range r.nodes {
+			if f.match(&e.node) {
+				out = append(out, e.node.clone())
+			}
+		}
+	}
+	r.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Counts returns the number of nodes of every kind, and how many of them
+// are active.
+func (r *Registry) Counts() (total, active int) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, e := range r.nodes {
+		if e.node.State == StateActive {
+			active++
+		}
+	}
+	return len(r.nodes), active
+}
+
+// Clusters returns the ids of the external clusters that have nodes in the
+// registry, sorted.
+func (r *Registry) Clusters() []string {
+	r.mu.RLock()
+	ids := slices.Collect(maps.Keys(r.clusters))
+	r.mu.RUnlock()
+	slices.Sort(ids)
+	return ids
+}
+
+// SyncCluster makes nodes the complete node set of external cluster
+// clusterID and emits the difference:
+//   - node_added for a node not in the registry before;
+//   - node_dead for a node whose state changed to dead;
+//   - node_updated for any other change of a node's fields (state, address,
+//     resources, available, labels, name...), but not for a change of
+//     LastSeen alone, which is recorded silently;
+//   - node_removed for a node of this cluster that is not in nodes.
+//
+// A sync that changes nothing emits no events. Each node gets ClusterID =
+// clusterID; an empty Kind means KindRayNode, an empty State StateActive, a
+// zero LastSeen the time of the sync; CreatedAt is kept from the first sync
+// that saw the node. Nodes are skipped (and counted in Skipped) if their id
+// is empty or repeated, their kind is KindLocal, or their id belongs to a
+// local node or to another cluster. External nodes are not persisted. The
+// registry keeps its own copies of the nodes' maps.
+//
+// Syncing an empty set removes the cluster's nodes (use it on disconnect).
+func (r *Registry) SyncCluster(clusterID string, nodes []Node) SyncStats {
+	var st SyncStats
+	if clusterID == "" {
+		st.Skipped = len(nodes)
+		return st
+	}
+	now := r.now()
+	r.mu.Lock()
+	r.gen++
+	gen := r.gen
+	members := r.clusters[clusterID]
+	if members == nil {
+		members = make(map[string]*entry, len(nodes))
+	}
+	var evs []pendingEvent
+	for i := range nodes {
+		in := &nodes[i]
+		if in.ID == "" || in.Kind == KindLocal {
+			st.Skipped++
+			continue
+		}
+		e, exists := r.nodes[in.ID]
+		if exists && (e.node.Kind == KindLocal || e.node.ClusterID != clusterID) {
+			st.Skipped++ // not ours to change
+			continue
+		}
+		if exists && e.gen == gen {
+			st.Skipped++ // repeated in this set; the first one wins
+			continue
+		}
+		// Compare the incoming node, normalised, with what we hold.
+		cand := *in
+		cand.ClusterID = clusterID
+		if cand.Kind == "" {
+			cand.Kind = KindRayNode
+		}
+		if cand.State == "" {
+			cand.State = StateActive
+		}
+		if cand.LastSeen.IsZero() {
+			cand.LastSeen = now
+		}
+		if !exists {
+			if cand.CreatedAt.IsZero() {
+				cand.CreatedAt = now
+			}
+			cand = cand.clone()
+			e = &entry{node: cand, gen: gen}
+			r.nodes[cand.ID] = e
+			members[cand.ID] = e
+			st.Added++
+			evs = append(evs, pendingEvent{EventNodeAdded, cand.clone()})
+			continue
+		}
+		e.gen = gen
+		cand.CreatedAt = e.node.CreatedAt
+		if sameContent(&cand, &e.node) {
+			e.node.LastSeen = cand.LastSeen
+			st.Unchanged++
+			continue
+		}
+		becameDead := cand.State == StateDead && e.node.State != StateDead
+		e.node = cand.clone()
+		if becameDead {
+			st.Dead++
+			evs = append(evs, pendingEvent{EventNodeDead, e.node.clone()})
+		} else {
+			st.Updated++
+			evs = append(evs, pendingEvent{EventNodeUpdated, e.node.clone()})
+		}
+	}
+	// Whatever this sync did not see is gone. Removals are reported in id
+	// order so that the event stream is deterministic.
+	var gone []string
+	for id, e := range members {
+		if e.gen != gen {
+			gone = append(gone, id)
+		}
+	}
+	slices.Sort(gone)
+	for _, id := range gone {
+		e := members[id]
+		delete(members, id)
+		delete(r.nodes, id)
+		st.Removed++
+		evs = append(evs, pendingEvent{EventNodeRemoved, e.node.clone()})
+	}
+	if len(members) == 0 {
+		delete(r.clusters, clusterID)
+	} else {
+		r.clusters[clusterID] = members
+	}
+	r.enqueue(evs...)
+	r.mu.Unlock()
+	r.deliver()
+	return st
+}
+
+// MarkClusterOffline sets every active node of cluster clusterID to
+// StateInactive, emitting node_updated for each. Dead nodes stay dead. The
+// next SyncCluster of the cluster brings them back (node_updated again).
+func (r *Registry) MarkClusterOffline(clusterID string) {
+	r.mu.Lock()
+	members := r.clusters[clusterID]
+	ids := make([]string, 0, len(members))
+	for id, e := range members {
+		if e.node.State == StateActive {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	evs := make([]pendingEvent, 0, len(ids))
+	for _, id := range ids {
+		e := members[id]
+		n := e.node
+		n.State = StateInactive // LastSeen stays: it is when it was last seen
+		e.node = n
+		evs = append(evs, pendingEvent{EventNodeUpdated, n.clone()})
+	}
+	r.enqueue(evs...)
+	r.mu.Unlock()
+	r.deliver()
+}
+
+// String is for debugging.
+func (s SyncStats) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "added=%d updated=%d dead=%d removed=%d unchanged=%d", s.Added, s.Updated, s.Dead, s.Removed, s.Unchanged)
+	if s.Skipped > 0 {
+		fmt.Fprintf(&b, " skipped=%d", s.Skipped)
+	}
+	return b.String()
+}
