@@ -51,27 +51,31 @@ type Daemon struct {
 // New builds the daemon: it opens the store, loads nodes, launches and
 // configures plugins and binds the listener. Any error leaves nothing
 // running. out receives the one-time notice of a generated API token.
-func New(cfg *config.Config, log hclog.Logger, out io.Writer) (d *Daemon, err error) {
-	d = &Daemon{cfg: cfg, log: log, out: out, bus: events.NewBus()}
-	defer func() {
-		if err != nil {
-			d.close()
-		}
-	}()
+func New(cfg *config.Config, log hclog.Logger, out io.Writer) (*Daemon, error) {
+	d := &Daemon{cfg: cfg, log: log, out: out, bus: events.NewBus()}
+	if err := d.build(); err != nil {
+		d.close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Daemon) build() error {
+	cfg, log := d.cfg, d.log
 
 	dataDir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("data_dir %q: %w", cfg.DataDir, err)
+		return fmt.Errorf("data_dir %q: %w", cfg.DataDir, err)
 	}
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data_dir %s: %w", dataDir, err)
+		return fmt.Errorf("data_dir %s: %w", dataDir, err)
 	}
 	if d.store, err = store.Open(filepath.Join(dataDir, "castray.db")); err != nil {
-		return nil, err
+		return err
 	}
 	d.registry = registry.New(d.store, d.bus.Publish)
 	if err := d.registry.Load(); err != nil {
-		return nil, fmt.Errorf("load nodes: %w", err)
+		return fmt.Errorf("load nodes: %w", err)
 	}
 	inboxRoot := filepath.Join(dataDir, "inbox")
 	if cfg.RayCluster.CreateDemoNodes {
@@ -80,14 +84,14 @@ func New(cfg *config.Config, log hclog.Logger, out io.Writer) (d *Daemon, err er
 				continue
 			}
 			if _, err := d.registry.AddLocal(n.id, n.port, inboxRoot); err != nil {
-				return nil, fmt.Errorf("demo node %s: %w", n.id, err)
+				return fmt.Errorf("demo node %s: %w", n.id, err)
 			}
 		}
 	}
 
 	pluginDir, err := resolvePluginDir(cfg.PluginDir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	settings := map[string]pluginmgr.Settings{}
 	for name, p := range cfg.Plugins {
@@ -98,21 +102,21 @@ func New(cfg *config.Config, log hclog.Logger, out io.Writer) (d *Daemon, err er
 		OnState: func(st pluginmgr.Status) { d.bus.Publish(events.TypePluginState, st) },
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 
 	uploads := filepath.Join(dataDir, "uploads")
 	d.transfers = transfer.New(d.store, d.registry, d.plugins, d.bus.Publish, uploads, log)
 	if err := d.transfers.Recover(); err != nil {
-		return nil, fmt.Errorf("recover transfers: %w", err)
+		return fmt.Errorf("recover transfers: %w", err)
 	}
 
 	addr := net.JoinHostPort(cfg.WebServer.Host, strconv.Itoa(cfg.WebServer.Port))
 	if d.ln, err = net.Listen("tcp", addr); err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	if d.token, err = d.apiToken(); err != nil {
-		return nil, err
+		return err
 	}
 	d.api = api.New(api.Deps{
 		Registry: d.registry, Plugins: d.plugins, Transfers: d.transfers, Bus: d.bus, Log: log.Named("api"),
@@ -120,7 +124,7 @@ func New(cfg *config.Config, log hclog.Logger, out io.Writer) (d *Daemon, err er
 		MaxFileSize: cfg.FileTransfer.MaxFileSize, BodyLimit: cfg.WebServer.BodyLimit,
 		ClientBuffer: cfg.Events.ClientBuffer, Version: Version, Started: time.Now(),
 	})
-	return d, nil
+	return nil
 }
 
 // Addr is the address the API listens on.

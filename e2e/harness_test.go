@@ -1,0 +1,337 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	binDir = os.Getenv("CASTRAY_BIN_DIR")
+	if binDir == "" {
+		tmp, err := os.MkdirTemp("", "castray-e2e-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer os.RemoveAll(tmp)
+		if err := build(tmp); err != nil {
+			fmt.Fprintln(os.Stderr, "build binaries:", err)
+			os.Exit(1)
+		}
+		binDir = tmp
+	}
+	os.Exit(m.Run())
+}
+
+// build compiles the daemon and every plugin like `make build` does.
+func build(dir string) error {
+	run := func(out, pkg string) error {
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Dir = ".."
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+		}
+		return nil
+	}
+	if err := run(filepath.Join(dir, "castray"), "./cmd/castray"); err != nil {
+		return err
+	}
+	mains, _ := filepath.Glob("../plugins/*/*/main.go")
+	for _, m := range mains {
+		rel := filepath.Dir(strings.TrimPrefix(m, "../"))
+		parts := strings.Split(rel, "/") // plugins/<kind>/<name>
+		if err := run(filepath.Join(dir, "plugins", "castray-"+parts[1]+"-"+parts[2]), "./"+rel); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// freePort asks the kernel for a free loopback port.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// syncBuffer collects a process's output safely.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// daemon is one castray serve process.
+type daemon struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	URL     string
+	DataDir string
+	Token   string
+	Stdout  *syncBuffer
+	Stderr  *syncBuffer
+	done    chan struct{}
+	exitErr error
+}
+
+type daemonOpts struct {
+	config     string // file contents; written with configExt
+	configExt  string // ".hcl" (default) or ".json"
+	env        []string
+	args       []string // extra flags for serve
+	dataDir    string
+	host       string
+	noPortFlag bool // let file/env choose the port; URL then comes from portHint
+	portHint   int
+}
+
+// startDaemonProcess starts castray serve and does not wait for readiness.
+func startDaemonProcess(t *testing.T, o daemonOpts) *daemon {
+	t.Helper()
+	if o.dataDir == "" {
+		o.dataDir = t.TempDir()
+	}
+	if o.host == "" {
+		o.host = "127.0.0.1"
+	}
+	port := o.portHint
+	args := []string{"serve", "--data-dir", o.dataDir, "--plugin-dir", filepath.Join(binDir, "plugins")}
+	if !o.noPortFlag {
+		port = freePort(t)
+		args = append(args, "--host", o.host, "--port", fmt.Sprint(port))
+	}
+	if o.config != "" {
+		ext := o.configExt
+		if ext == "" {
+			ext = ".hcl"
+		}
+		path := filepath.Join(t.TempDir(), "castray"+ext)
+		if err := os.WriteFile(path, []byte(o.config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config", path)
+	}
+	args = append(args, o.args...)
+	cmd := exec.Command(filepath.Join(binDir, "castray"), args...)
+	cmd.Env = append(cleanEnv(), o.env...)
+	d := &daemon{t: t, cmd: cmd, DataDir: o.dataDir, Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = d.Stdout, d.Stderr
+	host := o.host
+	if host == "0.0.0.0" {
+		host = "127.0.0.1"
+	}
+	d.URL = fmt.Sprintf("http://%s:%d", host, port)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		d.exitErr = cmd.Wait()
+		close(d.done)
+	}()
+	t.Cleanup(func() {
+		d.stop(syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("daemon stdout:\n%s\ndaemon stderr:\n%s", d.Stdout, d.Stderr)
+		}
+	})
+	return d
+}
+
+// cleanEnv is the test's environment without CastRay or Ray settings that
+// would leak into the daemon under test.
+func cleanEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "CASTRAY_") || strings.HasPrefix(kv, "RAY_ADDRESS=") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// startDaemon starts castray serve and waits until /healthz answers.
+func startDaemon(t *testing.T, o daemonOpts) *daemon {
+	t.Helper()
+	d := startDaemonProcess(t, o)
+	d.waitReady()
+	return d
+}
+
+func (d *daemon) waitReady() {
+	d.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-d.done:
+			d.t.Fatalf("daemon exited before it was ready: %v\nstderr:\n%s", d.exitErr, d.Stderr)
+		default:
+		}
+		resp, err := http.Get(d.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.t.Fatalf("daemon not ready after 30 s\nstderr:\n%s", d.Stderr)
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (d *daemon) wait(timeout time.Duration) int {
+	d.t.Helper()
+	select {
+	case <-d.done:
+	case <-time.After(timeout):
+		d.t.Fatalf("daemon did not exit within %v", timeout)
+	}
+	if d.exitErr == nil {
+		return 0
+	}
+	if ee, ok := d.exitErr.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	d.t.Fatalf("wait: %v", d.exitErr)
+	return -1
+}
+
+func (d *daemon) stop(sig syscall.Signal) {
+	select {
+	case <-d.done:
+		return
+	default:
+	}
+	_ = d.cmd.Process.Signal(sig)
+	select {
+	case <-d.done:
+	case <-time.After(20 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.done
+	}
+}
+
+// do sends a request and decodes a JSON answer into out (if non-nil).
+func (d *daemon) do(method, path string, body any, out any) int {
+	d.t.Helper()
+	var r io.Reader
+	contentType := ""
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		r = bytes.NewReader(b)
+	case string:
+		r, contentType = strings.NewReader(b), "application/json"
+	default:
+		raw, _ := json.Marshal(b)
+		r, contentType = bytes.NewReader(raw), "application/json"
+	}
+	req, err := http.NewRequest(method, d.URL+path, r)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if d.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+d.Token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		d.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "application/yaml") {
+		d.t.Errorf("%s %s: content type %q, body %s", method, path, ct, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			d.t.Fatalf("%s %s: decode %s: %v", method, path, raw, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// pluginStatus is the part of /api/plugins the tests read.
+type pluginStatus struct {
+	Name      string `json:"name"`
+	Kind      string `json:"kind"`
+	State     string `json:"state"`
+	PID       int    `json:"pid"`
+	Restarts  int    `json:"restarts"`
+	LastError string `json:"last_error"`
+}
+
+func (d *daemon) plugins() map[string]pluginStatus {
+	d.t.Helper()
+	var resp struct {
+		Plugins []pluginStatus `json:"plugins"`
+	}
+	if code := d.do("GET", "/api/plugins", nil, &resp); code != 200 {
+		d.t.Fatalf("GET /api/plugins: %d", code)
+	}
+	out := map[string]pluginStatus{}
+	for _, p := range resp.Plugins {
+		out[p.Name] = p
+	}
+	return out
+}
+
+// processAlive is true for a running process; a zombie (exited, not yet
+// reaped) counts as gone.
+func processAlive(pid int) bool {
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) {
+		return stat[i+2] != 'Z'
+	}
+	return true
+}
+
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
