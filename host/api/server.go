@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
@@ -183,10 +184,19 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// maxDrain bounds how much of an oversized body is read and discarded.
+const maxDrain = 64 << 20
+
 // limitJSON bounds a JSON body and requires the JSON content type when
 // there is a body.
 func (s *Server) limitJSON(c *fiber.Ctx) error {
 	if n := c.Request().Header.ContentLength(); int64(n) > s.d.BodyLimit {
+		// Read (a bounded part of) what the client is sending, so that it
+		// gets the 413 instead of a connection reset mid-write.
+		if stream := c.Context().RequestBodyStream(); stream != nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(stream, maxDrain))
+		}
+		c.Set(fiber.HeaderConnection, "close")
 		return fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes exceeds the limit of %d bytes", n, s.d.BodyLimit))
 	}
 	if int64(len(c.Body())) > s.d.BodyLimit {

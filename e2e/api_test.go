@@ -1,0 +1,296 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+)
+
+// wsEvent is one WebSocket message.
+type wsEvent struct {
+	Type string          `json:"type"`
+	TS   time.Time       `json:"ts"`
+	Data json.RawMessage `json:"data"`
+}
+
+// dialWS connects to /ws and returns a channel of its events.
+func (d *daemon) dialWS(header http.Header) (<-chan wsEvent, *websocket.Conn, *http.Response, error) {
+	url := "ws" + strings.TrimPrefix(d.URL, "http") + "/ws"
+	conn, resp, err := websocket.DefaultDialer.Dial(url, header)
+	if err != nil {
+		return nil, nil, resp, err
+	}
+	d.t.Cleanup(func() { conn.Close() })
+	ch := make(chan wsEvent, 1024)
+	go func() {
+		defer close(ch)
+		for {
+			var ev wsEvent
+			if err := conn.ReadJSON(&ev); err != nil {
+				return
+			}
+			ch <- ev
+		}
+	}()
+	return ch, conn, resp, nil
+}
+
+// next waits for the next event of one of the given types.
+func next(t *testing.T, ch <-chan wsEvent, timeout time.Duration, types ...string) wsEvent {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				t.Fatalf("websocket closed while waiting for %v", types)
+			}
+			for _, typ := range types {
+				if ev.Type == typ {
+					return ev
+				}
+			}
+		case <-deadline:
+			t.Fatalf("no %v event within %v", types, timeout)
+		}
+	}
+}
+
+func TestWebSocketSnapshotStatusAndNodeEvents(t *testing.T) {
+	d := startDaemon(t, daemonOpts{config: "events {\n  status_interval = 0.3\n}\n"})
+	ch, _, _, err := d.dialWS(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := next(t, ch, 5*time.Second, "snapshot")
+	if snap.TS.IsZero() || !bytes.Contains(snap.Data, []byte(`"node_1"`)) || !bytes.Contains(snap.Data, []byte(`"plugins"`)) {
+		t.Fatalf("snapshot = %s", snap.Data)
+	}
+	status := next(t, ch, 5*time.Second, "status_update")
+	if !bytes.Contains(status.Data, []byte(`"total_nodes":3`)) {
+		t.Fatalf("status_update = %s", status.Data)
+	}
+	d.do("POST", "/api/nodes", map[string]any{"node_id": "ws_node"}, nil)
+	if ev := next(t, ch, 5*time.Second, "node_added"); !bytes.Contains(ev.Data, []byte(`"ws_node"`)) {
+		t.Fatalf("node_added = %s", ev.Data)
+	}
+	d.do("DELETE", "/api/nodes/ws_node", nil, nil)
+	if ev := next(t, ch, 5*time.Second, "node_removed"); !bytes.Contains(ev.Data, []byte(`"ws_node"`)) {
+		t.Fatalf("node_removed = %s", ev.Data)
+	}
+}
+
+func TestBroadcastTransferThroughLocalBackend(t *testing.T) {
+	d := startDaemon(t, daemonOpts{})
+	ch, _, _, err := d.dialWS(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := make([]byte, 5<<20+7)
+	_, _ = rand.Read(payload)
+	var up struct {
+		File struct {
+			Name string `json:"name"`
+			Size int64  `json:"size"`
+		} `json:"file"`
+	}
+	if code := d.do("PUT", "/api/files/payload.bin", payload, &up); code != 201 || up.File.Size != int64(len(payload)) {
+		t.Fatalf("upload: %d %+v", code, up)
+	}
+
+	var started struct {
+		Transfer struct {
+			ID string `json:"id"`
+		} `json:"transfer"`
+	}
+	if code := d.do("POST", "/api/transfers", map[string]any{"file_name": "payload.bin", "mode": "broadcast"}, &started); code != 202 {
+		t.Fatalf("start transfer: %d", code)
+	}
+	ev := next(t, ch, 30*time.Second, "transfer_completed", "transfer_failed")
+	if ev.Type != "transfer_completed" || !bytes.Contains(ev.Data, []byte(started.Transfer.ID)) {
+		t.Fatalf("%s: %s", ev.Type, ev.Data)
+	}
+	var rec struct {
+		Transfer struct {
+			State string `json:"state"`
+			File  struct {
+				SHA256 string `json:"sha256"`
+			} `json:"file"`
+			Targets []struct {
+				NodeID   string `json:"node_id"`
+				State    string `json:"state"`
+				Location string `json:"location"`
+			} `json:"targets"`
+		} `json:"transfer"`
+	}
+	d.do("GET", "/api/transfers/"+started.Transfer.ID, nil, &rec)
+	if rec.Transfer.State != "completed" || len(rec.Transfer.Targets) != 3 || len(rec.Transfer.File.SHA256) != 64 {
+		t.Fatalf("record = %+v", rec.Transfer)
+	}
+	for _, tg := range rec.Transfer.Targets {
+		got, err := os.ReadFile(filepath.Join(d.DataDir, "inbox", tg.NodeID, "payload.bin"))
+		if err != nil || !bytes.Equal(got, payload) || tg.State != "completed" {
+			t.Fatalf("%s: state %s, err %v, equal %v", tg.NodeID, tg.State, err, bytes.Equal(got, payload))
+		}
+	}
+}
+
+func TestUnicastViaMultipartUploadAndBadRequests(t *testing.T) {
+	d := startDaemon(t, daemonOpts{})
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, _ := mw.CreateFormFile("file", "note.txt")
+	fw.Write([]byte("hello node 2"))
+	mw.Close()
+	req, _ := http.NewRequest("POST", d.URL+"/api/upload", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("multipart upload: %v %v", resp.Status, err)
+	}
+	resp.Body.Close()
+
+	var started struct {
+		Transfer struct{ ID string } `json:"transfer"`
+	}
+	if code := d.do("POST", "/api/transfers", map[string]any{"file_name": "note.txt", "mode": "unicast", "targets": []string{"node_2"}}, &started); code != 202 {
+		t.Fatalf("unicast: %d", code)
+	}
+	eventually(t, 20*time.Second, "the unicast to complete", func() bool {
+		var rec struct {
+			Transfer struct{ State string } `json:"transfer"`
+		}
+		d.do("GET", "/api/transfers/"+started.Transfer.ID, nil, &rec)
+		return rec.Transfer.State == "completed"
+	})
+	if got, _ := os.ReadFile(filepath.Join(d.DataDir, "inbox", "node_2", "note.txt")); string(got) != "hello node 2" {
+		t.Fatalf("node_2 inbox holds %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(d.DataDir, "inbox", "node_1", "note.txt")); err == nil {
+		t.Fatal("a unicast to node_2 reached node_1")
+	}
+
+	// Bad input: 4xx, a JSON message naming the problem, nothing changed.
+	for _, tc := range []struct {
+		method, path string
+		body         any
+		code         int
+		want         string
+	}{
+		{"POST", "/api/transfers", map[string]any{"file_name": "note.txt", "mode": "unicast", "targets": []string{"nope"}}, 400, `target \"nope\"`},
+		{"POST", "/api/transfers", map[string]any{"file_name": "missing.txt", "mode": "broadcast"}, 400, "no such uploaded file"},
+		{"POST", "/api/transfers", map[string]any{"file_name": "../etc/passwd", "mode": "broadcast"}, 400, "plain name"},
+		{"POST", "/api/transfers", map[string]any{"file_name": "note.txt", "mode": "anycast"}, 400, "anycast"},
+		{"POST", "/api/transfers", map[string]any{"file_name": "note.txt", "mode": "unicast", "targets": []string{"node_1", "node_2"}}, 400, "exactly one"},
+		{"POST", "/api/nodes", `{"node_id": "x", "colour": "red"}`, 400, "colour"},
+		{"POST", "/api/nodes", `{"node_id": `, 400, "invalid JSON"},
+		{"POST", "/api/nodes", map[string]any{"node_id": "../evil"}, 400, "evil"},
+		{"POST", "/api/nodes", map[string]any{"node_id": "node_1"}, 409, "node_1"},
+		{"POST", "/api/nodes", `{"node_id": "` + strings.Repeat("a", 5<<20) + `"}`, 413, "limit"},
+		{"DELETE", "/api/nodes/ghost", nil, 404, "ghost"},
+		{"PUT", "/api/files/.hidden", []byte("x"), 400, "dot"},
+		{"GET", "/api/transfers/tr-none", nil, 404, "tr-none"},
+		{"POST", "/api/cluster/connect-external", map[string]any{"cluster_address": "127.0.0.1:8265"}, 501, "not implemented"},
+		{"GET", "/api/cluster/external-info", nil, 501, "not implemented"},
+		{"GET", "/api/nodes/external", nil, 501, "cluster connection"},
+		{"DELETE", "/api/cluster/disconnect-external", nil, 501, "not implemented"},
+		{"POST", "/api/cluster/discover-external", nil, 501, "not implemented"},
+	} {
+		var e struct {
+			Success *bool  `json:"success"`
+			Error   string `json:"error"`
+		}
+		code := d.do(tc.method, tc.path, tc.body, &e)
+		raw, _ := json.Marshal(e)
+		if code != tc.code || e.Success == nil || *e.Success || !strings.Contains(string(raw), tc.want) {
+			t.Errorf("%s %s: %d %s, want %d mentioning %q", tc.method, tc.path, code, raw, tc.code, tc.want)
+		}
+	}
+	var nodes struct{ Count int }
+	d.do("GET", "/api/nodes", nil, &nodes)
+	if nodes.Count != 3 {
+		t.Errorf("bad requests changed the node set: %d nodes", nodes.Count)
+	}
+}
+
+func TestTokenRequiredWhenExposed(t *testing.T) {
+	d := startDaemon(t, daemonOpts{host: "0.0.0.0"})
+	m := regexp.MustCompile(`(?m)^([0-9a-f]{48})$`).FindStringSubmatch(d.Stdout.String())
+	if m == nil {
+		t.Fatalf("no generated token printed:\n%s", d.Stdout)
+	}
+	if strings.Contains(d.Stderr.String(), m[1]) {
+		t.Fatal("the token appears in the log")
+	}
+	if code := d.do("GET", "/api/status", nil, nil); code != 401 {
+		t.Fatalf("no token: %d, want 401", code)
+	}
+	d.Token = "wrong"
+	if code := d.do("GET", "/api/status", nil, nil); code != 401 {
+		t.Fatalf("wrong token: %d, want 401", code)
+	}
+	if _, _, resp, err := d.dialWS(nil); err == nil || resp == nil || resp.StatusCode != 401 {
+		t.Fatalf("websocket without token: err %v resp %v", err, resp)
+	}
+	d.Token = m[1]
+	if code := d.do("GET", "/api/status", nil, nil); code != 200 {
+		t.Fatalf("good token: %d", code)
+	}
+	ch, _, _, err := d.dialWS(http.Header{"Authorization": {"Bearer " + m[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next(t, ch, 5*time.Second, "snapshot")
+	// Health checks stay open for load balancers.
+	resp, err := http.Get(d.URL + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
+
+func TestConfiguredTokenAndLoopbackDefault(t *testing.T) {
+	d := startDaemon(t, daemonOpts{env: []string{"CASTRAY_WEB_SERVER__API_TOKEN=s3cret-token"}})
+	if code := d.do("GET", "/api/status", nil, nil); code != 401 {
+		t.Fatalf("configured token not enforced: %d", code)
+	}
+	d.Token = "s3cret-token"
+	var cfg struct {
+		WebServer struct {
+			APIToken string `json:"api_token"`
+		} `json:"web_server"`
+	}
+	if code := d.do("GET", "/api/config", nil, &cfg); code != 200 || cfg.WebServer.APIToken == "s3cret-token" {
+		t.Fatalf("/api/config leaks the token: %d %+v", code, cfg)
+	}
+	if strings.Contains(d.Stderr.String()+d.Stdout.String(), "s3cret-token") {
+		t.Fatal("the token appears in the daemon's output")
+	}
+}
+
+func TestLoopbackByDefault(t *testing.T) {
+	port := freePort(t)
+	d := startDaemon(t, daemonOpts{noPortFlag: true, portHint: port, config: fmt.Sprintf("web_server {\n  port = %d\n}\n", port)})
+	var cfg struct {
+		WebServer struct {
+			Host string `json:"host"`
+		} `json:"web_server"`
+	}
+	if code := d.do("GET", "/api/config", nil, &cfg); code != 200 || cfg.WebServer.Host != "127.0.0.1" {
+		t.Fatalf("default host %q (status %d), want 127.0.0.1 with no token needed", cfg.WebServer.Host, code)
+	}
+	if strings.Contains(d.Stdout.String(), "Generated API token") {
+		t.Fatal("a token was generated for a loopback listener")
+	}
+}
