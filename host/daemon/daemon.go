@@ -83,7 +83,7 @@ func (d *Daemon) build() error {
 			if _, exists := d.registry.Get(n.id); exists {
 				continue
 			}
-			if _, err := d.registry.AddLocal(n.id, n.port, inboxRoot); err != nil {
+			if _, err := d.registry.AddLocal(n.id, n.port, inboxRoot, registry.WithSource("demo")); err != nil {
 				return fmt.Errorf("demo node %s: %w", n.id, err)
 			}
 		}
