@@ -205,7 +205,8 @@ func TestUnicastViaMultipartUploadAndBadRequests(t *testing.T) {
 		{"GET", "/api/cluster/external-info", nil, 501, "not implemented"},
 		{"GET", "/api/nodes/external", nil, 501, "cluster connection"},
 		{"DELETE", "/api/cluster/disconnect-external", nil, 501, "not implemented"},
-		{"POST", "/api/cluster/discover-external", nil, 501, "not implemented"},
+		{"POST", "/api/cluster/discover-external", `{"timeout_ms": 999999}`, 400, "timeout_ms"},
+		{"POST", "/api/cluster/discover-external", `{"plugins": "x"}`, 400, "invalid JSON"},
 	} {
 		var e struct {
 			Success *bool  `json:"success"`

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -28,7 +29,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newVersionCmd(), newPluginsCmd())
+	root.AddCommand(newServeCmd(), newVersionCmd(), newPluginsCmd(), newDiscoverCmd())
 	return root
 }
 
@@ -90,6 +91,21 @@ func newVersionCmd() *cobra.Command {
 // client flags shared by the commands that talk to a running daemon.
 type client struct {
 	addr, token, output string
+	wait                time.Duration
+}
+
+func (c *client) timeout() time.Duration {
+	if c.wait > 0 {
+		return c.wait
+	}
+	return 10 * time.Second
+}
+
+// printJSON writes v indented.
+func printJSON(out io.Writer, v any) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func (c *client) flags(cmd *cobra.Command) {
@@ -103,10 +119,24 @@ func (c *client) flags(cmd *cobra.Command) {
 }
 
 // get fetches a JSON document from the daemon into v.
-func (c *client) get(path string, v any) error {
-	req, err := http.NewRequest(http.MethodGet, strings.TrimRight(c.addr, "/")+path, nil)
+func (c *client) get(path string, v any) error { return c.call(http.MethodGet, path, nil, v) }
+
+// call sends a request with an optional JSON body and decodes the answer.
+func (c *client) call(method, path string, body any, v any) error {
+	var r io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, strings.TrimRight(c.addr, "/")+path, r)
 	if err != nil {
 		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	token := c.token
 	if token == "" {
@@ -115,25 +145,25 @@ func (c *client) get(path string, v any) error {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	resp, err := (&http.Client{Timeout: c.timeout()}).Do(req)
 	if err != nil {
 		return fmt.Errorf("is the daemon running? %w", err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode/100 != 2 {
 		var e struct {
 			Error string `json:"error"`
 		}
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		if json.Unmarshal(answer, &e) == nil && e.Error != "" {
 			return fmt.Errorf("%s: %s", resp.Status, e.Error)
 		}
 		return fmt.Errorf("%s", resp.Status)
 	}
-	return json.Unmarshal(body, v)
+	return json.Unmarshal(answer, v)
 }
 
 func newPluginsCmd() *cobra.Command {
@@ -151,9 +181,7 @@ func newPluginsCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if c.output == "json" {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(resp.Plugins)
+				return printJSON(out, resp.Plugins)
 			}
 			if c.output != "table" {
 				return fmt.Errorf("--output %q: use table or json", c.output)

@@ -32,6 +32,7 @@ type Deps struct {
 	Registry  *registry.Registry
 	Plugins   Plugins
 	Transfers *transfer.Service
+	Discovery Discovery
 	Bus       *events.Bus
 	Log       hclog.Logger
 	// Config is the effective configuration with secrets redacted, for
@@ -125,9 +126,10 @@ func (s *Server) routes() {
 	a.Get("/api/transfers/:id", s.getTransfer)
 	a.Delete("/api/transfers/:id", s.cancelTransfer)
 
-	// The seed's external-cluster endpoints, at their exact paths. They
-	// answer 501 until the discovery and connection features land.
-	a.Post("/api/cluster/discover-external", notImplemented("cluster discovery is not implemented yet"))
+	// The seed's external-cluster endpoints, at their exact paths. Those of
+	// the connection feature answer 501 until it lands.
+	a.Post("/api/cluster/discover-external", s.limitJSON, s.discoverExternal)
+	a.Get("/api/cluster/discovery", s.lastDiscovery)
 	a.Get("/api/cluster/external-info", notImplemented("external cluster connections are not implemented yet"))
 	a.Post("/api/cluster/connect-external", notImplemented("connecting to external clusters is not implemented yet"))
 	a.Delete("/api/cluster/disconnect-external", notImplemented("external cluster connections are not implemented yet"))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/castray/castray/config"
 	"github.com/castray/castray/host/api"
+	"github.com/castray/castray/host/discovery"
 	"github.com/castray/castray/host/events"
 	"github.com/castray/castray/host/pluginmgr"
 	"github.com/castray/castray/host/registry"
@@ -43,6 +44,7 @@ type Daemon struct {
 	registry  *registry.Registry
 	plugins   *pluginmgr.Manager
 	transfers *transfer.Service
+	discovery *discovery.Manager
 	api       *api.Server
 	ln        net.Listener
 	token     string
@@ -111,6 +113,15 @@ func (d *Daemon) build() error {
 		return fmt.Errorf("recover transfers: %w", err)
 	}
 
+	var known []string
+	if a := cfg.RayCluster.Address; a != "" && a != "auto" {
+		known = append(known, a)
+	}
+	d.discovery = discovery.New(discovery.Options{
+		Plugins: d.plugins, Emit: d.bus.Publish, Log: log.Named("discovery"),
+		Timeout: config.Seconds(cfg.ExternalCluster.ConnectionTimeout), Addresses: known,
+	})
+
 	addr := net.JoinHostPort(cfg.WebServer.Host, strconv.Itoa(cfg.WebServer.Port))
 	if d.ln, err = net.Listen("tcp", addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
@@ -119,7 +130,7 @@ func (d *Daemon) build() error {
 		return err
 	}
 	d.api = api.New(api.Deps{
-		Registry: d.registry, Plugins: d.plugins, Transfers: d.transfers, Bus: d.bus, Log: log.Named("api"),
+		Registry: d.registry, Plugins: d.plugins, Transfers: d.transfers, Discovery: d.discovery, Bus: d.bus, Log: log.Named("api"),
 		Config: cfg.Redacted(), Token: d.token, InboxRoot: inboxRoot, UploadsDir: uploads,
 		MaxFileSize: cfg.FileTransfer.MaxFileSize, BodyLimit: cfg.WebServer.BodyLimit,
 		ClientBuffer: cfg.Events.ClientBuffer, Version: Version, Started: time.Now(),
@@ -159,8 +170,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 	interval := config.Seconds(d.cfg.Events.StatusInterval)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+
+	// Discovery runs on demand (the seed advises against periodic scans);
+	// external_cluster.auto_discover runs one round at start-up and
+	// external_cluster.discovery_interval repeats it.
+	var discoverTick <-chan time.Time
+	if every := d.cfg.ExternalCluster.DiscoveryInterval; every > 0 {
+		t := time.NewTicker(config.Seconds(every))
+		defer t.Stop()
+		discoverTick = t.C
+	}
+	if d.cfg.ExternalCluster.AutoDiscover {
+		go d.discoverInBackground(ctx)
+	}
 	for {
 		select {
+		case <-discoverTick:
+			go d.discoverInBackground(ctx)
 		case <-ctx.Done():
 			d.log.Info("shutting down")
 			err := d.api.Shutdown(10 * time.Second)
@@ -175,6 +201,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-tick.C:
 			d.bus.Publish(events.TypeStatusUpdate, d.api.Status())
 		}
+	}
+}
+
+// discoverInBackground runs one discovery round; its result is kept by the
+// discovery manager and announced as events.
+func (d *Daemon) discoverInBackground(ctx context.Context) {
+	if len(d.plugins.Discoverers()) == 0 {
+		d.log.Warn("discovery requested by configuration, but no discovery plugin is enabled")
+		return
+	}
+	if _, err := d.discovery.Discover(ctx, discovery.Request{}); err != nil {
+		d.log.Warn("background discovery failed", "error", err)
 	}
 }
 
