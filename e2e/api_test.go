@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -293,5 +294,40 @@ func TestLoopbackByDefault(t *testing.T) {
 	}
 	if strings.Contains(d.Stdout.String(), "Generated API token") {
 		t.Fatal("a token was generated for a loopback listener")
+	}
+}
+
+// Chunked bodies (no Content-Length) are bounded too, and still parsed.
+func TestChunkedJSONBodies(t *testing.T) {
+	d := startDaemon(t, daemonOpts{})
+	post := func(body string) int {
+		t.Helper()
+		// io.MultiReader hides the length, so the client sends it chunked.
+		req, _ := http.NewRequest("POST", d.URL+"/api/nodes", io.MultiReader(strings.NewReader(body)))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if req.ContentLength > 0 {
+			t.Fatal("request was not chunked")
+		}
+		return resp.StatusCode
+	}
+	if code := post(`{"node_id": "chunky", "port": 9200}`); code != 201 {
+		t.Fatalf("small chunked body: %d", code)
+	}
+	if code := post(`{"node_id": "` + strings.Repeat("a", 5<<20) + `"}`); code != 413 {
+		t.Fatalf("large chunked body: %d, want 413", code)
+	}
+	if code := d.do("POST", "/api/nodes", map[string]any{"node_id": "external"}, nil); code != 400 {
+		t.Fatalf("reserved node id: %d", code)
+	}
+	var up struct {
+		File struct{ Name string } `json:"file"`
+	}
+	if code := d.do("PUT", "/api/files/my%20file.txt", []byte("x"), &up); code != 201 || up.File.Name != "my file.txt" {
+		t.Fatalf("escaped name: %d %q", code, up.File.Name)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -141,6 +142,9 @@ func (s *Server) createNode(c *fiber.Ctx) error {
 	if req.NodeID == "" {
 		return fiber.NewError(fiber.StatusBadRequest, "node_id is required")
 	}
+	if req.NodeID == "external" {
+		return fiber.NewError(fiber.StatusBadRequest, `node_id "external" is reserved (GET /api/nodes/external lists external nodes)`)
+	}
 	if req.Port < 0 || req.Port > 65535 {
 		return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("port must be between 0 and 65535, got %d", req.Port))
 	}
@@ -264,7 +268,11 @@ func (s *Server) putFile(c *fiber.Ctx) error {
 	if stream := c.Context().RequestBodyStream(); stream != nil {
 		body = stream
 	}
-	info, err := s.saveUpload(c.Params("name"), body)
+	name, err := url.PathUnescape(c.Params("name"))
+	if err != nil {
+		return fiber.NewError(fiber.StatusBadRequest, "file name: "+err.Error())
+	}
+	info, err := s.saveUpload(name, body)
 	if err != nil {
 		return err
 	}

@@ -175,8 +175,8 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		return c.Next()
 	}
 	auth := c.Get(fiber.HeaderAuthorization)
-	token, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.d.Token)) != 1 {
+	scheme, token, _ := strings.Cut(auth, " ")
+	if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.d.Token)) != 1 {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="castray"`)
 		if auth == "" {
 			return fiber.NewError(fiber.StatusUnauthorized, "missing API token: send Authorization: Bearer <token>")
@@ -201,8 +201,19 @@ func (s *Server) limitJSON(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderConnection, "close")
 		return fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes exceeds the limit of %d bytes", n, s.d.BodyLimit))
 	}
-	if int64(len(c.Body())) > s.d.BodyLimit {
-		return fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds the limit of %d bytes", s.d.BodyLimit))
+	// A body without a length (chunked) is read through a limit, so a client
+	// cannot make the daemon buffer more than BodyLimit.
+	if stream := c.Context().RequestBodyStream(); stream != nil {
+		body, err := io.ReadAll(io.LimitReader(stream, s.d.BodyLimit+1))
+		if err != nil {
+			return fiber.NewError(fiber.StatusBadRequest, "reading the body: "+err.Error())
+		}
+		if int64(len(body)) > s.d.BodyLimit {
+			_, _ = io.Copy(io.Discard, io.LimitReader(stream, maxDrain))
+			c.Set(fiber.HeaderConnection, "close")
+			return fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds the limit of %d bytes", s.d.BodyLimit))
+		}
+		c.Request().SetBodyRaw(body)
 	}
 	return c.Next()
 }

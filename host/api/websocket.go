@@ -14,6 +14,9 @@ import (
 // the bus (its subscription closes) so it never holds back the others.
 func (s *Server) websocketRoutes() {
 	s.app.Use("/ws", func(c *fiber.Ctx) error {
+		if c.Path() != "/ws" {
+			return c.Next()
+		}
 		if !websocket.IsWebSocketUpgrade(c) {
 			return fiber.NewError(fiber.StatusUpgradeRequired, "/ws is a WebSocket endpoint")
 		}

@@ -84,7 +84,7 @@ type Manager struct {
 	opts Options
 	norm normalizer
 
-	round sync.Mutex // serialises rounds
+	round chan struct{} // a one-slot semaphore: one round at a time
 	mu    sync.Mutex
 	last  *Result
 }
@@ -106,7 +106,7 @@ func New(opts Options) *Manager {
 	if opts.Emit == nil {
 		opts.Emit = func(string, any) {}
 	}
-	return &Manager{opts: opts, norm: newNormalizer()}
+	return &Manager{opts: opts, norm: newNormalizer(), round: make(chan struct{}, 1)}
 }
 
 // Last returns the last round's result, or nil before the first round.
@@ -118,8 +118,12 @@ func (m *Manager) Last() *Result {
 
 // Discover runs one round with every selected plugin at once.
 func (m *Manager) Discover(ctx context.Context, req Request) (*Result, error) {
-	m.round.Lock()
-	defer m.round.Unlock()
+	select {
+	case m.round <- struct{}{}:
+		defer func() { <-m.round }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for the running discovery round: %w", ctx.Err())
+	}
 
 	plugins := m.opts.Plugins.Discoverers()
 	if len(req.Plugins) > 0 {
@@ -141,7 +145,7 @@ func (m *Manager) Discover(ctx context.Context, req Request) (*Result, error) {
 		timeout = time.Duration(req.TimeoutMS) * time.Millisecond
 	}
 
-	res := &Result{ID: roundID(), StartedAt: time.Now().UTC(), Plugins: map[string]PluginRun{}}
+	res := &Result{ID: roundID(), StartedAt: time.Now().UTC(), Plugins: map[string]PluginRun{}, Clusters: []Cluster{}}
 	names := make([]string, 0, len(plugins))
 	for name := range plugins {
 		names = append(names, name)

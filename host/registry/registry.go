@@ -471,7 +471,7 @@ func (r *Registry) Get(id string) (Node, bool) {
 // List returns copies of the nodes matching f, sorted by ID.
 func (r *Registry) List(f Filter) []Node {
 	r.mu.RLock()
-	var out []Node
+	out := []Node{}
 	if f.ClusterID != "" {
 		for _, e := range r.clusters[f.ClusterID] {
 			if f.match(&e.node) {

@@ -43,8 +43,8 @@ type Request struct {
 	FileName string `json:"file_name"`
 	// Mode is unicast, multicast or broadcast.
 	Mode string `json:"mode"`
-	// Targets are node ids; ignored for broadcast, which reaches every
-	// active node the backend can reach.
+	// Targets are node ids; broadcast takes none and reaches every active
+	// local node (the backends that reach Ray nodes come later).
 	Targets []string `json:"targets"`
 	// Backend is the transfer plugin's name (default "local").
 	Backend string `json:"backend,omitempty"`
