@@ -120,6 +120,9 @@ func parseHostEntry(raw string, allowWide bool) (hostEntry, error) {
 	if s == "" {
 		return e, fmt.Errorf("empty host")
 	}
+	if strings.Contains(s, "://") {
+		return e, fmt.Errorf("%q is not a host name, an IP address or a CIDR block (ports go in `ports`)", raw)
+	}
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
@@ -147,7 +150,7 @@ func parseHostEntry(raw string, allowWide bool) (hostEntry, error) {
 		e.count = 1
 		return e, nil
 	}
-	if strings.ContainsAny(h, ":/@ ") || strings.Contains(h, "://") {
+	if strings.ContainsAny(h, ":/@ ") {
 		return e, fmt.Errorf("%q is not a host name, an IP address or a CIDR block (ports go in `ports`)", raw)
 	}
 	if len(h) > 253 || !validHostname(h) {
@@ -189,7 +192,8 @@ func (e hostEntry) addrs() iter.Seq[string] {
 		p := e.prefix
 		a := p.Addr()
 		skipEnds := a.Is4() && p.Bits() <= 30
-		for i := 0; i < 1<<(a.BitLen()-p.Bits()); i++ {
+		n := 1 << (a.BitLen() - p.Bits())
+		for i := 0; i < n; i++ {
 			cur := a
 			a = a.Next()
 			if skipEnds && (i == 0 || !p.Contains(a)) {
