@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs CastRay's benchmarks and prints one summary table at the end.
+# `make bench` builds the binaries and calls this with CASTRAY_BIN_DIR set;
+# this script builds nothing itself.
+#
+#   1. go test -bench for sdk (plugin RPC cost) and the local delivery
+#      package (64 MiB to 1 and 3 inboxes, with baselines);
+#   2. go run ./e2e/bench: daemon start-up, idle RSS, RPC to a real plugin
+#      process and a 1 GiB local transfer, each next to a baseline measured
+#      in the same run; it reads the output of step 1 and prints the table.
+#
+# Goals are reported as PASS/MISS for information only. The exit status is
+# non-zero only when a measurement itself failed.
+#
+# Knobs (environment): BENCH_TIME (go test -benchtime, default 1s),
+# BENCH_COUNT (go test -count, default 1), BENCH_ARGS (extra flags for
+# e2e/bench, e.g. "-size 268435456 -runs 3").
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+: "${CASTRAY_BIN_DIR:?set CASTRAY_BIN_DIR to the directory holding castray and plugins/ (make bench does)}"
+export CASTRAY_BIN_DIR
+GO="${GO:-go}"
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/castray-bench-sh.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+
+status=0
+echo "== go test -bench (sdk, plugins/transfer/local/delivery)"
+# go-plugin's in-process test connections log at DEBUG; keep that out of sight.
+"$GO" test -run '^$' -bench . -benchmem -benchtime="${BENCH_TIME:-1s}" -count="${BENCH_COUNT:-1}" \
+	./sdk/ ./plugins/transfer/local/delivery/ 2>&1 | grep --line-buffered -v '\[DEBUG\]' | tee "$tmp/gotest.out"
+if [ "${PIPESTATUS[0]}" -ne 0 ]; then
+	echo "bench.sh: go test -bench FAILED" >&2
+	status=1
+fi
+
+echo
+echo "== go run ./e2e/bench"
+# shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
+"$GO" run ./e2e/bench -bin "$CASTRAY_BIN_DIR" -gobench "$tmp/gotest.out" ${BENCH_ARGS:-} || status=1
+
+exit "$status"

@@ -1,0 +1,158 @@
+//go:build linux
+
+// Command bench measures CastRay against baselines taken in the same run and
+// prints one table: daemon start-up, idle memory, plugin RPC cost and local
+// file transfer. `make bench` runs it through e2e/bench.sh, which first runs
+// the Go benchmarks of sdk and the local delivery package and hands their
+// output over with -gobench, so their figures land in the same table.
+//
+// It drives the daemon as a black box (the castray binary, HTTP API), the
+// way a user would. Goals are printed as PASS/MISS for information only:
+// the exit status is non-zero only when a measurement itself failed.
+//
+// Everything it starts (daemons, plugin processes) is stopped and every
+// temporary file removed, on success, on error and on SIGINT/SIGTERM, also
+// when only its parent (`go run`) is signalled. Linux only: it reads /proc.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	binDir  string
+	runs    int
+	reps    int
+	size    int64
+	idle    time.Duration
+	goBench string
+	skip    map[string]bool
+}
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	var o options
+	var skip string
+	flag.StringVar(&o.binDir, "bin", os.Getenv("CASTRAY_BIN_DIR"), "directory holding castray and plugins/ (default $CASTRAY_BIN_DIR, else ./bin)")
+	flag.IntVar(&o.runs, "runs", 7, "start-up runs (the median is reported)")
+	flag.IntVar(&o.reps, "reps", 3, "rounds of the transfer measurements and their baselines (medians are reported)")
+	flag.Int64Var(&o.size, "size", 1<<30, "size in bytes of the transfer benchmark's file")
+	flag.DurationVar(&o.idle, "idle", 2*time.Second, "idle time before reading RSS")
+	flag.StringVar(&o.goBench, "gobench", "", "output of `go test -bench` to include in the table")
+	flag.StringVar(&skip, "skip", "", "comma-separated items to skip: startup,rpc,transfer")
+	flag.Parse()
+	o.skip = map[string]bool{}
+	for _, s := range splitComma(skip) {
+		o.skip[s] = true
+	}
+	if o.binDir == "" {
+		o.binDir = "bin"
+	}
+	abs, err := filepath.Abs(o.binDir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 2
+	}
+	o.binDir = abs
+	for _, p := range []string{filepath.Join(o.binDir, "castray"), filepath.Join(o.binDir, "plugins", pluginBinary)} {
+		if _, err := os.Stat(p); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v (run `make build` first)\n", err)
+			return 2
+		}
+	}
+	if o.runs < 1 || o.reps < 1 || o.size < 1<<20 {
+		fmt.Fprintln(os.Stderr, "bench: -runs and -reps must be >= 1, -size >= 1 MiB")
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	dieWithParent()
+
+	root, err := os.MkdirTemp("", "castray-bench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 2
+	}
+	defer os.RemoveAll(root)
+
+	rep := &report{}
+	step := func(name string, f func() error) {
+		if o.skip[name] {
+			return
+		}
+		if ctx.Err() != nil {
+			rep.fail(name, ctx.Err())
+			return
+		}
+		logf("== %s", name)
+		if err := f(); err != nil {
+			rep.fail(name, err)
+		}
+	}
+	var versionRSS int64 // peak RSS of `castray version`, the RSS baseline
+	step("startup", func() error {
+		var err error
+		versionRSS, err = benchStartup(ctx, rep, o, root)
+		return err
+	})
+	step("rpc", func() error { return benchPluginRPC(ctx, rep, o) })
+	step("transfer", func() error { return benchTransfer(ctx, rep, o, root, versionRSS) })
+	if o.goBench != "" {
+		if err := addGoBench(rep, o.goBench); err != nil {
+			rep.fail("gobench", err)
+		}
+	}
+
+	rep.print(os.Stdout)
+	if len(rep.failures) > 0 {
+		return 1
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return 130
+	}
+	return 0
+}
+
+func splitComma(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			if i > start {
+				out = append(out, s[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
+
+// logf reports progress on stderr, so stdout carries the table only.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+// dieWithParent asks the kernel for SIGTERM when the parent exits: `go run`
+// does not pass its own SIGTERM on, and an orphaned bench would keep its
+// daemon running.
+func dieWithParent() {
+	ppid := os.Getppid()
+	_, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0)
+	if errno != 0 {
+		logf("prctl(PR_SET_PDEATHSIG): %v", errno)
+		return
+	}
+	if os.Getppid() != ppid { // the parent died before prctl
+		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	}
+}
