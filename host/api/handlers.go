@@ -264,9 +264,13 @@ func (s *Server) putFile(c *fiber.Ctx) error {
 	if n := c.Request().Header.ContentLength(); int64(n) > s.d.MaxFileSize {
 		return fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("file exceeds file_transfer.max_file_size (%d bytes)", s.d.MaxFileSize))
 	}
-	var body io.Reader = bytes.NewReader(c.Body())
+	// Stream the body to disk; c.Body() would buffer the whole file in
+	// memory (and must not be called before the stream is taken).
+	var body io.Reader
 	if stream := c.Context().RequestBodyStream(); stream != nil {
 		body = stream
+	} else {
+		body = bytes.NewReader(c.Body())
 	}
 	name, err := url.PathUnescape(c.Params("name"))
 	if err != nil {
