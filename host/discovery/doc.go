@@ -7,8 +7,10 @@
 // name, GCS address and dashboard URL, with loopback names and this host's
 // own addresses normalised to 127.0.0.1. Two candidates are the same cluster
 // when they share one identifier and contradict none of the strong ones
-// (cluster id, session name): a stale session and a live one may both have
-// used 127.0.0.1:6379, and they are different clusters.
+// (cluster id, session name). Matching is transitive, so the order in which
+// strategies answer does not change the result. A stale session and a live
+// one may both have used 127.0.0.1:6379: a running cluster never joins a
+// stopped one through a weak identifier (GCS address, dashboard URL) alone.
 //
 // A plugin that is slow, fails or crashes only loses its own results: its
 // error is reported per plugin and the round completes with the others

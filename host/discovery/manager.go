@@ -180,7 +180,7 @@ func (m *Manager) Discover(ctx context.Context, req Request) (*Result, error) {
 
 	res.FinishedAt = time.Now().UTC()
 	res.DurationMS = res.FinishedAt.Sub(res.StartedAt).Milliseconds()
-	for _, cl := range merged.clusters {
+	for _, cl := range merged.clusters() {
 		res.Clusters = append(res.Clusters, *cl)
 	}
 	sort.Slice(res.Clusters, func(i, j int) bool {

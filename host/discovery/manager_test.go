@@ -229,3 +229,42 @@ func FuzzNormalizer(f *testing.F) {
 		_ = n.dashboard(s)
 	})
 }
+
+// Candidates that share nothing pairwise become one cluster once a third
+// names both, in whatever order they arrive.
+func TestMergeIsTransitiveAndOrderIndependent(t *testing.T) {
+	gcsOnly := &sdk.ClusterCandidate{Source: "ray-status", GcsAddress: "127.0.0.1:6379", Status: sdk.StatusActive, NodeCount: 1}
+	dashOnly := &sdk.ClusterCandidate{Source: "dashboard-scan", DashboardUrl: "http://127.0.0.1:8265", SessionName: session, Status: sdk.StatusActive, NodeCount: 1}
+	both := &sdk.ClusterCandidate{Source: "tmpdir", GcsAddress: "localhost:6379", SessionName: session, Status: sdk.StatusActive, NodeCount: -1}
+	stale := &sdk.ClusterCandidate{Source: "tmpdir", GcsAddress: "127.0.0.1:6379", SessionName: "session_old", Status: sdk.StatusInactive, NodeCount: -1}
+	orders := [][]*sdk.ClusterCandidate{
+		{gcsOnly, dashOnly, both, stale}, {both, gcsOnly, dashOnly, stale}, {stale, dashOnly, gcsOnly, both}, {dashOnly, stale, both, gcsOnly},
+	}
+	for i, order := range orders {
+		m := &merger{norm: newNormalizer()}
+		for _, c := range order {
+			m.add(c)
+		}
+		var live, old int
+		for _, cl := range m.clusters() {
+			switch cl.SessionName {
+			case session:
+				live++
+				if len(cl.Sources) != 3 || cl.GCSAddress != "127.0.0.1:6379" || cl.DashboardURL != "http://127.0.0.1:8265" {
+					t.Errorf("order %d: live cluster %+v", i, cl)
+				}
+			case "session_old":
+				old++
+			}
+		}
+		// The GCS-only candidate may sit with either session when it came
+		// before the session that claims it; it must never make a third
+		// cluster of its own once the live session names its address.
+		if live != 1 || old != 1 || len(m.clusters()) != 2 {
+			for _, cl := range m.clusters() {
+				t.Logf("order %d: %+v", i, *cl)
+			}
+			t.Errorf("order %d: %d clusters (live %d, stale %d), want 2", i, len(m.clusters()), live, old)
+		}
+	}
+}

@@ -104,10 +104,25 @@ func (n normalizer) dashboard(raw string) string {
 	return u.Scheme + "://" + net.JoinHostPort(n.host(u.Hostname()), port)
 }
 
-// merger accumulates candidates into clusters.
+// merger accumulates candidates into groups, one per cluster. Matching is
+// transitive: a candidate that shares an identifier with two groups joins
+// them into one (a GCS-only candidate and a dashboard-only candidate become
+// one cluster once a third candidate names both), unless their strong
+// identifiers conflict.
 type merger struct {
-	norm     normalizer
-	clusters []*Cluster
+	norm   normalizer
+	groups []*group
+}
+
+// group is the candidates of one cluster and the identifiers they name.
+type group struct {
+	cands    []*sdk.ClusterCandidate
+	ids      map[string]bool // "cid:", "session:", "gcs:", "dash:" keys
+	clusters map[string]bool // cluster ids (strong)
+	sessions map[string]bool // session names (strong)
+	active   bool            // some candidate says the cluster runs
+	inactive bool            // some candidate says it does not
+	merged   *Cluster
 }
 
 func statusName(s sdk.ClusterStatus) string {
@@ -120,33 +135,122 @@ func statusName(s sdk.ClusterStatus) string {
 	return "unknown"
 }
 
-// add merges one candidate; it returns the cluster it landed in and whether
-// that cluster is new.
-func (m *merger) add(c *sdk.ClusterCandidate) (*Cluster, bool) {
-	gcs := m.norm.hostPort(c.GetGcsAddress())
-	dash := m.norm.dashboard(c.GetDashboardUrl())
-	for _, cl := range m.clusters {
-		if conflicts(cl, c) {
-			continue
-		}
-		if (c.GetClusterId() != "" && c.GetClusterId() == cl.ClusterID) ||
-			(c.GetSessionName() != "" && c.GetSessionName() == cl.SessionName) ||
-			(gcs != "" && gcs == m.norm.hostPort(cl.GCSAddress)) ||
-			(dash != "" && dash == m.norm.dashboard(cl.DashboardURL)) {
-			m.fold(cl, c)
-			return cl, false
-		}
+func (m *merger) keys(c *sdk.ClusterCandidate) []string {
+	var keys []string
+	if v := c.GetClusterId(); v != "" {
+		keys = append(keys, "cid:"+v)
 	}
-	cl := &Cluster{Resources: map[string]float64{}, Nodes: -1}
-	m.fold(cl, c)
-	m.clusters = append(m.clusters, cl)
-	return cl, true
+	if v := c.GetSessionName(); v != "" {
+		keys = append(keys, "session:"+v)
+	}
+	if v := m.norm.hostPort(c.GetGcsAddress()); v != "" {
+		keys = append(keys, "gcs:"+v)
+	}
+	if v := m.norm.dashboard(c.GetDashboardUrl()); v != "" {
+		keys = append(keys, "dash:"+v)
+	}
+	return keys
 }
 
-// conflicts is true when a strong identifier differs.
-func conflicts(cl *Cluster, c *sdk.ClusterCandidate) bool {
-	return (cl.ClusterID != "" && c.GetClusterId() != "" && cl.ClusterID != c.GetClusterId()) ||
-		(cl.SessionName != "" && c.GetSessionName() != "" && cl.SessionName != c.GetSessionName())
+func (m *merger) newGroup(cands ...*sdk.ClusterCandidate) *group {
+	g := &group{ids: map[string]bool{}, clusters: map[string]bool{}, sessions: map[string]bool{}}
+	for _, c := range cands {
+		g.cands = append(g.cands, c)
+		for _, k := range m.keys(c) {
+			g.ids[k] = true
+		}
+		if v := c.GetClusterId(); v != "" {
+			g.clusters[v] = true
+		}
+		if v := c.GetSessionName(); v != "" {
+			g.sessions[v] = true
+		}
+		switch c.GetStatus() {
+		case sdk.StatusActive:
+			g.active = true
+		case sdk.StatusInactive:
+			g.inactive = true
+		}
+	}
+	return g
+}
+
+// joins says whether o belongs with g: they share an identifier and their
+// strong identifiers agree. Sharing only a weak one (GCS address, dashboard
+// URL) is not enough between a running cluster and a stopped one: a stale
+// session and the live cluster after it may well have used the same port.
+func (g *group) joins(o *group) bool {
+	if !g.shares(o) || g.conflicts(o) {
+		return false
+	}
+	strong := false
+	for k := range o.ids {
+		if g.ids[k] && (strings.HasPrefix(k, "cid:") || strings.HasPrefix(k, "session:")) {
+			strong = true
+		}
+	}
+	onlyLive := func(x *group) bool { return x.active && !x.inactive }
+	onlyStale := func(x *group) bool { return x.inactive && !x.active }
+	return strong || !((onlyLive(g) && onlyStale(o)) || (onlyStale(g) && onlyLive(o)))
+}
+
+// conflicts is true when the groups name different clusters or sessions.
+func (g *group) conflicts(o *group) bool {
+	differ := func(a, b map[string]bool) bool {
+		if len(a) == 0 || len(b) == 0 {
+			return false
+		}
+		for k := range a {
+			if !b[k] {
+				return true
+			}
+		}
+		return len(a) != len(b)
+	}
+	return differ(g.clusters, o.clusters) || differ(g.sessions, o.sessions)
+}
+
+func (g *group) shares(o *group) bool {
+	for k := range o.ids {
+		if g.ids[k] {
+			return true
+		}
+	}
+	return false
+}
+
+// add merges one candidate into every group it shares an identifier with
+// (as long as they do not conflict); it returns the cluster it landed in
+// and whether that cluster is new.
+func (m *merger) add(c *sdk.ClusterCandidate) (*Cluster, bool) {
+	joined := m.newGroup(c)
+	var members []*sdk.ClusterCandidate // earlier candidates first
+	var rest []*group
+	for _, g := range m.groups {
+		if g.joins(joined) {
+			members = append(members, g.cands...)
+			joined = m.newGroup(append(append([]*sdk.ClusterCandidate{}, members...), c)...)
+			continue
+		}
+		rest = append(rest, g)
+	}
+	isNew := len(members) == 0
+	cl := &Cluster{Resources: map[string]float64{}, Nodes: -1}
+	for _, x := range joined.cands {
+		m.fold(cl, x)
+	}
+	joined.merged = cl
+	m.groups = append(rest, joined)
+	return cl, isNew
+}
+
+// clusters returns the merged clusters.
+func (m *merger) clusters() []*Cluster {
+	out := make([]*Cluster, 0, len(m.groups))
+	for _, g := range m.groups {
+		out = append(out, g.merged)
+	}
+	return out
 }
 
 // fold copies what the candidate knows into the cluster: first known value
