@@ -117,7 +117,7 @@ type merger struct {
 // group is the candidates of one cluster and the identifiers they name.
 type group struct {
 	cands    []*sdk.ClusterCandidate
-	ids      map[string]bool // "cid:", "session:", "gcs:", "dash:" keys
+	ids      map[string]bool // "cid:", "session:", "gcs:", "dash:", "client:" keys
 	clusters map[string]bool // cluster ids (strong)
 	sessions map[string]bool // session names (strong)
 	active   bool            // some candidate says the cluster runs
@@ -148,6 +148,9 @@ func (m *merger) keys(c *sdk.ClusterCandidate) []string {
 	}
 	if v := m.norm.dashboard(c.GetDashboardUrl()); v != "" {
 		keys = append(keys, "dash:"+v)
+	}
+	if v := m.norm.hostPort(c.GetClientAddress()); v != "" {
+		keys = append(keys, "client:"+v)
 	}
 	return keys
 }
