@@ -54,7 +54,19 @@ func group(host string, results []portResult, local map[string]bool) ([]*sdk.Clu
 		}
 	}
 	if len(unreachable) > 0 {
-		note("warn", host, "%d port(s) not reachable (%s): %v", len(unreachable), strings.Join(unreachable, ","), firstDialErr)
+		probed := 0
+		for _, r := range results {
+			if !r.skipped {
+				probed++
+			}
+		}
+		if len(unreachable) == probed {
+			// Nothing there (or a firewall dropping everything): common in
+			// a block scan, so only info.
+			note("info", host, "host not reachable on any of %d port(s): %v", probed, firstDialErr)
+		} else {
+			note("warn", host, "%d port(s) not reachable (%s): %v", len(unreachable), strings.Join(unreachable, ","), firstDialErr)
+		}
 	}
 
 	for _, r := range results {

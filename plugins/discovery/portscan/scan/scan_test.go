@@ -527,3 +527,34 @@ func TestDefaultScope(t *testing.T) {
 		t.Fatalf("default ports: %v", sum)
 	}
 }
+
+// A GCS that answers CheckAlive but not the detail calls still yields a
+// candidate, with warn notes and an unknown node count.
+func TestGCSPartialAnswers(t *testing.T) {
+	g := startFakeRay(t, "", "", map[string]func([]byte) ([]byte, error){
+		"/ray.rpc.NodeInfoGcsService/CheckAlive":   replay(live(t, "check_alive_reply.pb")),
+		"/ray.rpc.NodeInfoGcsService/GetClusterId": replay([]byte{0x12, 0xff}), // truncated bytes field
+	})
+	c, _, _ := discover(t, plugin(t, nil), &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: ports(g.port)})
+	if len(c.cands) != 1 || c.cands[0].GetNodeCount() != -1 || c.cands[0].GetRayVersion() != "2.60.0" || c.cands[0].GetClusterId() != "" {
+		t.Fatalf("candidates: %v", c.cands)
+	}
+	warns := 0
+	for _, n := range c.notes {
+		if n.GetLevel() == "warn" && n.GetTarget() == addr(g.port) {
+			warns++
+		}
+	}
+	if warns != 2 {
+		t.Errorf("want 2 warn notes (GetClusterId, GetAllNodeInfo), got %v", c.notes)
+	}
+}
+
+// A host that cannot be reached at all is one info note, not one per port.
+func TestUnreachableHost(t *testing.T) {
+	c, sum, _ := discover(t, plugin(t, nil), &sdk.DiscoverRequest{Hosts: []string{"castray-portscan-test.invalid"}, Ports: ports(6379, 8265), ProbeTimeoutMs: 500})
+	if len(c.cands) != 0 || sum.GetProbes() != 2 || len(c.notes) != 1 || c.notes[0].GetLevel() != "info" ||
+		c.notes[0].GetTarget() != "castray-portscan-test.invalid" || !strings.Contains(c.notes[0].GetMessage(), "not reachable") {
+		t.Fatalf("unreachable host: %v %v %v", c.cands, c.notes, sum)
+	}
+}
