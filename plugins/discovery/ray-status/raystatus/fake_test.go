@@ -1,0 +1,196 @@
+package raystatus
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	hclog "github.com/hashicorp/go-hclog"
+)
+
+// fakeRay is a shell script standing in for the ray CLI. For each run it
+// looks for files named after the target in its dir ("plain" for a plain
+// `ray status`, else the address with ':' replaced by '_'):
+//
+//	<key>.out / <key>.err   copied to stdout / stderr (testdata captures)
+//	<key>.exit              the exit code (default 0)
+//	<key>.sleep             seconds to sleep first, after starting a
+//	                        grandchild `sleep` whose pid goes to <key>.child
+//
+// Every run appends "start <ns> <key> <RAY_AUTH_MODE> <RAY_AUTH_TOKEN>
+// <RAY_ADDRESS>" and "end <ns> <key>" to calls.log.
+const fakeRayScript = `#!/bin/sh
+d="$FAKE_RAY_DIR"
+if [ "$1" = "--version" ]; then
+  echo "ray, version ${FAKE_RAY_VERSION:-2.60.0}"
+  exit 0
+fi
+key=plain
+if [ "$2" = "--address" ]; then key=$(echo "$3" | tr ':' '_'); fi
+echo "start $(date +%s%N) $key mode=${RAY_AUTH_MODE:-} token=${RAY_AUTH_TOKEN:-} address=${RAY_ADDRESS:-}" >> "$d/calls.log"
+if [ -f "$d/$key.sleep" ]; then
+  sleep 300 &
+  echo $! > "$d/$key.child"
+  sleep "$(cat "$d/$key.sleep")"
+fi
+[ -f "$d/$key.out" ] && cat "$d/$key.out"
+[ -f "$d/$key.err" ] && cat "$d/$key.err" >&2
+echo "end $(date +%s%N) $key" >> "$d/calls.log"
+code=0
+[ -f "$d/$key.exit" ] && code=$(cat "$d/$key.exit")
+exit "$code"
+`
+
+type fake struct {
+	t      *testing.T
+	dir    string // the script's dir (FAKE_RAY_DIR)
+	bin    string
+	tmpdir string // RAY_TMPDIR of the child
+	env    []string
+}
+
+func newFake(t *testing.T) *fake {
+	t.Helper()
+	f := &fake{t: t, dir: t.TempDir(), tmpdir: t.TempDir()}
+	f.bin = filepath.Join(f.dir, "ray")
+	if err := os.WriteFile(f.bin, []byte(fakeRayScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The developer's Ray settings must not leak into the tests.
+	f.env = append(envWithout(os.Environ(), "RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_TMPDIR", "TMPDIR"),
+		"FAKE_RAY_DIR="+f.dir, "RAY_TMPDIR="+f.tmpdir)
+	return f
+}
+
+func key(addr string) string {
+	if addr == "" {
+		return "plain"
+	}
+	return strings.ReplaceAll(addr, ":", "_")
+}
+
+// answer makes the fake print the testdata files for addr ("" = plain).
+func (f *fake) answer(addr, stdoutFile, stderrFile string, exit int) {
+	f.t.Helper()
+	k := key(addr)
+	if stdoutFile != "" {
+		f.write(k+".out", readTestdata(f.t, stdoutFile))
+	}
+	if stderrFile != "" {
+		f.write(k+".err", readTestdata(f.t, stderrFile))
+	}
+	f.write(k+".exit", strconv.Itoa(exit))
+}
+
+func (f *fake) sleep(addr string, seconds float64) {
+	f.write(key(addr)+".sleep", strconv.FormatFloat(seconds, 'f', -1, 64))
+}
+
+func (f *fake) write(name, content string) {
+	f.t.Helper()
+	if err := os.WriteFile(filepath.Join(f.dir, name), []byte(content), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// currentCluster writes <RAY_TMPDIR>/ray/ray_current_cluster.
+func (f *fake) currentCluster(addr string) {
+	f.t.Helper()
+	if err := os.MkdirAll(filepath.Join(f.tmpdir, "ray"), 0o755); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(f.tmpdir, "ray", "ray_current_cluster"), []byte(addr), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+type call struct {
+	key, mode, token, address string
+	start, end                time.Time
+}
+
+// calls reads calls.log.
+func (f *fake) calls() map[string]*call {
+	f.t.Helper()
+	out := map[string]*call{}
+	fh, err := os.Open(filepath.Join(f.dir, "calls.log"))
+	if os.IsNotExist(err) {
+		return out
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) < 3 {
+			continue
+		}
+		ns, _ := strconv.ParseInt(fs[1], 10, 64)
+		ts := time.Unix(0, ns)
+		switch fs[0] {
+		case "start":
+			c := &call{key: fs[2], start: ts}
+			for _, kv := range fs[3:] {
+				k, v, _ := strings.Cut(kv, "=")
+				switch k {
+				case "mode":
+					c.mode = v
+				case "token":
+					c.token = v
+				case "address":
+					c.address = v
+				}
+			}
+			out[fs[2]] = c
+		case "end":
+			if c := out[fs[2]]; c != nil {
+				c.end = ts
+			}
+		}
+	}
+	return out
+}
+
+// childAlive tells whether the grandchild `sleep` of addr's run still exists.
+func (f *fake) childAlive(addr string) bool {
+	f.t.Helper()
+	b, err := os.ReadFile(filepath.Join(f.dir, key(addr)+".child"))
+	if err != nil {
+		f.t.Fatalf("the fake never started its grandchild: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	// Signal 0 fails with ESRCH once the process is gone (a zombie still
+	// answers, but the grandchild is reparented to init, which reaps it).
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := syscall.Kill(pid, 0); err == syscall.ESRCH {
+			return false
+		}
+		if st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil && strings.Contains(string(st), ") Z ") {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
+// discoverer returns a Discoverer wired to the fake: its env, no raylets in
+// /proc (an empty dir), and no ray in PATH.
+func (f *fake) discoverer() *Discoverer {
+	d := New(hclog.NewNullLogger())
+	d.environ = func() []string { return append([]string(nil), f.env...) }
+	d.home = func() (string, error) { return f.t.TempDir(), nil }
+	d.procRoot = f.t.TempDir()
+	d.lookPath = func(string) (string, error) { return "", os.ErrNotExist }
+	return d
+}

@@ -1,0 +1,104 @@
+package raystatus
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// versionTimeout bounds `ray --version`.
+const versionTimeout = 10 * time.Second
+
+// versionCache remembers `ray --version` per CLI file (path, size, mtime),
+// so only the first Discover with a given CLI pays for it.
+type versionCache struct {
+	mu      sync.Mutex
+	entries map[string]*versionProbe
+}
+
+// versionProbe is one `ray --version` run, shared by everyone who asks.
+type versionProbe struct {
+	done    chan struct{}
+	version string
+}
+
+// probe returns the cached probe of bin, or starts one. The run is bound to
+// ctx: a cancelled probe is forgotten, so a later call starts over.
+func (vc *versionCache) probe(ctx context.Context, bin string, env []string) *versionProbe {
+	key := bin
+	if st, err := os.Stat(bin); err == nil {
+		key = fmt.Sprintf("%s|%d|%d", bin, st.Size(), st.ModTime().UnixNano())
+	}
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	if vc.entries == nil {
+		vc.entries = map[string]*versionProbe{}
+	}
+	if p, ok := vc.entries[key]; ok {
+		return p
+	}
+	p := &versionProbe{done: make(chan struct{})}
+	vc.entries[key] = p
+	go func() {
+		defer close(p.done)
+		res := runCLI(ctx, bin, []string{"--version"}, env, versionTimeout)
+		if res.Cancelled || res.TimedOut {
+			vc.mu.Lock()
+			delete(vc.entries, key)
+			vc.mu.Unlock()
+			return
+		}
+		p.version = parseCLIVersion(res.Stdout)
+	}()
+	return p
+}
+
+// get waits for the probe (or ctx) and returns the version, "" if unknown.
+func (p *versionProbe) get(ctx context.Context) string {
+	if p == nil {
+		return ""
+	}
+	select {
+	case <-p.done:
+		return p.version
+	case <-ctx.Done():
+		return ""
+	}
+}
+
+// wait blocks until the probe's process is gone.
+func (p *versionProbe) wait() { <-p.done }
+
+// parseCLIVersion reads "ray, version 2.60.0".
+func parseCLIVersion(out string) string {
+	for _, line := range strings.Split(cleanText(out), "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "ray, version "); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				return f[0]
+			}
+		}
+	}
+	return ""
+}
+
+// versionChecked tells whether `ray status` of this CLI version refuses a
+// cluster of another Ray version (scripts.py _check_ray_version), so that a
+// successful run proves the cluster's version. Seen in the sources of 2.40.0,
+// 2.44.1 and 2.49.2 and live in 2.60.0; 2.9.3 has no such check. Versions in
+// between are not trusted.
+func versionChecked(v string) bool {
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	major, err1 := strconv.Atoi(parts[0])
+	minor, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return major > 2 || major == 2 && minor >= 40
+}
