@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs CastRay's benchmarks and prints one summary table at the end.
-# `make bench` builds the binaries and calls this with CASTRAY_BIN_DIR set;
+# `make bench` builds the binaries and calls this with CASTRAY_BIN_DIR and CASTRAY_RAY_BIN set;
 # this script builds nothing itself.
 #
 #   1. go test -bench for sdk (plugin RPC cost) and the local delivery
 #      package (64 MiB to 1 and 3 inboxes, with baselines);
-#   2. go run ./e2e/bench: daemon start-up, idle RSS, RPC to a real plugin
+#   2. BenchmarkDiscovery in e2e/ (a live Ray head): a discovery round vs
+#      its slowest strategy, discovery without ray-status vs the `ray status`
+#      CLI, portscan of 20 closed ports;
+#   3. go run ./e2e/bench: daemon start-up, idle RSS, RPC to a real plugin
 #      process and a 1 GiB local transfer, each next to a baseline measured
 #      in the same run; it reads the output of step 1 and prints the table.
 #
@@ -32,6 +35,16 @@ echo "== go test -bench (sdk, plugins/transfer/local/delivery)"
 	./sdk/ ./plugins/transfer/local/delivery/ 2>&1 | grep --line-buffered -v '\[DEBUG\]' | tee "$tmp/gotest.out"
 if [ "${PIPESTATUS[0]}" -ne 0 ]; then
 	echo "bench.sh: go test -bench FAILED" >&2
+	status=1
+fi
+
+echo
+echo "== discovery against a live Ray head (go test -bench BenchmarkDiscovery ./e2e/)"
+# Needs CASTRAY_RAY_BIN (make bench sets it). -v prints the figures.
+"$GO" test -run '^$' -bench BenchmarkDiscovery -benchtime 1x -v ./e2e/ 2>&1 |
+	grep --line-buffered -E 'discovery_bench_test|BenchmarkDiscovery|^(ok|FAIL|PASS)' | tee "$tmp/discovery.out"
+if [ "${PIPESTATUS[0]}" -ne 0 ]; then
+	echo "bench.sh: discovery benchmark FAILED" >&2
 	status=1
 fi
 

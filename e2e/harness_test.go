@@ -62,7 +62,7 @@ func build(dir string) error {
 }
 
 // freePort asks the kernel for a free loopback port.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -92,7 +92,7 @@ func (s *syncBuffer) String() string {
 
 // daemon is one castray serve process.
 type daemon struct {
-	t       *testing.T
+	t       testing.TB
 	cmd     *exec.Cmd
 	URL     string
 	DataDir string
@@ -115,7 +115,7 @@ type daemonOpts struct {
 }
 
 // startDaemonProcess starts castray serve and does not wait for readiness.
-func startDaemonProcess(t *testing.T, o daemonOpts) *daemon {
+func startDaemonProcess(t testing.TB, o daemonOpts) *daemon {
 	t.Helper()
 	if o.dataDir == "" {
 		o.dataDir = t.TempDir()
@@ -180,7 +180,7 @@ func cleanEnv() []string {
 }
 
 // startDaemon starts castray serve and waits until /healthz answers.
-func startDaemon(t *testing.T, o daemonOpts) *daemon {
+func startDaemon(t testing.TB, o daemonOpts) *daemon {
 	t.Helper()
 	d := startDaemonProcess(t, o)
 	d.waitReady()
