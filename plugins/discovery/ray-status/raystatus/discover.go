@@ -129,7 +129,9 @@ type run struct {
 	token    string
 	tokenSrc tokenSource
 	sem      chan struct{}
-	version  *versionProbe
+
+	versionOnce sync.Once
+	version     *versionProbe
 
 	sinkMu  sync.Mutex
 	sink    sdk.DiscoverSink
@@ -167,6 +169,7 @@ func (d *Discoverer) Discover(ctx context.Context, req *sdk.DiscoverRequest, sin
 		queued: map[string]bool{}, summary: &sdk.DiscoverSummary{}, sem: make(chan struct{}, cfg.MaxConcurrency)}
 	finish := func() (*sdk.DiscoverSummary, error) {
 		r.wg.Wait()
+		r.versionOnce.Do(func() {}) // no probe starts from here on
 		if r.version != nil {
 			r.version.wait()
 		}
@@ -177,13 +180,13 @@ func (d *Discoverer) Discover(ctx context.Context, req *sdk.DiscoverRequest, sin
 		return r.summary, nil
 	}
 
-	bin, why, configured := d.findCLI(cfg.RayPath)
+	bin, why, tgt, configured := d.findCLI(cfg.RayPath)
 	if bin == "" {
 		level := "info"
 		if configured {
 			level = "warn"
 		}
-		r.note(level, "ray CLI not found: "+why, why)
+		r.note(level, "ray CLI not found: "+why, tgt)
 		return finish()
 	}
 	r.bin = bin
@@ -240,8 +243,6 @@ func (d *Discoverer) Discover(ctx context.Context, req *sdk.DiscoverRequest, sin
 		r.note("info", "nothing to check: no addresses and local is off", "")
 		return finish()
 	}
-	// `ray --version` runs beside the first status runs (cached afterwards).
-	r.version = d.versions.probe(ctx, bin, r.addrEnv)
 	for _, t := range explicit {
 		r.start(ctx, t)
 	}
@@ -251,23 +252,26 @@ func (d *Discoverer) Discover(ctx context.Context, req *sdk.DiscoverRequest, sin
 	return finish()
 }
 
-// findCLI resolves the ray CLI: the configured path, else PATH.
-func (d *Discoverer) findCLI(configuredPath string) (bin, why string, configured bool) {
+// findCLI resolves the ray CLI: the configured path, else PATH. When there
+// is none it says why, and what to name as the note's target.
+func (d *Discoverer) findCLI(configuredPath string) (bin, why, target string, configured bool) {
 	if configuredPath != "" {
 		st, err := os.Stat(configuredPath)
 		switch {
+		case os.IsNotExist(err):
+			return "", "ray_path " + configuredPath + " does not exist", configuredPath, true
 		case err != nil:
-			return "", fmt.Sprintf("ray_path %s: %v", configuredPath, err), true
+			return "", fmt.Sprintf("ray_path %s: %v", configuredPath, err), configuredPath, true
 		case !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0:
-			return "", fmt.Sprintf("ray_path %s is not an executable file", configuredPath), true
+			return "", "ray_path " + configuredPath + " is not an executable file", configuredPath, true
 		}
-		return configuredPath, "", true
+		return configuredPath, "", "", true
 	}
 	p, err := d.lookPath("ray")
 	if err != nil {
-		return "", "no \"ray\" in PATH", false
+		return "", "no \"ray\" in PATH", "ray", false
 	}
-	return p, "", false
+	return p, "", "", false
 }
 
 func (d *Discoverer) homeDir() string {
@@ -330,6 +334,10 @@ func (r *run) check(ctx context.Context, t target) {
 	if t.address == "" {
 		env = r.env
 	}
+	// `ray --version` runs beside the first status run (cached afterwards).
+	r.versionOnce.Do(func() {
+		r.version = r.d.versions.probe(ctx, r.bin, r.addrEnv, time.Duration(r.cfg.TimeoutMS)*time.Millisecond)
+	})
 	res := runCLI(ctx, r.bin, t.args(), env, timeout)
 	r.d.log.Debug("ray status finished", "target", t.noteTarget(), "exit", res.ExitCode, "elapsed", res.Elapsed,
 		"timed_out", res.TimedOut, "cancelled", res.Cancelled)

@@ -194,6 +194,13 @@ func TestDiscoverCluster(t *testing.T) {
 	if calls["plain"] == nil || calls[key(given)] == nil || calls[key(given)].address != "" {
 		t.Errorf("calls %v (an --address run must not see RAY_ADDRESS)", calls)
 	}
+	// `ray --version` runs once per CLI, not once per call.
+	if s, _ := discover(t, c, &sdk.DiscoverRequest{Addresses: []string{given}}); s.GetCandidates() != 2 {
+		t.Errorf("second round: %+v", s)
+	}
+	if n := f.versionRuns(); n != 1 {
+		t.Errorf("`ray --version` ran %d times in two rounds", n)
+	}
 }
 
 // TestPlainSkippedWhenGiven: when a given address is also the cluster the
@@ -535,6 +542,12 @@ func TestPrecheck(t *testing.T) {
 	}
 	if got.noteWith(`"not-an-address" skipped`) == nil {
 		t.Errorf("notes %v", got.notes)
+	}
+	// Nothing to run: no `ray --version` either.
+	f2 := newFake(t)
+	c = client(t, f2.discoverer(), `{"ray_path": "`+f2.bin+`", "local": false}`)
+	if s, _ := discover(t, c, &sdk.DiscoverRequest{Addresses: []string{dead}}); s.GetCandidates() != 0 || f2.versionRuns() != 0 {
+		t.Errorf("dead address only: %+v, %d version runs", s, f2.versionRuns())
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 const fakeRayScript = `#!/bin/sh
 d="$FAKE_RAY_DIR"
 if [ "$1" = "--version" ]; then
+  echo "start $(date +%s%N) version" >> "$d/calls.log"
   echo "ray, version ${FAKE_RAY_VERSION:-2.60.0}"
   exit 0
 fi
@@ -156,6 +157,12 @@ func (f *fake) calls() map[string]*call {
 		}
 	}
 	return out
+}
+
+// versionRuns counts the `ray --version` runs.
+func (f *fake) versionRuns() int {
+	b, _ := os.ReadFile(filepath.Join(f.dir, "calls.log"))
+	return strings.Count(string(b), " version\n")
 }
 
 // childAlive tells whether the grandchild `sleep` of addr's run still exists.

@@ -10,9 +10,6 @@ import (
 	"time"
 )
 
-// versionTimeout bounds `ray --version`.
-const versionTimeout = 10 * time.Second
-
 // versionCache remembers `ray --version` per CLI file (path, size, mtime),
 // so only the first Discover with a given CLI pays for it.
 type versionCache struct {
@@ -27,8 +24,10 @@ type versionProbe struct {
 }
 
 // probe returns the cached probe of bin, or starts one. The run is bound to
-// ctx: a cancelled probe is forgotten, so a later call starts over.
-func (vc *versionCache) probe(ctx context.Context, bin string, env []string) *versionProbe {
+// ctx and timeout (the plugin's timeout_ms: a Python CLI on a loaded machine
+// can take seconds); a cancelled or timed-out probe is forgotten, so a later
+// call starts over.
+func (vc *versionCache) probe(ctx context.Context, bin string, env []string, timeout time.Duration) *versionProbe {
 	key := bin
 	if st, err := os.Stat(bin); err == nil {
 		key = fmt.Sprintf("%s|%d|%d", bin, st.Size(), st.ModTime().UnixNano())
@@ -45,7 +44,7 @@ func (vc *versionCache) probe(ctx context.Context, bin string, env []string) *ve
 	vc.entries[key] = p
 	go func() {
 		defer close(p.done)
-		res := runCLI(ctx, bin, []string{"--version"}, env, versionTimeout)
+		res := runCLI(ctx, bin, []string{"--version"}, env, timeout)
 		if res.Cancelled || res.TimedOut {
 			vc.mu.Lock()
 			delete(vc.entries, key)
