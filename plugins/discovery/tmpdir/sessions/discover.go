@@ -206,6 +206,7 @@ func (d *Discoverer) Discover(ctx context.Context, req *sdk.DiscoverRequest, sin
 		case err == nil:
 			idx = buildIndex(ps)
 		case ctx.Err() != nil:
+			c.addError("stopped while reading the process table: %v", ctx.Err())
 			return c.summary(), nil
 		case errors.Is(err, ErrNoProcessTable):
 			c.note("info", "/proc", "process checks unavailable (%v); liveness falls back to GCS port checks", err)
@@ -236,6 +237,9 @@ func (d *Discoverer) Discover(ctx context.Context, req *sdk.DiscoverRequest, sin
 	wg.Wait()
 	if err := c.failed(); err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		c.addError("stopped before every session was read: %v", err)
 	}
 	return c.summary(), nil
 }
@@ -307,7 +311,8 @@ func (c *call) rootSpecs() []rootSpec {
 // walkRoots scans every root once (by resolved path) and feeds its sessions to work.
 func (c *call) walkRoots(ctx context.Context, work chan<- *sessionRef) {
 	queue := c.rootSpecs()
-	seen := map[string]bool{}
+	seen := map[string]bool{}        // roots read (resolved path, and the one session if restricted)
+	seenSession := map[string]bool{} // sessions handed out, by resolved path
 	for len(queue) > 0 {
 		spec := queue[0]
 		queue = queue[1:]
@@ -328,10 +333,11 @@ func (c *call) walkRoots(ctx context.Context, work chan<- *sessionRef) {
 			}
 			continue
 		}
-		if seen[rs.Real] {
+		key := rs.Real + "\x00" + rs.Only
+		if seen[key] {
 			continue
 		}
-		seen[rs.Real] = true
+		seen[key] = true
 		for _, p := range rs.Problems {
 			c.note("warn", rs.Real, "%s", p)
 		}
@@ -343,6 +349,10 @@ func (c *call) walkRoots(ctx context.Context, work chan<- *sessionRef) {
 		}
 		c.d.log.Debug("temp dir scanned", "root", rs.Real, "origin", spec.Origin, "sessions", rs.Total)
 		for _, ref := range rs.Sessions {
+			if seenSession[ref.Real] {
+				continue
+			}
+			seenSession[ref.Real] = true
 			select {
 			case work <- ref:
 			case <-ctx.Done():
@@ -498,7 +508,7 @@ func (c *call) judge(ctx context.Context, ref *sessionRef, f *facts, idx *procIn
 		return sdk.StatusInactive, ev
 	}
 	if line == "" && addr == "" {
-		add("no GCS address known and no process table: liveness unknown")
+		add("no GCS address known and no process check: liveness unknown")
 	} else if res == "" && line == "" {
 		add("no liveness check enabled")
 	}

@@ -438,10 +438,26 @@ func TestDefaultRoots(t *testing.T) {
 	if n := sink.notesAbout("does not exist"); len(n) != 1 || !strings.Contains(n[0], "missing") {
 		t.Errorf("missing dir notes = %v", n)
 	}
+
+	// A session dir and its parent both configured: the parent is still read whole, and
+	// the session reported once.
+	d = serve(t, opts, map[string]any{"include_defaults": false, "dirs": []string{
+		filepath.Join(base, "single", "session_2026-01-01_00-00-00_000007_7"),
+		filepath.Join(base, "single"),
+	}})
+	sink, _ = discover(t, d, nil)
+	got = map[string]int{}
+	for _, c := range sink.cands {
+		got[c.GetSessionName()]++
+	}
+	if len(got) != 2 || got["session_2026-01-01_00-00-00_000007_7"] != 1 || got["session_2026-01-01_00-00-00_000008_8"] != 1 {
+		t.Errorf("session dir + parent: %v", got)
+	}
 }
 
 // TestCancel: a process table or a GCS probe that hangs does not hold Discover past its
-// context.
+// context, over gRPC and called directly; afterwards none of the plugin's goroutines is
+// left.
 func TestCancel(t *testing.T) {
 	f := newFixture(t)
 	for _, tc := range []struct {
@@ -453,37 +469,51 @@ func TestCancel(t *testing.T) {
 		{"port probe", &fakeProcs{}, &fakePorts{block: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := serve(t, f.options(t, tc.procs, tc.ports), f.config())
+			opts := f.options(t, tc.procs, tc.ports)
+			raw, _ := json.Marshal(f.config())
+			impl := NewWithOptions(hclog.NewNullLogger(), opts)
+			if p, err := impl.Configure(context.Background(), &sdk.ConfigureRequest{ConfigJson: raw}); p != nil || err != nil {
+				t.Fatal(p, err)
+			}
+			run := func(d sdk.Discoverer) {
+				t.Helper()
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() {
+					_, err := d.Discover(ctx, &sdk.DiscoverRequest{ProbeTimeoutMs: 60000}, &collectSink{})
+					done <- err
+				}()
+				time.Sleep(100 * time.Millisecond)
+				cancel()
+				select {
+				case <-done:
+				case <-time.After(3 * time.Second):
+					t.Fatal("Discover did not return after cancel")
+				}
+			}
+			// Over gRPC, as the daemon calls it.
+			run(serve(t, opts, f.config()))
+			// Directly, to count goroutines without gRPC's own.
 			before := runtime.NumGoroutine()
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() {
-				_, err := d.Discover(ctx, &sdk.DiscoverRequest{ProbeTimeoutMs: 60000}, &collectSink{})
-				done <- err
-			}()
-			time.Sleep(100 * time.Millisecond)
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(3 * time.Second):
-				t.Fatal("Discover did not return after cancel")
-			}
-			// The plugin's workers are gone (allow gRPC's own goroutines to settle).
+			run(impl)
 			deadline := time.Now().Add(2 * time.Second)
-			for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
-				time.Sleep(20 * time.Millisecond)
+			for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
 			}
-			if g := runtime.NumGoroutine(); g > before+2 {
+			if g := runtime.NumGoroutine(); g > before {
 				t.Errorf("%d goroutines after cancel, %d before", g, before)
 			}
 		})
 	}
-	// The request's own budget ends the call too.
+	// The request's own budget ends the call too, and says so in the summary.
 	d := serve(t, f.options(t, &fakeProcs{}, &fakePorts{block: true}), f.config())
 	t0 := time.Now()
 	sum, err := d.Discover(context.Background(), &sdk.DiscoverRequest{TimeoutMs: 300, ProbeTimeoutMs: 60000}, &collectSink{})
 	if err != nil || time.Since(t0) > 3*time.Second {
-		t.Errorf("TimeoutMs 300: %v after %v (summary %v)", err, time.Since(t0), sum)
+		t.Errorf("TimeoutMs 300: %v after %v", err, time.Since(t0))
+	}
+	if len(sum.GetErrors()) != 1 || !strings.Contains(sum.GetErrors()[0], "stopped before every session was read") {
+		t.Errorf("summary errors %q", sum.GetErrors())
 	}
 }
 

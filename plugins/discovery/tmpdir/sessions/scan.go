@@ -21,6 +21,7 @@ type rootSpec struct {
 type rootScan struct {
 	Spec           rootSpec
 	Real           string // the root with symlinks resolved
+	Only           string // a session dir was configured: only this session of the root
 	CurrentCluster string // parsed ray_current_cluster, "" if absent or invalid
 	LatestReal     string // session_latest resolved, "" if absent or broken
 	Sessions       []*sessionRef
@@ -65,12 +66,12 @@ func scanRoot(fsys fileSystem, spec rootSpec, maxSessions int) (*rootScan, error
 	if err != nil {
 		return nil, err
 	}
-	rs := &rootScan{Spec: spec, Real: real}
+	rs := &rootScan{Spec: spec, Real: real, Only: only}
 	seen := map[string]bool{}
 	for _, e := range ents {
 		name := e.Name()
 		switch {
-		case name == "ray_current_cluster" && only == "":
+		case name == "ray_current_cluster":
 			b, err := fsys.ReadHead(filepath.Join(real, name), maxSmallFile)
 			if err != nil {
 				rs.Problems = append(rs.Problems, fmt.Sprintf("ray_current_cluster: %v", err))
