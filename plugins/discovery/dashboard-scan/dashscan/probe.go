@@ -271,12 +271,13 @@ func (p *prober) probe(ctx context.Context, t target) outcome {
 		evidence("/api/version", ver, "")
 		note("warn", "GET /api/version → %d %s", ver.status, clip(string(ver.body)))
 	}
-	if !authorized && !authRequired && mode != "" && ver.err == nil {
-		// The auth mode JSON alone is weak evidence; require the health
-		// check before reporting such a dashboard.
+	if !authorized && !authRequired {
+		// Only the auth mode JSON looked like Ray: weak evidence. Report
+		// the dashboard only if the GCS health check answers like Ray's
+		// ("success", or 503 when the GCS is down).
 		hz := get(ctx, p.client, t.base+"/api/gcs_healthz", "", p.probeTimeout, smallBody)
-		if hz.err != nil || (hz.status != http.StatusOK && hz.status != http.StatusServiceUnavailable) {
-			return outcome{kind: failNone, notRay: "answers /api/authentication_mode but neither /api/version nor /api/gcs_healthz like Ray"}
+		if hz.err != nil || !(isHealthzSuccess(hz.status, hz.body) || hz.status == http.StatusServiceUnavailable) {
+			return outcome{kind: failNone, notRay: fmt.Sprintf("answers /api/authentication_mode (%q) but neither /api/version nor /api/gcs_healthz like Ray", clip(mode))}
 		}
 	}
 
