@@ -341,15 +341,20 @@ func newHanging(t *testing.T, n int) *hangingListeners {
 	return h
 }
 
-// closedPorts returns n ports with nothing listening.
+// closedPorts returns n distinct ports with nothing listening (all are
+// held at once while picked, so the kernel cannot hand one out twice).
 func closedPorts(t *testing.T, n int) []uint32 {
 	var out []uint32
+	var ls []net.Listener
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
+		ls = append(ls, l)
 		out = append(out, uint32(l.Addr().(*net.TCPAddr).Port))
+	}
+	for _, l := range ls {
 		l.Close()
 	}
 	return out

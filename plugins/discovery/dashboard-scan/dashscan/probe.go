@@ -406,7 +406,7 @@ func (p *prober) details(ctx context.Context, t target, authorized bool, tok str
 		case !ok:
 			addEv("/api/cluster_status", a, "no autoscaler status yet")
 		default:
-			addEv("/api/cluster_status", a, fmt.Sprintf("%d active nodes, %d resources in use report", cs.ActiveNodes, len(cs.Usage)))
+			addEv("/api/cluster_status", a, fmt.Sprintf("autoscaler: %d active nodes, usage of %d resources", cs.ActiveNodes, len(cs.Usage)))
 		}
 		mu.Lock()
 		if ok || cs.AutoscalingError != "" {
