@@ -28,6 +28,8 @@ const (
 	// defaultProbeTimeout bounds the TCP precheck when the request sets no
 	// probe timeout.
 	defaultProbeTimeout = time.Second
+	// budgetMargin is kept from the request's budget for the summary.
+	budgetMargin = 250 * time.Millisecond
 	// maxAttr bounds long attribute values (demand lists).
 	maxAttr = 500
 )
@@ -158,8 +160,12 @@ func (d *Discoverer) Discover(ctx context.Context, req *sdk.DiscoverRequest, sin
 		cfg = c
 	}
 	if ms := req.GetTimeoutMs(); ms > 0 {
+		// Stop a little before the daemon's deadline, so that the summary
+		// (with the runs that were cut short) still reaches it.
+		budget := time.Duration(ms) * time.Millisecond
+		budget -= min(budget/10, budgetMargin)
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+		ctx, cancel = context.WithTimeout(ctx, budget)
 		defer cancel()
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -311,9 +317,15 @@ func (r *run) check(ctx context.Context, t target) {
 			return
 		}
 	}
+	notRun := func() {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			r.addError(fmt.Sprintf("%s not run: the call's time budget ran out", t.command()))
+		}
+	}
 	select {
 	case r.sem <- struct{}{}:
 	case <-ctx.Done():
+		notRun()
 		return
 	}
 	defer func() { <-r.sem }()
@@ -324,6 +336,7 @@ func (r *run) check(ctx context.Context, t target) {
 		}
 	}
 	if timeout <= 0 || ctx.Err() != nil {
+		notRun()
 		return
 	}
 	var def defaultAddress
@@ -343,7 +356,11 @@ func (r *run) check(ctx context.Context, t target) {
 		"timed_out", res.TimedOut, "cancelled", res.Cancelled)
 	switch {
 	case res.Cancelled:
-		r.addError(fmt.Sprintf("%s cancelled after %v", t.command(), res.Elapsed.Round(time.Millisecond)))
+		why := "the call was cancelled"
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			why = "the call's time budget ran out"
+		}
+		r.addError(fmt.Sprintf("%s killed after %v: %s", t.command(), res.Elapsed.Round(time.Millisecond), why))
 		return
 	case res.StartErr != nil:
 		msg := fmt.Sprintf("%s could not start: %v", t.command(), res.StartErr)
@@ -396,7 +413,7 @@ func (r *run) report(ctx context.Context, t target, def defaultAddress, res runR
 	case t.defaultSource != "":
 		addrEvidence = fmt.Sprintf("%s is also the cluster a plain `ray status` picks (%s)", t.address, t.defaultSource)
 	}
-	ran := fmt.Sprintf("%s → exit %d in %v", t.command(), res.ExitCode, res.Elapsed.Round(time.Millisecond))
+	ran := fmt.Sprintf("%s (%s) → exit %d in %v", t.command(), t.why, res.ExitCode, res.Elapsed.Round(time.Millisecond))
 	msg := r.redact(cl.Message)
 
 	switch cl.Outcome {

@@ -178,7 +178,7 @@ func TestDiscoverCluster(t *testing.T) {
 		!strings.Contains(a["resource_requests"], "4 from request_resources()") || a["ray_cli"] != f.bin {
 		t.Errorf("attributes %v", a)
 	}
-	if len(two.GetEvidence()) == 0 || !strings.Contains(two.GetEvidence()[0], "`ray status --address "+given+"` → exit 0") {
+	if len(two.GetEvidence()) == 0 || !strings.Contains(two.GetEvidence()[0], "`ray status --address "+given+"` (address given by the request) → exit 0") {
 		t.Errorf("evidence %q", two.GetEvidence())
 	}
 
@@ -482,6 +482,21 @@ func TestBudgetBoundsRuns(t *testing.T) {
 	}
 	if f.childAlive("") {
 		t.Error("child still alive")
+	}
+}
+
+// TestBudgetReported: runs cut short or never started by the request's
+// budget are summary errors.
+func TestBudgetReported(t *testing.T) {
+	f := newFake(t)
+	const a, b = "192.0.2.2:4001", "192.0.2.2:4002"
+	f.sleep(a, 30)
+	f.sleep(b, 30)
+	c := client(t, f.discoverer(), `{"ray_path": "`+f.bin+`", "precheck": false, "local": false, "max_concurrency": 1}`)
+	s, _ := discover(t, c, &sdk.DiscoverRequest{Addresses: []string{a, b}, TimeoutMs: 1000})
+	errs := strings.Join(s.GetErrors(), "\n")
+	if len(s.GetErrors()) != 2 || !strings.Contains(errs, "killed after") || !strings.Contains(errs, "not run: the call's time budget ran out") {
+		t.Errorf("errors %q", s.GetErrors())
 	}
 }
 
