@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"github.com/castray/castray/sdk/raytoken"
 	"net"
 	"os"
 	"path/filepath"
@@ -182,7 +183,7 @@ func TestLiveTokenMode(t *testing.T) {
 	t.Run("token in config", func(t *testing.T) {
 		cand, _, rec := round(t, c, `{"auth_token": "`+c.Token+`"}`, inRange)
 		checkFull(t, c, cand)
-		if cand.GetAttributes()["token_source"] != "config" {
+		if cand.GetAttributes()["token_source"] != raytoken.SourceConfig {
 			t.Fatalf("attributes %v", cand.GetAttributes())
 		}
 		noLeak(t, rec, c.Token)

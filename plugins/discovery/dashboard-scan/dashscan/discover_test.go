@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/castray/castray/sdk/raytoken"
 	"io"
 	"net"
 	"net/http"
@@ -111,7 +112,7 @@ func TestTokenModeMatrix(t *testing.T) {
 		if !c.GetAuthRequired() || c.GetNodeCount() != -1 || c.GetStatus() != sdk.StatusActive {
 			t.Fatalf("candidate %v", c)
 		}
-		if !strings.Contains(rec.notesText(), "rejected the Ray auth token from config (HTTP 403)") {
+		if !strings.Contains(rec.notesText(), "rejected the Ray auth token from "+raytoken.SourceConfig+" (HTTP 403)") {
 			t.Fatalf("notes:\n%s", rec.notesText())
 		}
 		leaks(t, rec, "not-the-token")
@@ -127,7 +128,7 @@ func TestTokenModeMatrix(t *testing.T) {
 		rec, _, _ := discover(t, d, &sdk.DiscoverRequest{Ports: []uint32{f.port()}})
 		c := onlyCandidate(t, rec)
 		checkFull(t, c, base)
-		if c.GetAttributes()["token_source"] != "config" || c.GetAttributes()["node_count_source"] != "state_api" {
+		if c.GetAttributes()["token_source"] != raytoken.SourceConfig || c.GetAttributes()["node_count_source"] != "state_api" {
 			t.Fatalf("attributes %v", c.GetAttributes())
 		}
 		leaks(t, rec, testToken)
@@ -138,7 +139,7 @@ func TestTokenModeMatrix(t *testing.T) {
 		rec, _, _ := discover(t, d, &sdk.DiscoverRequest{Ports: []uint32{f.port()}})
 		c := onlyCandidate(t, rec)
 		checkFull(t, c, base)
-		if c.GetAttributes()["token_source"] != "RAY_AUTH_TOKEN" {
+		if c.GetAttributes()["token_source"] != raytoken.SourceEnv {
 			t.Fatalf("attributes %v", c.GetAttributes())
 		}
 	})
@@ -498,11 +499,11 @@ func TestResolveToken(t *testing.T) {
 		value, org string
 		problem    bool
 	}{
-		{"from-config", map[string]string{"RAY_AUTH_TOKEN": "from-env"}, "from-config", "config", false},
-		{"", map[string]string{"RAY_AUTH_TOKEN": "from-env", "RAY_AUTH_TOKEN_PATH": file}, "from-env", "RAY_AUTH_TOKEN", false},
-		{"", map[string]string{"RAY_AUTH_TOKEN_PATH": file}, "from-file", "RAY_AUTH_TOKEN_PATH", false},
+		{"from-config", map[string]string{"RAY_AUTH_TOKEN": "from-env"}, "from-config", raytoken.SourceConfig, false},
+		{"", map[string]string{"RAY_AUTH_TOKEN": "from-env", "RAY_AUTH_TOKEN_PATH": file}, "from-env", raytoken.SourceEnv, false},
+		{"", map[string]string{"RAY_AUTH_TOKEN_PATH": file}, "from-file", raytoken.SourceEnvPath, false},
 		{"", map[string]string{"RAY_AUTH_TOKEN_PATH": filepath.Join(dir, "missing")}, "", "", true},
-		{"", nil, "from-home", "~/.ray/auth_token", false},
+		{"", nil, "from-home", raytoken.SourceHomeFile, false},
 	}
 	for i, c := range cases {
 		tok, problem := resolveToken(c.cfg, env(c.env), homeFn)

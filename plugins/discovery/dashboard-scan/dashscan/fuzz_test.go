@@ -1,6 +1,7 @@
 package dashscan
 
 import (
+	"github.com/castray/castray/sdk/raytoken"
 	"os"
 	"path/filepath"
 	"strings"
@@ -178,11 +179,13 @@ func FuzzTokenFile(f *testing.F) {
 		if err := os.WriteFile(p, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		tok, err := readTokenFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.ContainsAny(tok, " \t\r\n\x00") {
+		got, _ := raytoken.FindIn("", raytoken.Env{Getenv: func(k string) string {
+			if k == "RAY_AUTH_TOKEN_PATH" {
+				return p
+			}
+			return ""
+		}})
+		if tok := got.Value; strings.ContainsAny(tok, " \t\r\n\x00") {
 			t.Fatalf("token %q has whitespace or NUL", tok)
 		}
 	})

@@ -3,6 +3,7 @@ package raystatus
 import (
 	"context"
 	"encoding/json"
+	"github.com/castray/castray/sdk/raytoken"
 	"net"
 	"os"
 	"path/filepath"
@@ -339,7 +340,7 @@ func TestToken(t *testing.T) {
 		t.Fatalf("summary %+v notes %v", s, got.notes)
 	}
 	if cand := got.byGCS(ok); cand == nil || cand.GetAuthRequired() || cand.GetNodeCount() != 1 ||
-		cand.GetAttributes()["auth_token_source"] != "plugin config auth_token" {
+		cand.GetAttributes()["auth_token_source"] != raytoken.SourceConfig {
 		t.Errorf("candidate with token %+v", cand)
 	}
 	if cand := got.byGCS(refused); cand == nil || !cand.GetAuthRequired() || cand.GetNodeCount() != -1 {
@@ -368,7 +369,7 @@ func TestTokenFromEnvironment(t *testing.T) {
 	if p := f.calls()["plain"]; p == nil || p.token != "filetoken" || p.mode != "token" {
 		t.Errorf("plain run %+v", p)
 	}
-	if len(got.candidates) != 1 || !strings.Contains(got.candidates[0].GetAttributes()["auth_token_source"], tokFile) {
+	if len(got.candidates) != 1 || got.candidates[0].GetAttributes()["auth_token_source"] != raytoken.SourceEnvPath {
 		t.Errorf("candidates %+v", got.candidates)
 	}
 	// No token anywhere: the CLI's environment is left alone.
