@@ -1,0 +1,479 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	hclog "github.com/hashicorp/go-hclog"
+
+	"github.com/castray/castray/host/events"
+	"github.com/castray/castray/host/rayclient"
+	"github.com/castray/castray/host/registry"
+)
+
+// Source reads one cluster's tables.
+type Source interface {
+	Info(ctx context.Context) (rayclient.ClusterInfo, error)
+	Nodes(ctx context.Context) ([]rayclient.Node, error)
+	Actors(ctx context.Context) ([]rayclient.Actor, error)
+	Close() error
+}
+
+// Attempt is one way of reaching a cluster that was tried.
+type Attempt struct {
+	Method     string `json:"method"` // "dashboard", "gcs", "identify", ...
+	Address    string `json:"address"`
+	OK         bool   `json:"ok"`
+	Error      string `json:"error,omitempty"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+// Dialed is what a Dialer reached.
+type Dialed struct {
+	Source   Source
+	Via      string // "dashboard" or "gcs"
+	Attempts []Attempt
+}
+
+// Dialer reaches a cluster by the address a user gave.
+type Dialer interface {
+	Dial(ctx context.Context, address string) (Dialed, error)
+}
+
+// DialError is a failed dial, listing every attempt.
+type DialError struct {
+	Address  string
+	Attempts []Attempt
+	// Timeout is true when the connection timeout ran out.
+	Timeout bool
+	Err     error
+}
+
+func (e *DialError) Error() string {
+	var parts []string
+	for _, a := range e.Attempts {
+		if !a.OK {
+			parts = append(parts, fmt.Sprintf("%s %s: %s", a.Method, a.Address, a.Error))
+		}
+	}
+	msg := fmt.Sprintf("cannot reach a Ray cluster at %s: %v", e.Address, e.Err)
+	if len(parts) > 0 {
+		msg += " (tried " + strings.Join(parts, "; ") + ")"
+	}
+	return msg
+}
+
+func (e *DialError) Unwrap() error { return e.Err }
+
+// AddressError is an address that cannot be parsed; the API answers 400.
+type AddressError struct{ Err error }
+
+func (e *AddressError) Error() string { return e.Err.Error() }
+func (e *AddressError) Unwrap() error { return e.Err }
+
+// ErrNotFound is returned for an unknown cluster id.
+var ErrNotFound = errors.New("no such cluster connection")
+
+// Registry is what the connector needs of the node registry.
+type Registry interface {
+	SyncCluster(clusterID string, nodes []registry.Node) registry.SyncStats
+	MarkClusterOffline(clusterID string)
+	List(f registry.Filter) []registry.Node
+}
+
+// ActorFilter chooses which actors become virtual nodes.
+type ActorFilter struct {
+	// Named includes every actor with a name.
+	Named bool
+	// ClassPatterns are path.Match patterns on the class name, e.g.
+	// "*Node*"; the original CastRay matched Node, Worker and Demo.
+	ClassPatterns []string
+}
+
+// DefaultActorFilter is the original's: named actors and classes with Node,
+// Worker or Demo in their name.
+var DefaultActorFilter = ActorFilter{Named: true, ClassPatterns: []string{"*Node*", "*Worker*", "*Demo*"}}
+
+func (f ActorFilter) match(a rayclient.Actor) bool {
+	if f.Named && a.Name != "" {
+		return true
+	}
+	for _, p := range f.ClassPatterns {
+		if ok, _ := path.Match(p, a.ClassName); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Options configure a Connector.
+type Options struct {
+	Registry Registry
+	Dialer   Dialer
+	Emit     func(typ string, data any)
+	Log      hclog.Logger
+	// SyncInterval is the time between syncs (default 5 s).
+	SyncInterval time.Duration
+	// Timeout bounds a connect and one sync (default 10 s).
+	Timeout time.Duration
+	// BackoffMax caps the wait between reconnect attempts (default 30 s).
+	BackoffMax  time.Duration
+	ActorFilter ActorFilter
+	Now         func() time.Time
+}
+
+// States of a cluster connection.
+const (
+	StateConnected    = "connected"
+	StateDisconnected = "disconnected"
+)
+
+// Cluster is one connection's state, as the API shows it.
+type Cluster struct {
+	ID           string    `json:"id"`
+	Address      string    `json:"address"`
+	Via          string    `json:"via"`
+	State        string    `json:"state"`
+	ClusterID    string    `json:"cluster_id,omitempty"`
+	SessionName  string    `json:"session_name,omitempty"`
+	RayVersion   string    `json:"ray_version,omitempty"`
+	DashboardURL string    `json:"dashboard_url,omitempty"`
+	GCSAddress   string    `json:"gcs_address,omitempty"`
+	Nodes        int       `json:"nodes"`
+	AliveNodes   int       `json:"alive_nodes"`
+	Actors       int       `json:"actors"`
+	ConnectedAt  time.Time `json:"connected_at"`
+	LastSync     time.Time `json:"last_sync,omitzero"`
+	LastError    string    `json:"last_error,omitempty"`
+	Reconnects   int       `json:"reconnects"`
+	Attempts     []Attempt `json:"attempts,omitempty"`
+}
+
+// Connector manages every cluster connection.
+type Connector struct {
+	opts Options
+	log  hclog.Logger
+
+	mu    sync.Mutex
+	conns map[string]*conn
+	wg    sync.WaitGroup
+}
+
+// conn is one cluster connection and its sync loop.
+type conn struct {
+	c      *Connector
+	stop   chan struct{}
+	mu     sync.Mutex
+	src    Source
+	state  Cluster
+	closed bool
+}
+
+// New returns a Connector.
+func New(opts Options) *Connector {
+	if opts.SyncInterval <= 0 {
+		opts.SyncInterval = 5 * time.Second
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	if opts.BackoffMax <= 0 {
+		opts.BackoffMax = 30 * time.Second
+	}
+	if opts.Emit == nil {
+		opts.Emit = func(string, any) {}
+	}
+	if opts.Log == nil {
+		opts.Log = hclog.NewNullLogger()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Connector{opts: opts, log: opts.Log.Named("connector"), conns: map[string]*conn{}}
+}
+
+// Connect reaches the cluster at address, syncs it once and keeps it in
+// sync. Connecting to a cluster that is already connected returns it.
+func (c *Connector) Connect(ctx context.Context, address string) (Cluster, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	d, err := c.opts.Dialer.Dial(ctx, address)
+	if err != nil {
+		return Cluster{}, false, err
+	}
+	info, err := d.Source.Info(ctx)
+	if err != nil {
+		d.Source.Close()
+		return Cluster{}, false, &DialError{Address: address, Attempts: d.Attempts, Err: fmt.Errorf("read cluster info: %w", err), Timeout: ctx.Err() != nil}
+	}
+	id := connID(info, address)
+
+	c.mu.Lock()
+	if existing, ok := c.conns[id]; ok {
+		c.mu.Unlock()
+		d.Source.Close()
+		return existing.snapshot(), false, nil
+	}
+	k := &conn{c: c, stop: make(chan struct{}), src: d.Source, state: Cluster{
+		ID: id, Address: address, Via: d.Via, State: StateConnected, ConnectedAt: c.opts.Now().UTC(), Attempts: d.Attempts,
+	}}
+	k.setInfo(info)
+	c.conns[id] = k
+	c.mu.Unlock()
+
+	if err := k.sync(ctx); err != nil {
+		c.drop(id)
+		return Cluster{}, false, &DialError{Address: address, Attempts: d.Attempts, Err: fmt.Errorf("first sync: %w", err), Timeout: ctx.Err() != nil}
+	}
+	c.opts.Emit(events.TypeExternalClusterConnected, k.snapshot())
+	c.log.Info("connected to Ray cluster", "id", id, "address", address, "via", d.Via, "nodes", k.snapshot().Nodes)
+	c.wg.Add(1)
+	go k.loop()
+	return k.snapshot(), true, nil
+}
+
+// connID names a connection after the cluster's identity.
+func connID(info rayclient.ClusterInfo, address string) string {
+	switch {
+	case info.ClusterID != "":
+		return "c-" + shorten(info.ClusterID, 12)
+	case info.SessionName != "":
+		return "s-" + strings.TrimPrefix(info.SessionName, "session_")
+	}
+	return "a-" + strings.NewReplacer(":", "-", "/", "-", "[", "", "]", "").Replace(address)
+}
+
+func shorten(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// Disconnect ends one connection and removes its nodes from the registry.
+func (c *Connector) Disconnect(id string) (Cluster, error) {
+	k := c.drop(id)
+	if k == nil {
+		return Cluster{}, fmt.Errorf("cluster %q: %w", id, ErrNotFound)
+	}
+	st := k.snapshot()
+	st.State = StateDisconnected
+	c.opts.Registry.SyncCluster(id, nil)
+	c.opts.Emit(events.TypeExternalClusterDisconnected, map[string]any{"cluster": st, "reason": "disconnected by request"})
+	c.log.Info("disconnected from Ray cluster", "id", id)
+	return st, nil
+}
+
+// DisconnectAll ends every connection.
+func (c *Connector) DisconnectAll() []Cluster {
+	var out []Cluster
+	for _, st := range c.Clusters() {
+		if d, err := c.Disconnect(st.ID); err == nil {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// drop stops a connection's loop and forgets it.
+func (c *Connector) drop(id string) *conn {
+	c.mu.Lock()
+	k, ok := c.conns[id]
+	delete(c.conns, id)
+	c.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	k.close()
+	return k
+}
+
+// Clusters lists every connection, sorted by id.
+func (c *Connector) Clusters() []Cluster {
+	c.mu.Lock()
+	out := make([]Cluster, 0, len(c.conns))
+	for _, k := range c.conns {
+		out = append(out, k.snapshot())
+	}
+	c.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Get returns one connection.
+func (c *Connector) Get(id string) (Cluster, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k, ok := c.conns[id]
+	if !ok {
+		return Cluster{}, false
+	}
+	return k.snapshot(), true
+}
+
+// Shutdown stops every sync loop; the registry keeps the nodes (the daemon
+// is going away anyway).
+func (c *Connector) Shutdown() {
+	c.mu.Lock()
+	conns := c.conns
+	c.conns = map[string]*conn{}
+	c.mu.Unlock()
+	for _, k := range conns {
+		k.close()
+	}
+	c.wg.Wait()
+}
+
+func (k *conn) close() {
+	k.mu.Lock()
+	if !k.closed {
+		k.closed = true
+		close(k.stop)
+		if k.src != nil {
+			k.src.Close()
+		}
+	}
+	k.mu.Unlock()
+}
+
+func (k *conn) snapshot() Cluster {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	st := k.state
+	st.Attempts = append([]Attempt(nil), k.state.Attempts...)
+	return st
+}
+
+func (k *conn) setInfo(info rayclient.ClusterInfo) {
+	k.state.ClusterID, k.state.SessionName, k.state.RayVersion = info.ClusterID, info.SessionName, info.RayVersion
+	if info.DashboardURL != "" {
+		k.state.DashboardURL = info.DashboardURL
+	}
+	if info.GCSAddress != "" {
+		k.state.GCSAddress = info.GCSAddress
+	}
+}
+
+// sync reads the tables once and hands the virtual nodes to the registry.
+func (k *conn) sync(ctx context.Context) error {
+	k.mu.Lock()
+	src, id, via := k.src, k.state.ID, k.state.Via
+	k.mu.Unlock()
+	nodes, err := src.Nodes(ctx)
+	if err != nil {
+		return fmt.Errorf("nodes: %w", err)
+	}
+	actors, err := src.Actors(ctx)
+	if err != nil {
+		return fmt.Errorf("actors: %w", err)
+	}
+	now := k.c.opts.Now().UTC()
+	virtual, alive, nActors := toVirtual(id, via, nodes, actors, k.c.opts.ActorFilter, now)
+	k.c.opts.Registry.SyncCluster(id, virtual)
+	k.mu.Lock()
+	k.state.Nodes, k.state.AliveNodes, k.state.Actors, k.state.LastSync, k.state.LastError = len(nodes), alive, nActors, now, ""
+	k.mu.Unlock()
+	return nil
+}
+
+// loop syncs every interval; on failure it marks the cluster disconnected
+// and reconnects with capped backoff.
+func (k *conn) loop() {
+	defer k.c.wg.Done()
+	tick := time.NewTicker(k.c.opts.SyncInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-k.stop:
+			return
+		case <-tick.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), k.c.opts.Timeout)
+		err := k.sync(ctx)
+		cancel()
+		if err == nil {
+			continue
+		}
+		if !k.reconnect(err) {
+			return
+		}
+	}
+}
+
+// reconnect handles a failed sync: the cluster goes offline, then the
+// address is dialed again with capped exponential backoff until it answers
+// or the connection is dropped. It returns false when the connection was
+// dropped meanwhile.
+func (k *conn) reconnect(cause error) bool {
+	k.mu.Lock()
+	id, address := k.state.ID, k.state.Address
+	k.state.State, k.state.LastError = StateDisconnected, cause.Error()
+	st := k.state
+	if k.src != nil {
+		k.src.Close()
+		k.src = nil
+	}
+	k.mu.Unlock()
+	k.c.opts.Registry.MarkClusterOffline(id)
+	k.c.opts.Emit(events.TypeExternalClusterDisconnected, map[string]any{"cluster": st, "reason": cause.Error()})
+	k.c.log.Warn("Ray cluster lost; reconnecting", "id", id, "error", cause)
+
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = k.c.opts.SyncInterval/2, k.c.opts.BackoffMax, 0
+	for {
+		select {
+		case <-k.stop:
+			return false
+		case <-time.After(b.NextBackOff()):
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), k.c.opts.Timeout)
+		err := k.redial(ctx, address)
+		cancel()
+		if err == nil {
+			k.c.opts.Emit(events.TypeExternalClusterConnected, k.snapshot())
+			k.c.log.Info("Ray cluster back", "id", id, "session", k.snapshot().SessionName)
+			return true
+		}
+		k.mu.Lock()
+		k.state.LastError = err.Error()
+		k.mu.Unlock()
+	}
+}
+
+// redial reaches the address again and syncs; the cluster may come back
+// as a new session, whose nodes then replace the old ones.
+func (k *conn) redial(ctx context.Context, address string) error {
+	d, err := k.c.opts.Dialer.Dial(ctx, address)
+	if err != nil {
+		return err
+	}
+	info, err := d.Source.Info(ctx)
+	if err != nil {
+		d.Source.Close()
+		return err
+	}
+	k.mu.Lock()
+	if k.closed {
+		k.mu.Unlock()
+		d.Source.Close()
+		return errors.New("connection dropped")
+	}
+	k.src, k.state.Via, k.state.Attempts = d.Source, d.Via, d.Attempts
+	k.setInfo(info)
+	k.mu.Unlock()
+	if err := k.sync(ctx); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	k.state.State = StateConnected
+	k.state.Reconnects++
+	k.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,17 @@
+// Package connector owns CastRay's connections to external Ray clusters:
+// several at once, each with its identity (cluster id, session, Ray version),
+// how it was reached, its state and last error. Per cluster a sync loop
+// reads the node and actor tables, maps them to virtual nodes and hands the
+// full set to the registry, which diffs it into node events. When a cluster
+// stops answering its state becomes disconnected and its nodes go offline
+// (they are not deleted); the loop reconnects with capped backoff, and when
+// the cluster comes back — even as a new session with new node ids — the
+// node set is replaced.
+//
+// Virtual node ids are stable across syncs: ray:<cluster>:<node id hex> for
+// nodes and ray:<cluster>:actor:<actor id hex> for actors, where <cluster>
+// is the connection's id, fixed at connect time.
+//
+// The package reaches Ray only through a Dialer (production: rayclient); it
+// must not serve HTTP, read configuration files or touch plugins.
+package connector

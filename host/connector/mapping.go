@@ -1,0 +1,77 @@
+package connector
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/castray/castray/host/rayclient"
+	"github.com/castray/castray/host/registry"
+)
+
+// NodeID is the virtual node id of a Ray node.
+func NodeID(cluster, nodeHex string) string { return "ray:" + cluster + ":" + nodeHex }
+
+// ActorID is the virtual node id of a Ray actor.
+func ActorID(cluster, actorHex string) string { return "ray:" + cluster + ":actor:" + actorHex }
+
+// toVirtual maps Ray's tables to virtual nodes.
+//
+// Resource mapping: a ray-node's Resources are Ray's resources_total as Ray
+// names them (CPU, GPU, memory and object_store_memory in bytes, custom
+// resources, node:<ip>); Available is filled when the source reports it. A
+// ray-actor's Resources are its required_resources. Labels carry Ray's node
+// labels, and for actors the class, namespace, job, pid and hosting node.
+func toVirtual(cluster, via string, nodes []rayclient.Node, actors []rayclient.Actor, f ActorFilter, now time.Time) ([]registry.Node, int, int) {
+	source := "ray-" + via
+	out := make([]registry.Node, 0, len(nodes)+len(actors))
+	nodeIP := make(map[string]string, len(nodes))
+	alive := 0
+	for _, n := range nodes {
+		state := registry.StateActive
+		if n.State != "ALIVE" {
+			state = registry.StateDead
+		} else {
+			alive++
+		}
+		nodeIP[n.NodeID] = n.Address
+		name := n.NodeName
+		if name == "" {
+			name = n.Address
+		}
+		out = append(out, registry.Node{
+			ID: NodeID(cluster, n.NodeID), Kind: registry.KindRayNode, Name: name, State: state,
+			Address: n.Address, Port: n.NodeManagerPort, ClusterID: cluster, Hostname: n.Hostname, IsHead: n.IsHead,
+			Resources: n.ResourcesTotal, Available: n.ResourcesAvailable, Labels: n.Labels, Source: source, LastSeen: now,
+		})
+	}
+	nActors := 0
+	for _, a := range actors {
+		if a.State != "ALIVE" || !f.match(a) {
+			continue
+		}
+		nActors++
+		name := a.Name
+		if name == "" {
+			name = a.ClassName
+		}
+		addr := a.Address
+		if addr == "" {
+			addr = nodeIP[a.NodeID]
+		}
+		labels := map[string]string{"class_name": a.ClassName, "ray_node_id": a.NodeID}
+		if a.Namespace != "" {
+			labels["namespace"] = a.Namespace
+		}
+		if a.JobID != "" {
+			labels["job_id"] = a.JobID
+		}
+		if a.PID != 0 {
+			labels["pid"] = strconv.FormatUint(uint64(a.PID), 10)
+		}
+		out = append(out, registry.Node{
+			ID: ActorID(cluster, a.ActorID), Kind: registry.KindRayActor, Name: name, State: registry.StateActive,
+			Address: addr, ClusterID: cluster, Resources: a.RequiredResources, Labels: labels, Source: source, LastSeen: now,
+		})
+	}
+	return out, alive, nActors
+}
