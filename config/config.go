@@ -74,6 +74,16 @@ type ExternalCluster struct {
 	DiscoveryInterval float64 `koanf:"discovery_interval" json:"discovery_interval"`
 	// SyncInterval in seconds. Default 5, > 0.
 	SyncInterval float64 `koanf:"sync_interval" json:"sync_interval"`
+	// NamedActors makes every named actor of a connected cluster a virtual
+	// node. Default true.
+	NamedActors bool `koanf:"named_actors" json:"named_actors"`
+	// ActorClasses are glob patterns (path.Match) on actor class names that
+	// make an actor a virtual node. Default the original's keywords:
+	// "*Node*", "*Worker*", "*Demo*".
+	ActorClasses []string `koanf:"actor_classes" json:"actor_classes"`
+	// AuthToken is the Ray auth token for token-protected clusters. Default
+	// "": RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, then ~/.ray/auth_token.
+	AuthToken string `koanf:"auth_token" json:"auth_token"`
 }
 
 // FileTransfer configures file transfers.
@@ -161,6 +171,8 @@ func Default() *Config {
 		ExternalCluster: ExternalCluster{
 			ConnectionTimeout: 10,
 			SyncInterval:      5,
+			NamedActors:       true,
+			ActorClasses:      []string{"*Node*", "*Worker*", "*Demo*"},
 		},
 		FileTransfer: FileTransfer{
 			ChunkSize:   4 * MiB,
@@ -214,6 +226,9 @@ func (c *Config) Redacted() *Config {
 	r := c.Clone()
 	if r.WebServer.APIToken != "" {
 		r.WebServer.APIToken = redactedValue
+	}
+	if r.ExternalCluster.AuthToken != "" {
+		r.ExternalCluster.AuthToken = redactedValue
 	}
 	redactMap(r.RayCluster.RuntimeEnv)
 	for _, p := range r.Plugins {

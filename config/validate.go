@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"path"
 	"strings"
 )
 
@@ -58,6 +60,11 @@ func validate(c *Config, p *problems) {
 	seconds(p, "external_cluster.connection_timeout", c.ExternalCluster.ConnectionTimeout, false)
 	seconds(p, "external_cluster.discovery_interval", c.ExternalCluster.DiscoveryInterval, true)
 	seconds(p, "external_cluster.sync_interval", c.ExternalCluster.SyncInterval, false)
+	for i, pat := range c.ExternalCluster.ActorClasses {
+		if _, err := path.Match(pat, ""); err != nil || pat == "" {
+			p.at(fmt.Sprintf("external_cluster.actor_classes[%d]", i), "must be a glob pattern such as \"*Worker*\", got %q", pat)
+		}
+	}
 
 	// file_transfer
 	if c.FileTransfer.ChunkSize <= 0 || c.FileTransfer.ChunkSize > maxChunkSize {

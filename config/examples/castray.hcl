@@ -11,16 +11,17 @@
 #   castray serve --port 9000       overrides both
 
 ray_cluster {
-  # "auto" attaches to the Ray cluster running on this machine; or
-  # "host:port" / "ray://host:port" for a specific one.
+  # "auto": no fixed cluster (discovery below finds the ones around);
+  # "host:port", "http://host:8265" or "ray://host:port" connects to that
+  # cluster at start-up.
   address = "auto"
 
-  # Start demo nodes when no cluster is found, so a first run has
-  # something to show.
+  # Create the original's three demo nodes (node_1..node_3), so a first run
+  # has somewhere to send files.
   create_demo_nodes = true
 
-  # Also look for clusters CastRay did not start, and fall back to a
-  # local cluster when the address above cannot be reached.
+  # Accepted from the original's configuration. fallback_to_local (start a
+  # Ray head owned by CastRay when none is found) is not implemented yet.
   external_discovery = true
   fallback_to_local  = true
 }
@@ -36,6 +37,7 @@ web_server {
 
 external_cluster {
   enabled            = true
+  # Run one discovery round at start-up (and connect to what it finds).
   auto_discover      = true
   connection_timeout = 10 # seconds
 }
