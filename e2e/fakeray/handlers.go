@@ -61,6 +61,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	switch r.URL.Path {
+	case "/":
+		writeRaw(w, 200, "text/html", []byte(indexHTML))
 	case "/api/authentication_mode":
 		mode := "disabled"
 		if s.opts.Token != "" {
@@ -93,6 +95,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeRaw(w, http.StatusNotFound, ctText, []byte("404: Not Found"))
 	}
 }
+
+// indexHTML is the captured dashboard index page (root.txt); the fake
+// serves no static files behind it.
+const indexHTML = `<!doctype html><html lang="en"><head><meta charset="utf-8"/><link rel="shortcut icon" href="./favicon.ico"/><meta name="viewport" content="width=device-width,initial-scale=1"/><title>Ray Dashboard</title><script defer="defer" src="./static/js/main.84605326.js"></script><link href="./static/css/main.ec1426f1.css" rel="stylesheet"></head><body><noscript>You need to enable JavaScript to run this app.</noscript><div id="root"></div></body></html>`
 
 // requestToken finds the token the way Ray 2.60 accepts it: Authorization
 // or X-Ray-Authorization "Bearer <t>", or the ray-authentication-token cookie.
