@@ -20,6 +20,10 @@ type Node struct {
 	NodeManagerPort    int                `json:"node_manager_port,omitempty"`
 	StartTimeMs        uint64             `json:"start_time_ms,omitempty"`
 	EndTimeMs          uint64             `json:"end_time_ms,omitempty"`
+	// SessionDir and SessionName are the node's session (GCS only, Ray
+	// 2.60's GcsNodeInfo.session_dir; the name is its basename).
+	SessionDir  string `json:"session_dir,omitempty"`
+	SessionName string `json:"session_name,omitempty"`
 }
 
 // Actor is one Ray actor.

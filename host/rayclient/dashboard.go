@@ -1,0 +1,332 @@
+package rayclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Version is CastRay's version as sent in the User-Agent ("castray/<version>").
+// Never a browser's: Ray answers POST/PUT from a "Mozilla" User-Agent with 405.
+var Version = "0.1.0-dev"
+
+// MaxStateLimit is the State API's own cap on limit (Ray 2.60: more → 400
+// "Given limit … exceeds the supported limit 10000").
+const MaxStateLimit = 10000
+
+// Body size bounds.
+const (
+	smallBody = 1 << 20   // version, auth mode, cluster id, healthz
+	listBody  = 256 << 20 // State API lists and the node summary (~0.6-10 KiB per row)
+)
+
+// Dashboard is a client of one Ray dashboard's HTTP APIs. It is safe for
+// concurrent use.
+type Dashboard struct {
+	base    string // "http://host:port[/path]", no trailing slash
+	token   string
+	timeout time.Duration
+	client  *http.Client
+	// Limit is the State API limit used by Nodes and Actors (default and
+	// maximum MaxStateLimit). Tests lower it.
+	Limit int
+}
+
+// NewDashboard returns a client of the dashboard at baseURL
+// ("http(s)://host:port[/path]"; a bare host:port is taken as http). token
+// ("" for none) is sent as "Authorization: Bearer <token>" on every request.
+// timeout bounds each request (0: 30 s). The client uses no proxy and
+// follows no redirect.
+func NewDashboard(baseURL, token string, timeout time.Duration) (*Dashboard, error) {
+	a, err := ParseAddress(baseURL)
+	if err != nil {
+		return nil, err
+	}
+	switch a.Kind {
+	case KindDashboard:
+	case KindUnknown:
+		a.Scheme = "http"
+	default:
+		return nil, &AddressError{Input: baseURL, Problem: "not a dashboard URL (want http(s)://host:port)"}
+	}
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	tr := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: timeout}).DialContext,
+		TLSHandshakeTimeout:   timeout,
+		ResponseHeaderTimeout: timeout,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       90 * time.Second,
+	}
+	return &Dashboard{
+		base:    a.Scheme + "://" + a.HostPort() + a.Path,
+		token:   token,
+		timeout: timeout,
+		Limit:   MaxStateLimit,
+		client: &http.Client{
+			Transport:     tr,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}, nil
+}
+
+// URL is the dashboard's base URL.
+func (d *Dashboard) URL() string { return d.base }
+
+// Close releases idle connections.
+func (d *Dashboard) Close() { d.client.CloseIdleConnections() }
+
+// get fetches base+path and returns the body of a 200 answer. 401/403 →
+// ErrAuth; other statuses → *StatusError with the (clipped) body.
+func (d *Dashboard) get(ctx context.Context, path string, limit int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", "castray/"+Version)
+	req.Header.Set("Accept", "application/json")
+	if d.token != "" {
+		req.Header.Set("Authorization", "Bearer "+d.token)
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s%s: %w", d.base, pathOnly(path), scrubURLError(err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s%s: reading body: %w", d.base, pathOnly(path), scrubURLError(err))
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("GET %s%s: body larger than %d bytes", d.base, pathOnly(path), limit)
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return body, nil
+	case http.StatusUnauthorized:
+		return nil, fmt.Errorf("%w: GET %s%s → 401 (token auth is on and %s): %s", ErrAuth, d.base, pathOnly(path), d.tokenState(), clip(string(body)))
+	case http.StatusForbidden:
+		return nil, fmt.Errorf("%w: GET %s%s → 403 (the token was rejected): %s", ErrAuth, d.base, pathOnly(path), clip(string(body)))
+	case http.StatusNotFound:
+		return nil, fmt.Errorf("%w: GET %s%s → 404", ErrNotFound, d.base, pathOnly(path))
+	}
+	return nil, &StatusError{Method: "GET " + d.base + pathOnly(path), Code: int32(resp.StatusCode), Message: dashboardMessage(body)}
+}
+
+func (d *Dashboard) tokenState() string {
+	if d.token == "" {
+		return "no token was given"
+	}
+	return "the token was not accepted"
+}
+
+// dashboardMessage is the "msg" of an envelope, else the body, clipped.
+func dashboardMessage(body []byte) string {
+	if _, err := parseEnvelope("", body); err != nil {
+		var se *StatusError
+		if errors.As(err, &se) {
+			return se.Message
+		}
+	}
+	return clip(string(body))
+}
+
+func pathOnly(p string) string {
+	p, _, _ = strings.Cut(p, "?")
+	return p
+}
+
+// scrubURLError drops the URL (already in our message) from a client error.
+func scrubURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// AuthMode is GET /api/authentication_mode (open without a token):
+// "disabled", "token" or "k8s".
+func (d *Dashboard) AuthMode(ctx context.Context) (string, error) {
+	body, err := d.get(ctx, "/api/authentication_mode", smallBody)
+	if err != nil {
+		return "", err
+	}
+	return parseAuthMode(body)
+}
+
+// Version is GET /api/version (needs the token in token mode): RayVersion,
+// SessionName (and DashboardURL) of ClusterInfo.
+func (d *Dashboard) Version(ctx context.Context) (ClusterInfo, error) {
+	body, err := d.get(ctx, "/api/version", smallBody)
+	if err != nil {
+		return ClusterInfo{}, err
+	}
+	v, err := parseVersion(body)
+	if err != nil {
+		return ClusterInfo{}, fmt.Errorf("%w: %v", ErrNotRay, err)
+	}
+	return ClusterInfo{RayVersion: v.RayVersion, SessionName: v.SessionName, DashboardURL: d.base}, nil
+}
+
+// ClusterID is GET /cluster_id → data.clusterId (56 hex digits, the
+// GCS's GetClusterId in hex).
+func (d *Dashboard) ClusterID(ctx context.Context) (string, error) {
+	body, err := d.get(ctx, "/cluster_id", smallBody)
+	if err != nil {
+		return "", err
+	}
+	return parseClusterID(body)
+}
+
+func (d *Dashboard) limit() int {
+	if d.Limit <= 0 || d.Limit > MaxStateLimit {
+		return MaxStateLimit
+	}
+	return d.Limit
+}
+
+// Nodes lists every node, alive and dead, through the State API
+// (GET /api/v0/nodes?detail=true&limit=N). The State API reports no
+// available resources (see NodesSummary).
+//
+// When the cluster has more nodes than the limit (10000), Nodes falls back
+// to /nodes?view=summary, which has no limit; if that fails too, it returns
+// the truncated list together with a *TruncatedError (errors.Is(err,
+// ErrTruncated)): the caller decides whether a partial list will do.
+func (d *Dashboard) Nodes(ctx context.Context) ([]Node, error) {
+	body, err := d.get(ctx, "/api/v0/nodes?detail=true&limit="+strconv.Itoa(d.limit()), listBody)
+	if err != nil {
+		return nil, err
+	}
+	nodes, l, err := parseStateNodes(body)
+	if err != nil {
+		return nil, err
+	}
+	truncated, want := l.truncated()
+	if !truncated {
+		return nodes, nil
+	}
+	known := map[string]bool{}
+	var names []string
+	for _, n := range nodes {
+		for k := range n.ResourcesTotal {
+			if !known[k] {
+				known[k] = true
+				names = append(names, k)
+			}
+		}
+	}
+	if s, serr := d.summary(ctx, names); serr == nil && len(s.Nodes) >= want {
+		return s.Nodes, nil
+	}
+	return nodes, &TruncatedError{What: "nodes", Returned: len(nodes), Total: want}
+}
+
+// NodesSummary lists the nodes through GET /nodes?view=summary (no limit;
+// one entry per node the GCS lists, with the agent's physical stats, so
+// about 5-10 KiB per node). Unlike the State API it tells the available
+// resources: ResourcesAvailable is resources_total minus the usage the
+// dashboard reports per node (nodeLogicalResources). Resource names are
+// Ray's (the dashboard's camelCase is undone for Ray's well-known names and
+// those on the raylet's --static_resource_list); byte amounts (memory,
+// object_store_memory) in that usage text are rounded by Ray, so their
+// available values are approximate.
+func (d *Dashboard) NodesSummary(ctx context.Context) ([]Node, error) {
+	s, err := d.summary(ctx, nil)
+	return s.Nodes, err
+}
+
+func (d *Dashboard) summary(ctx context.Context, known []string) (summary, error) {
+	body, err := d.get(ctx, "/nodes?view=summary", listBody)
+	if err != nil {
+		return summary{}, err
+	}
+	return parseNodesSummary(body, known)
+}
+
+// Actors lists the alive actors through the State API:
+// GET /api/v0/actors?detail=true&limit=N&filter_keys=state&filter_predicates==&filter_values=ALIVE
+// (the filter is applied by the GCS, so total counts the alive actors).
+// Truncation is reported as in Nodes, without a fallback.
+func (d *Dashboard) Actors(ctx context.Context) ([]Actor, error) {
+	return d.actors(ctx, "ALIVE")
+}
+
+// AllActors lists the actors in every state (dead ones included, as long as
+// the GCS keeps them).
+func (d *Dashboard) AllActors(ctx context.Context) ([]Actor, error) {
+	return d.actors(ctx, "")
+}
+
+func (d *Dashboard) actors(ctx context.Context, state string) ([]Actor, error) {
+	q := url.Values{}
+	q.Set("detail", "true")
+	q.Set("limit", strconv.Itoa(d.limit()))
+	if state != "" {
+		q.Add("filter_keys", "state")
+		q.Add("filter_predicates", "=")
+		q.Add("filter_values", state)
+	}
+	body, err := d.get(ctx, "/api/v0/actors?"+q.Encode(), listBody)
+	if err != nil {
+		return nil, err
+	}
+	actors, l, err := parseStateActors(body)
+	if err != nil {
+		return nil, err
+	}
+	if state != "" {
+		// Never trust a filter blindly.
+		kept := actors[:0]
+		for _, a := range actors {
+			if a.State == state {
+				kept = append(kept, a)
+			}
+		}
+		actors = kept
+	}
+	if truncated, want := l.truncated(); truncated {
+		return actors, &TruncatedError{What: "actors", Returned: len(actors), Total: want}
+	}
+	return actors, nil
+}
+
+// GCSAddress is the GCS address ("ip:port") from the alive head raylet's
+// command line (--gcs-address) in /nodes?view=summary, else in
+// /nodes/<head id>. The command line comes with the agent's physical
+// stats, which Ray reports a few seconds after the node starts: until then
+// this is an ErrNotFound error.
+func (d *Dashboard) GCSAddress(ctx context.Context) (string, error) {
+	s, err := d.summary(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	if s.GCSAddress != "" {
+		return s.GCSAddress, nil
+	}
+	for _, n := range s.Nodes {
+		if !n.IsHead || n.State != "ALIVE" {
+			continue
+		}
+		body, err := d.get(ctx, "/nodes/"+n.NodeID, listBody)
+		if err != nil {
+			return "", err
+		}
+		if _, facts, err := parseNodeDetail(body); err == nil && facts.GCSAddress != "" {
+			return facts.GCSAddress, nil
+		}
+	}
+	return "", fmt.Errorf("%w: no alive head node with a raylet command line (--gcs-address) in %s/nodes?view=summary yet", ErrNotFound, d.base)
+}
