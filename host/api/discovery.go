@@ -3,10 +3,13 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/castray/castray/host/connector"
 	"github.com/castray/castray/host/discovery"
 )
 
@@ -19,8 +22,8 @@ type Discovery interface {
 // discoverRequest is the optional body of POST /api/cluster/discover-external.
 type discoverRequest struct {
 	discovery.Request
-	// Connect asks to connect to what is found; connecting arrives with the
-	// cluster connection feature, until then discovery alone is done.
+	// Connect (default true, like the seed's "discover and connect")
+	// connects to every active cluster found; false discovers only.
 	Connect *bool `json:"connect,omitempty"`
 }
 
@@ -33,16 +36,29 @@ type discoveredCluster struct {
 
 // discoverResponse keeps the seed's field names.
 type discoverResponse struct {
-	Success            bool                `json:"success"`
-	DiscoveredClusters []discoveredCluster `json:"discovered_clusters"`
-	ConnectedCluster   *string             `json:"connected_cluster"`
-	ExternalNodes      map[string]any      `json:"external_nodes"`
-	Error              *string             `json:"error"`
-	Discovery          *discovery.Result   `json:"discovery"`
+	Success            bool                    `json:"success"`
+	DiscoveredClusters []discoveredCluster     `json:"discovered_clusters"`
+	ConnectedCluster   *string                 `json:"connected_cluster"`
+	ExternalNodes      map[string]externalNode `json:"external_nodes"`
+	Error              *string                 `json:"error"`
+	Discovery          *discovery.Result       `json:"discovery"`
+	// Connections reports each connection attempt of this round.
+	Connections []connectOutcome `json:"connections"`
+}
+
+// connectOutcome is what connecting to one discovered cluster gave.
+type connectOutcome struct {
+	DiscoveredID string              `json:"discovered_id"`
+	Address      string              `json:"address"`
+	Success      bool                `json:"success"`
+	ClusterID    string              `json:"cluster_id,omitempty"`
+	Error        string              `json:"error,omitempty"`
+	Attempts     []connector.Attempt `json:"attempts,omitempty"`
 }
 
 func newDiscoverResponse(res *discovery.Result) discoverResponse {
-	out := discoverResponse{Success: true, DiscoveredClusters: []discoveredCluster{}, ExternalNodes: map[string]any{}, Discovery: res}
+	out := discoverResponse{Success: true, DiscoveredClusters: []discoveredCluster{}, ExternalNodes: map[string]externalNode{},
+		Discovery: res, Connections: []connectOutcome{}}
 	for _, cl := range res.Clusters {
 		src := ""
 		if len(cl.Sources) > 0 {
@@ -75,7 +91,58 @@ func (s *Server) discoverExternal(c *fiber.Ctx) error {
 	case err != nil:
 		return fiber.NewError(fiber.StatusBadRequest, err.Error())
 	}
-	return c.JSON(newDiscoverResponse(res))
+	out := newDiscoverResponse(res)
+	connect := req.Connect == nil || *req.Connect
+	if q := c.Query("connect"); q != "" {
+		connect = q != "false" && q != "0"
+	}
+	if connect {
+		s.connectDiscovered(ctx, &out)
+	}
+	return c.JSON(out)
+}
+
+// connectDiscovered connects to every active cluster of a round (through its
+// dashboard when one was found, else its GCS) and fills the seed's
+// connected_cluster, external_nodes and error.
+func (s *Server) connectDiscovered(ctx context.Context, out *discoverResponse) {
+	var errs []string
+	for _, cl := range out.DiscoveredClusters {
+		if cl.Status != "active" {
+			continue
+		}
+		addr := cl.DashboardURL
+		if addr == "" {
+			addr = cl.GCSAddress
+		}
+		if addr == "" {
+			continue
+		}
+		oc := connectOutcome{DiscoveredID: cl.ID, Address: addr}
+		conn, _, err := s.d.Connections.Connect(ctx, addr)
+		if err != nil {
+			oc.Error = err.Error()
+			var de *connector.DialError
+			if errors.As(err, &de) {
+				oc.Attempts = de.Attempts
+			}
+			errs = append(errs, fmt.Sprintf("%s: %v", addr, err))
+		} else {
+			oc.Success, oc.ClusterID = true, conn.ID
+			if out.ConnectedCluster == nil {
+				a := conn.Address
+				out.ConnectedCluster = &a
+			}
+			for id, n := range s.externalNodeMap(conn.ID) {
+				out.ExternalNodes[id] = n
+			}
+		}
+		out.Connections = append(out.Connections, oc)
+	}
+	if len(errs) > 0 {
+		msg := strings.Join(errs, "; ")
+		out.Error = &msg
+	}
 }
 
 func (s *Server) lastDiscovery(c *fiber.Ctx) error {

@@ -33,8 +33,10 @@ type Deps struct {
 	Plugins   Plugins
 	Transfers *transfer.Service
 	Discovery Discovery
-	Bus       *events.Bus
-	Log       hclog.Logger
+	// Connections manages external clusters.
+	Connections Connections
+	Bus         *events.Bus
+	Log         hclog.Logger
 	// Config is the effective configuration with secrets redacted, for
 	// GET /api/config.
 	Config any
@@ -108,7 +110,7 @@ func (s *Server) routes() {
 	})
 
 	// Nodes. /api/nodes/external belongs to the external-cluster API.
-	a.Get("/api/nodes/external", notImplemented("external nodes arrive with the cluster connection feature"))
+	a.Get("/api/nodes/external", s.listExternalNodes)
 	a.Get("/api/nodes", s.listNodes)
 	a.Post("/api/nodes", s.limitJSON, s.createNode)
 	a.Get("/api/nodes/:id", s.getNode)
@@ -126,13 +128,13 @@ func (s *Server) routes() {
 	a.Get("/api/transfers/:id", s.getTransfer)
 	a.Delete("/api/transfers/:id", s.cancelTransfer)
 
-	// The seed's external-cluster endpoints, at their exact paths. Those of
-	// the connection feature answer 501 until it lands.
+	// The seed's external-cluster endpoints, at their exact paths.
 	a.Post("/api/cluster/discover-external", s.limitJSON, s.discoverExternal)
 	a.Get("/api/cluster/discovery", s.lastDiscovery)
-	a.Get("/api/cluster/external-info", notImplemented("external cluster connections are not implemented yet"))
-	a.Post("/api/cluster/connect-external", notImplemented("connecting to external clusters is not implemented yet"))
-	a.Delete("/api/cluster/disconnect-external", notImplemented("external cluster connections are not implemented yet"))
+	a.Get("/api/cluster/external-info", s.externalInfo)
+	a.Post("/api/cluster/connect-external", s.limitJSON, s.connectExternal)
+	a.Delete("/api/cluster/disconnect-external", s.limitJSON, s.disconnectExternal)
+	a.Get("/api/clusters", s.listClusters)
 
 	s.websocketRoutes()
 
@@ -161,12 +163,6 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		s.d.Log.Error("request failed", "method", c.Method(), "path", c.Path(), "error", err)
 	}
 	return c.Status(code).JSON(apiError{Error: err.Error()})
-}
-
-func notImplemented(msg string) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		return fiber.NewError(fiber.StatusNotImplemented, msg)
-	}
 }
 
 // authenticate requires the bearer token when one is configured.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/castray/castray/config"
 	"github.com/castray/castray/host/api"
+	"github.com/castray/castray/host/connector"
 	"github.com/castray/castray/host/discovery"
 	"github.com/castray/castray/host/events"
 	"github.com/castray/castray/host/pluginmgr"
@@ -45,6 +46,7 @@ type Daemon struct {
 	plugins   *pluginmgr.Manager
 	transfers *transfer.Service
 	discovery *discovery.Manager
+	connector *connector.Connector
 	api       *api.Server
 	ln        net.Listener
 	token     string
@@ -122,6 +124,14 @@ func (d *Daemon) build() error {
 		Timeout: config.Seconds(cfg.ExternalCluster.ConnectionTimeout), Addresses: known,
 	})
 
+	timeout := config.Seconds(cfg.ExternalCluster.ConnectionTimeout)
+	d.connector = connector.New(connector.Options{
+		Registry: d.registry, Emit: d.bus.Publish, Log: log,
+		Dialer:       connector.NewRayDialer(timeout, cfg.ExternalCluster.AuthToken, log),
+		SyncInterval: config.Seconds(cfg.ExternalCluster.SyncInterval), Timeout: timeout,
+		ActorFilter: connector.ActorFilter{Named: cfg.ExternalCluster.NamedActors, ClassPatterns: cfg.ExternalCluster.ActorClasses},
+	})
+
 	addr := net.JoinHostPort(cfg.WebServer.Host, strconv.Itoa(cfg.WebServer.Port))
 	if d.ln, err = net.Listen("tcp", addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
@@ -130,7 +140,7 @@ func (d *Daemon) build() error {
 		return err
 	}
 	d.api = api.New(api.Deps{
-		Registry: d.registry, Plugins: d.plugins, Transfers: d.transfers, Discovery: d.discovery, Bus: d.bus, Log: log.Named("api"),
+		Registry: d.registry, Plugins: d.plugins, Transfers: d.transfers, Discovery: d.discovery, Connections: d.connector, Bus: d.bus, Log: log.Named("api"),
 		Config: cfg.Redacted(), Token: d.token, InboxRoot: inboxRoot, UploadsDir: uploads,
 		MaxFileSize: cfg.FileTransfer.MaxFileSize, BodyLimit: cfg.WebServer.BodyLimit,
 		ClientBuffer: cfg.Events.ClientBuffer, Version: Version, Started: time.Now(),
@@ -183,6 +193,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.cfg.ExternalCluster.AutoDiscover {
 		go d.discoverInBackground(ctx)
 	}
+	if a := d.cfg.RayCluster.Address; a != "" && a != "auto" && a != "local" {
+		go d.connectAtStart(ctx, a)
+	}
 	for {
 		select {
 		case <-discoverTick:
@@ -211,13 +224,41 @@ func (d *Daemon) discoverInBackground(ctx context.Context) {
 		d.log.Warn("discovery requested by configuration, but no discovery plugin is enabled")
 		return
 	}
-	if _, err := d.discovery.Discover(ctx, discovery.Request{}); err != nil {
+	res, err := d.discovery.Discover(ctx, discovery.Request{})
+	if err != nil {
 		d.log.Warn("background discovery failed", "error", err)
+		return
+	}
+	if !d.cfg.ExternalCluster.AutoDiscover {
+		return
+	}
+	// auto_discover: connect to every active cluster found.
+	for _, cl := range res.Clusters {
+		addr := cl.DashboardURL
+		if addr == "" {
+			addr = cl.GCSAddress
+		}
+		if cl.Status != "active" || addr == "" {
+			continue
+		}
+		if _, _, err := d.connector.Connect(ctx, addr); err != nil {
+			d.log.Warn("auto-connect to a discovered cluster failed", "address", addr, "error", err)
+		}
+	}
+}
+
+// connectAtStart connects to ray_cluster.address (or RAY_ADDRESS).
+func (d *Daemon) connectAtStart(ctx context.Context, addr string) {
+	if _, _, err := d.connector.Connect(ctx, addr); err != nil {
+		d.log.Warn("could not connect to ray_cluster.address at start-up", "address", addr, "error", err)
 	}
 }
 
 // close releases everything New acquired, in reverse order.
 func (d *Daemon) close() {
+	if d.connector != nil {
+		d.connector.Shutdown()
+	}
 	if d.transfers != nil {
 		d.transfers.Shutdown()
 	}

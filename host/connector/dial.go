@@ -1,0 +1,260 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	hclog "github.com/hashicorp/go-hclog"
+
+	"github.com/castray/castray/host/rayclient"
+	"github.com/castray/castray/sdk/raytoken"
+)
+
+// rayDialer reaches clusters with rayclient: a dashboard URL directly, a
+// bare host:port after identifying what answers there, and, when a
+// dashboard cannot be used, the GCS on the seed's ports (10001, 6379,
+// dashboard port − 1). Every attempt is recorded.
+type rayDialer struct {
+	timeout time.Duration
+	token   string // configured; "" = Ray's own lookup
+	log     hclog.Logger
+}
+
+// NewRayDialer returns the production Dialer. token is the configured Ray
+// auth token; when empty, RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH and
+// ~/.ray/auth_token are used, as by Ray's own clients.
+func NewRayDialer(timeout time.Duration, token string, log hclog.Logger) Dialer {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &rayDialer{timeout: timeout, token: token, log: log.Named("dialer")}
+}
+
+// dialRun is one Dial call's attempts.
+type dialRun struct {
+	d        *rayDialer
+	token    string
+	attempts []Attempt
+}
+
+func (r *dialRun) record(method, addr string, start time.Time, err error) {
+	a := Attempt{Method: method, Address: addr, OK: err == nil, DurationMS: time.Since(start).Milliseconds()}
+	if err != nil {
+		a.Error = err.Error()
+	}
+	r.attempts = append(r.attempts, a)
+}
+
+// Dial implements Dialer.
+func (d *rayDialer) Dial(ctx context.Context, address string) (Dialed, error) {
+	a, err := rayclient.ParseAddress(address)
+	if err != nil {
+		return Dialed{}, &AddressError{Err: err}
+	}
+	if a.Kind == rayclient.KindLocal {
+		return Dialed{}, &AddressError{Err: fmt.Errorf("%q means the cluster on this machine: give its address instead (\"127.0.0.1:8265\", \"http://host:8265\" or the GCS \"host:6379\"), or run discovery", address)}
+	}
+	tok, err := raytoken.Find(d.token)
+	r := &dialRun{d: d, token: tok.Value}
+	if err != nil {
+		r.record("token", "", time.Now(), err)
+	}
+
+	var src Source
+	var via string
+	switch a.Kind {
+	case rayclient.KindDashboard:
+		src, via = r.dashboard(ctx, a.String())
+		if src == nil {
+			src, via = r.gcsFallback(ctx, a.Host, a.Port)
+		}
+	case rayclient.KindClientServer:
+		// The client server serves no tables: reach the same host's GCS
+		// and dashboard on their usual ports.
+		src, via = r.gcsFallback(ctx, a.Host, 0)
+		if src == nil {
+			src, via = r.dashboard(ctx, "http://"+net.JoinHostPort(a.Host, "8265"))
+		}
+	default: // a bare host:port: find out what answers
+		src, via = r.identified(ctx, a.Host, a.Port)
+	}
+	if src == nil {
+		return Dialed{Attempts: r.attempts}, &DialError{Address: address, Attempts: r.attempts,
+			Err: errors.New("no Ray dashboard or GCS answered"), Timeout: ctx.Err() != nil}
+	}
+	return Dialed{Source: src, Via: via, Attempts: r.attempts}, nil
+}
+
+// identified asks what answers on host:port and connects accordingly.
+func (r *dialRun) identified(ctx context.Context, host string, port int) (Source, string) {
+	start := time.Now()
+	kind, evidence, err := rayclient.Identify(ctx, host, port, r.token, r.d.timeout/4)
+	if err == nil && len(evidence) > 0 {
+		r.d.log.Debug("identified", "address", net.JoinHostPort(host, strconv.Itoa(port)), "kind", kind, "evidence", evidence)
+	}
+	hp := net.JoinHostPort(host, strconv.Itoa(port))
+	if err == nil && kind == rayclient.KindDashboardAgent {
+		err = errors.New("this is a node's dashboard agent, not the cluster's dashboard or GCS")
+	}
+	r.record("identify", hp, start, err)
+	if err != nil {
+		return nil, ""
+	}
+	switch kind {
+	case rayclient.KindDashboard:
+		if src, via := r.dashboard(ctx, "http://"+hp); src != nil {
+			return src, via
+		}
+		return r.gcsFallback(ctx, host, port)
+	case rayclient.KindGCS:
+		return r.gcs(ctx, hp)
+	case rayclient.KindClientServer:
+		if src, via := r.gcsFallback(ctx, host, 0); src != nil {
+			return src, via
+		}
+		return r.dashboard(ctx, "http://"+net.JoinHostPort(host, "8265"))
+	}
+	return nil, ""
+}
+
+// gcsFallback tries the GCS on the seed's ports: 10001 (identified first:
+// in current Ray it is the client server), 6379 and dashboardPort − 1.
+func (r *dialRun) gcsFallback(ctx context.Context, host string, dashboardPort int) (Source, string) {
+	ports := []int{6379}
+	if dashboardPort > 1 {
+		ports = append(ports, dashboardPort-1)
+	}
+	start := time.Now()
+	kind, _, err := rayclient.Identify(ctx, host, 10001, r.token, r.d.timeout/4)
+	if err == nil && kind != rayclient.KindGCS {
+		err = fmt.Errorf("answers as %s, not the GCS", kind)
+	}
+	r.record("gcs", net.JoinHostPort(host, "10001"), start, err)
+	if err == nil {
+		return r.gcs(ctx, net.JoinHostPort(host, "10001"))
+	}
+	for _, p := range ports {
+		if ctx.Err() != nil {
+			break
+		}
+		if src, via := r.gcs(ctx, net.JoinHostPort(host, strconv.Itoa(p))); src != nil {
+			return src, via
+		}
+	}
+	return nil, ""
+}
+
+func (r *dialRun) dashboard(ctx context.Context, url string) (Source, string) {
+	start := time.Now()
+	d, err := rayclient.NewDashboard(url, r.token, r.d.timeout)
+	if err == nil {
+		if _, err = d.Version(ctx); err != nil {
+			d.Close()
+		}
+	}
+	r.record("dashboard", url, start, err)
+	if err != nil {
+		return nil, ""
+	}
+	return &dashSource{d: d}, "dashboard"
+}
+
+func (r *dialRun) gcs(ctx context.Context, addr string) (Source, string) {
+	start := time.Now()
+	g, err := rayclient.DialGCS(ctx, addr, r.token)
+	r.record("gcs", addr, start, err)
+	if err != nil {
+		return nil, ""
+	}
+	return &gcsSource{g: g}, "gcs"
+}
+
+// partial accepts a truncated listing (the rows are still the cluster's);
+// any other error fails the sync.
+func partial[T any](rows []T, err error) ([]T, error) {
+	if err != nil && !errors.Is(err, rayclient.ErrTruncated) {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// dashSource reads a cluster through its dashboard.
+type dashSource struct{ d *rayclient.Dashboard }
+
+func (s *dashSource) Info(ctx context.Context) (rayclient.ClusterInfo, error) {
+	info, err := s.d.Version(ctx)
+	if err != nil {
+		return info, err
+	}
+	info.DashboardURL = s.d.URL()
+	if id, err := s.d.ClusterID(ctx); err == nil {
+		info.ClusterID = id
+	}
+	if mode, err := s.d.AuthMode(ctx); err == nil {
+		info.AuthMode = mode
+	}
+	if gcs, err := s.d.GCSAddress(ctx); err == nil {
+		info.GCSAddress = gcs
+	}
+	return info, nil
+}
+
+// Nodes reads the State API, with resources available from the summary
+// view when it answers.
+func (s *dashSource) Nodes(ctx context.Context) ([]rayclient.Node, error) {
+	nodes, err := partial(s.d.Nodes(ctx))
+	if err != nil {
+		return nil, err
+	}
+	if summary, err := s.d.NodesSummary(ctx); err == nil {
+		avail := make(map[string]map[string]float64, len(summary))
+		for _, n := range summary {
+			avail[n.NodeID] = n.ResourcesAvailable
+		}
+		for i := range nodes {
+			nodes[i].ResourcesAvailable = avail[nodes[i].NodeID]
+		}
+	}
+	return nodes, nil
+}
+
+func (s *dashSource) Actors(ctx context.Context) ([]rayclient.Actor, error) {
+	return partial(s.d.Actors(ctx))
+}
+
+func (s *dashSource) Close() error { s.d.Close(); return nil }
+
+// gcsSource reads a cluster through its GCS.
+type gcsSource struct{ g *rayclient.GCS }
+
+func (s *gcsSource) Info(ctx context.Context) (rayclient.ClusterInfo, error) {
+	version, err := s.g.CheckAlive(ctx)
+	if err != nil {
+		return rayclient.ClusterInfo{}, err
+	}
+	info := rayclient.ClusterInfo{RayVersion: version, GCSAddress: s.g.Addr()}
+	if id, err := s.g.ClusterID(ctx); err == nil {
+		info.ClusterID = id
+	}
+	if name, err := s.g.SessionName(ctx); err == nil {
+		info.SessionName = name
+	}
+	if dash, err := s.g.DashboardAddress(ctx); err == nil && dash != "" {
+		info.DashboardURL = "http://" + dash
+	}
+	return info, nil
+}
+
+func (s *gcsSource) Nodes(ctx context.Context) ([]rayclient.Node, error) {
+	return partial(s.g.Nodes(ctx))
+}
+
+func (s *gcsSource) Actors(ctx context.Context) ([]rayclient.Actor, error) {
+	return partial(s.g.Actors(ctx))
+}
+
+func (s *gcsSource) Close() error { return s.g.Close() }
