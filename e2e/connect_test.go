@@ -202,8 +202,8 @@ func TestConnectByDashboardBareAndGCS(t *testing.T) {
 	}
 
 	var info struct {
-		IsConnected      bool    `json:"is_connected"`
-		ConnectedCluster *string `json:"connected_cluster"`
+		IsConnected      bool           `json:"is_connected"`
+		ConnectedCluster *string        `json:"connected_cluster"`
 		ExternalNodes    map[string]any `json:"external_nodes"`
 		Clusters         []any
 	}
