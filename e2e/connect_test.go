@@ -211,12 +211,25 @@ func TestConnectByDashboardBareAndGCS(t *testing.T) {
 	if !info.IsConnected || info.ConnectedCluster == nil || len(info.Clusters) != 1 || len(info.ExternalNodes) != 1 {
 		t.Fatalf("external-info = %+v", info)
 	}
-	var disc struct {
-		Success bool
-		Message string
+	// The CLI: connect (already connected), nodes, disconnect.
+	cli := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(filepath.Join(binDir, "castray"), append(args, "--addr", d.URL)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("castray %v: %v\n%s", args, err, out)
+		}
+		return string(out)
 	}
-	if code := d.do("DELETE", "/api/cluster/disconnect-external", nil, &disc); code != 200 || !disc.Success {
-		t.Fatalf("disconnect: %d %+v", code, disc)
+	if out := cli("connect", bare); !strings.Contains(out, "already connected") {
+		t.Errorf("castray connect printed %q", out)
+	}
+	for nid := range ray {
+		if out := cli("nodes", "--kind", "ray-node"); !strings.Contains(out, "ray:"+id+":"+nid) || !strings.Contains(out, "(head)") {
+			t.Errorf("castray nodes printed:\n%s", out)
+		}
+	}
+	if out := cli("disconnect"); !strings.Contains(out, "disconnected from 1 cluster") {
+		t.Errorf("castray disconnect printed %q", out)
 	}
 	next(t, ch, 10*time.Second, "external_cluster_disconnected")
 	if left := d.virtualNodes(t, "ray-node", ""); len(left) != 0 {

@@ -29,7 +29,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newVersionCmd(), newPluginsCmd(), newDiscoverCmd())
+	root.AddCommand(newServeCmd(), newVersionCmd(), newPluginsCmd(), newDiscoverCmd(), newConnectCmd(), newDisconnectCmd(), newNodesCmd())
 	return root
 }
 
