@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -379,5 +380,40 @@ func TestTwoClustersWithTokenAuth(t *testing.T) {
 	}
 	if strings.Contains(d.Stderr.String(), a.Token) {
 		t.Fatal("the Ray token appears in the daemon's log")
+	}
+}
+
+// With nothing to find, ray_cluster.fallback_to_local starts a Ray head
+// owned by CastRay, connects to it, and stops it at shutdown.
+func TestFallbackToLocalHead(t *testing.T) {
+	rayBin := raycluster.RayBin(t)
+	d := startDaemon(t, daemonOpts{
+		config: "ray_cluster {\n  fallback_to_local = true\n}\nexternal_cluster {\n  auto_discover = true\n  connection_timeout = 5\n}\n",
+		// The ray CLI on PATH is what the fallback (and ray-status) use.
+		env: []string{"PATH=" + filepath.Dir(rayBin) + ":/usr/bin:/bin"},
+	})
+	var clusters struct {
+		Clusters []struct {
+			ID, Address, State string
+			AliveNodes         int `json:"alive_nodes"`
+		} `json:"clusters"`
+	}
+	eventually(t, 120*time.Second, "the local head to be connected", func() bool {
+		d.do("GET", "/api/clusters", nil, &clusters)
+		return len(clusters.Clusters) == 1 && clusters.Clusters[0].State == "connected" && clusters.Clusters[0].AliveNodes == 1
+	})
+	dash := clusters.Clusters[0].Address
+	if !strings.Contains(d.Stderr.String(), "started a local head owned by CastRay") {
+		t.Fatalf("log does not say a local head was started:\n%s", d.Stderr)
+	}
+	d.stop(syscall.SIGTERM)
+	if code := d.wait(60 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	// The head is gone with the daemon.
+	resp, err := http.Get(dash + "/api/gcs_healthz")
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("the local head's dashboard %s still answers after the daemon stopped", dash)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
@@ -20,6 +21,7 @@ import (
 	"github.com/castray/castray/host/connector"
 	"github.com/castray/castray/host/discovery"
 	"github.com/castray/castray/host/events"
+	"github.com/castray/castray/host/localray"
 	"github.com/castray/castray/host/pluginmgr"
 	"github.com/castray/castray/host/registry"
 	"github.com/castray/castray/host/store"
@@ -47,6 +49,12 @@ type Daemon struct {
 	transfers *transfer.Service
 	discovery *discovery.Manager
 	connector *connector.Connector
+
+	// localHead is the Ray head CastRay started itself
+	// (ray_cluster.fallback_to_local), stopped at shutdown.
+	headMu    sync.Mutex
+	localHead *localray.Head
+	closing   bool
 	api       *api.Server
 	ln        net.Listener
 	token     string
@@ -190,12 +198,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer t.Stop()
 		discoverTick = t.C
 	}
-	if d.cfg.ExternalCluster.AutoDiscover {
-		go d.discoverInBackground(ctx)
-	}
-	if a := d.cfg.RayCluster.Address; a != "" && a != "auto" && a != "local" {
-		go d.connectAtStart(ctx, a)
-	}
+	go d.startupClusters(ctx)
 	for {
 		select {
 		case <-discoverTick:
@@ -247,10 +250,50 @@ func (d *Daemon) discoverInBackground(ctx context.Context) {
 	}
 }
 
-// connectAtStart connects to ray_cluster.address (or RAY_ADDRESS).
-func (d *Daemon) connectAtStart(ctx context.Context, addr string) {
-	if _, _, err := d.connector.Connect(ctx, addr); err != nil {
-		d.log.Warn("could not connect to ray_cluster.address at start-up", "address", addr, "error", err)
+// startupClusters reaches the clusters the configuration asks for:
+// ray_cluster.address (or RAY_ADDRESS) when it names one, every cluster
+// discovery finds with external_cluster.auto_discover, and, when that
+// found none and ray_cluster.fallback_to_local is set, a Ray head that
+// CastRay starts and owns.
+func (d *Daemon) startupClusters(ctx context.Context) {
+	looked := false
+	if a := d.cfg.RayCluster.Address; a != "" && a != "auto" && a != "local" {
+		looked = true
+		if _, _, err := d.connector.Connect(ctx, a); err != nil {
+			d.log.Warn("could not connect to ray_cluster.address at start-up", "address", a, "error", err)
+		}
+	}
+	if d.cfg.ExternalCluster.AutoDiscover {
+		looked = true
+		d.discoverInBackground(ctx)
+	}
+	if looked && d.cfg.RayCluster.FallbackToLocal && len(d.connector.Clusters()) == 0 && ctx.Err() == nil {
+		d.startLocalHead(ctx)
+	}
+}
+
+// startLocalHead starts a Ray head owned by CastRay and connects to it.
+func (d *Daemon) startLocalHead(ctx context.Context) {
+	head, err := localray.Start(ctx, localray.Options{Log: d.log.Named("localray")})
+	if errors.Is(err, localray.ErrNoRay) {
+		d.log.Info("no Ray cluster found and no ray CLI on PATH: not starting a local head (ray_cluster.fallback_to_local)")
+		return
+	}
+	if err != nil {
+		d.log.Error("could not start a local Ray head (ray_cluster.fallback_to_local)", "error", err)
+		return
+	}
+	d.headMu.Lock()
+	if d.closing {
+		d.headMu.Unlock()
+		_ = head.Stop(context.Background())
+		return
+	}
+	d.localHead = head
+	d.headMu.Unlock()
+	d.log.Info("no Ray cluster found: started a local head owned by CastRay", "dashboard", head.DashboardURL, "gcs", head.GCSAddress, "temp_dir", head.TempDir)
+	if _, _, err := d.connector.Connect(ctx, head.DashboardURL); err != nil {
+		d.log.Error("could not connect to the local Ray head", "error", err)
 	}
 }
 
@@ -258,6 +301,17 @@ func (d *Daemon) connectAtStart(ctx context.Context, addr string) {
 func (d *Daemon) close() {
 	if d.connector != nil {
 		d.connector.Shutdown()
+	}
+	d.headMu.Lock()
+	d.closing = true
+	head := d.localHead
+	d.headMu.Unlock()
+	if head != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := head.Stop(ctx); err != nil {
+			d.log.Error("stop the local Ray head", "error", err)
+		}
+		cancel()
 	}
 	if d.transfers != nil {
 		d.transfers.Shutdown()
