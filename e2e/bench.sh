@@ -8,6 +8,11 @@
 #   2. BenchmarkDiscovery in e2e/ (a live Ray head): a discovery round vs
 #      its slowest strategy, discovery without ray-status vs the `ray status`
 #      CLI, portscan of 20 closed ports;
+#   2b. cluster connection: BenchmarkConnectVsPython in e2e/ (connect + first
+#      node list of a live head through the daemon vs python ray.init +
+#      ray.nodes()) and FullSync10k/NoChangeSync10k in host/connector/ (a
+#      FAKE 10,000-node dashboard, e2e/fakeray: CPU per sync, registry bytes
+#      per node, events per unchanged sync);
 #   3. go run ./e2e/bench: daemon start-up, idle RSS, RPC to a real plugin
 #      process and a 1 GiB local transfer, each next to a baseline measured
 #      in the same run; it reads the output of step 1 and prints the table.
@@ -45,6 +50,22 @@ echo "== discovery against a live Ray head (go test -bench BenchmarkDiscovery ./
 	grep --line-buffered -E 'discovery_bench_test|BenchmarkDiscovery|^(ok|FAIL|PASS)' | tee "$tmp/discovery.out"
 if [ "${PIPESTATUS[0]}" -ne 0 ]; then
 	echo "bench.sh: discovery benchmark FAILED" >&2
+	status=1
+fi
+
+echo
+echo "== cluster connection: connect vs Python (live Ray head), 10k-node sync (fake dashboard)"
+# Needs CASTRAY_RAY_BIN for the first; the second runs against e2e/fakeray.
+"$GO" test -run '^$' -bench 'BenchmarkConnectVsPython' -benchtime 1x -v ./e2e/ 2>&1 |
+	grep --line-buffered -E 'connect_bench_test|BenchmarkConnectVsPython|^(ok|FAIL|PASS)' | tee "$tmp/connect.out"
+if [ "${PIPESTATUS[0]}" -ne 0 ]; then
+	echo "bench.sh: connect-vs-python benchmark FAILED" >&2
+	status=1
+fi
+"$GO" test -run '^$' -bench 'FullSync10k|NoChangeSync10k' -benchtime 3x ./host/connector/ 2>&1 |
+	grep --line-buffered -E '^(Benchmark|ok|FAIL|PASS|---)|scale_test' | tee "$tmp/sync10k.out"
+if [ "${PIPESTATUS[0]}" -ne 0 ]; then
+	echo "bench.sh: 10k-node sync benchmark FAILED" >&2
 	status=1
 fi
 
