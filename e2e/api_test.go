@@ -202,10 +202,9 @@ func TestUnicastViaMultipartUploadAndBadRequests(t *testing.T) {
 		{"DELETE", "/api/nodes/ghost", nil, 404, "ghost"},
 		{"PUT", "/api/files/.hidden", []byte("x"), 400, "dot"},
 		{"GET", "/api/transfers/tr-none", nil, 404, "tr-none"},
-		{"POST", "/api/cluster/connect-external", map[string]any{"cluster_address": "127.0.0.1:8265"}, 501, "not implemented"},
-		{"GET", "/api/cluster/external-info", nil, 501, "not implemented"},
-		{"GET", "/api/nodes/external", nil, 501, "cluster connection"},
-		{"DELETE", "/api/cluster/disconnect-external", nil, 501, "not implemented"},
+		{"POST", "/api/cluster/connect-external", map[string]any{"cluster_address": "127.0.0.1:1"}, 502, "127.0.0.1:1"},
+		{"POST", "/api/cluster/connect-external", map[string]any{"cluster_address": "http://"}, 400, "cluster_address"},
+		{"DELETE", "/api/cluster/disconnect-external?cluster_id=nope", nil, 404, "nope"},
 		{"POST", "/api/cluster/discover-external", `{"timeout_ms": 999999}`, 400, "timeout_ms"},
 		{"POST", "/api/cluster/discover-external", `{"plugins": "x"}`, 400, "invalid JSON"},
 	} {

@@ -142,7 +142,9 @@ func TestDiscoveryFindsLiveClustersAndStaleSessions(t *testing.T) {
 	if cb.GCSAddress != loopbackAddr(b.GCSAddress) || cb.DashboardURL != "http://127.0.0.1:8266" || cb.Nodes != 1 {
 		t.Errorf("cluster B = %+v, want GCS %s", cb, loopbackAddr(b.GCSAddress))
 	}
-	if res.ConnectedCluster != nil || res.ExternalNodes == nil || res.Error != nil {
+	// The seed's "discover and connect": both clusters are connected and
+	// their nodes are external nodes now.
+	if res.ConnectedCluster == nil || len(res.ExternalNodes) != 2 || res.Error != nil {
 		t.Errorf("seed fields: connected %v external %v error %v", res.ConnectedCluster, res.ExternalNodes, res.Error)
 	}
 	for _, typ := range []string{"discovery_started", "cluster_discovered", "external_cluster_discovered", "discovery_finished"} {
