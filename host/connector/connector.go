@@ -376,7 +376,16 @@ func (k *conn) sync(ctx context.Context) error {
 	}
 	now := k.c.opts.Now().UTC()
 	virtual, alive, nActors := toVirtual(id, via, nodes, actors, k.c.opts.ActorFilter, now)
-	k.c.opts.Registry.SyncCluster(id, virtual)
+	stats := k.c.opts.Registry.SyncCluster(id, virtual)
+	if stats.Added > 0 && stats.Removed > 0 && stats.Unchanged == 0 && stats.Updated == 0 {
+		// Every node is new: the cluster restarted between two syncs (a new
+		// session); read its identity again.
+		if info, err := src.Info(ctx); err == nil {
+			k.mu.Lock()
+			k.setInfo(info)
+			k.mu.Unlock()
+		}
+	}
 	k.mu.Lock()
 	k.state.Nodes, k.state.AliveNodes, k.state.Actors, k.state.LastSync, k.state.LastError = len(nodes), alive, nActors, now, ""
 	k.mu.Unlock()

@@ -203,12 +203,21 @@ func (s *dashSource) Info(ctx context.Context) (rayclient.ClusterInfo, error) {
 	return info, nil
 }
 
+// summaryMaxNodes bounds the clusters whose available resources are read:
+// the summary view is ~2.5 KB of JSON per node and decoding it dominated a
+// sync (about 0.6 s of CPU for 10,000 nodes); above this size nodes carry
+// their totals only.
+const summaryMaxNodes = 500
+
 // Nodes reads the State API, with resources available from the summary
-// view when it answers.
+// view for clusters of up to summaryMaxNodes nodes.
 func (s *dashSource) Nodes(ctx context.Context) ([]rayclient.Node, error) {
 	nodes, err := partial(s.d.Nodes(ctx))
 	if err != nil {
 		return nil, err
+	}
+	if len(nodes) > summaryMaxNodes {
+		return nodes, nil
 	}
 	if summary, err := s.d.NodesSummary(ctx); err == nil {
 		avail := make(map[string]map[string]float64, len(summary))
