@@ -1,3 +1,5 @@
+//go:build capture
+
 package raycluster
 
 import (
@@ -15,20 +17,17 @@ import (
 
 // TestCaptureLiveTestdata refreshes testdata/live-<ray version>/ from a real head: the small
 // text files of a live session, the dashboard answers and CLI output that later parser tests
-// use. It runs only when asked:
+// use. It is built only with the capture tag, so it is never part of a normal run:
 //
-//	CASTRAY_CAPTURE_TESTDATA=1 go test -count=1 -run TestCaptureLiveTestdata ./e2e/raycluster/
+//	go test -tags capture -count=1 -run TestCaptureLiveTestdata ./e2e/raycluster/
 //
 // Nothing secret is kept: the cluster's token is random, dies with the cluster and is replaced
 // by <TOKEN> wherever it would appear.
 func TestCaptureLiveTestdata(t *testing.T) {
-	if os.Getenv("CASTRAY_CAPTURE_TESTDATA") != "1" {
-		t.Skip("set CASTRAY_CAPTURE_TESTDATA=1 to refresh testdata/live-<version>/ from a live head")
-	}
 	pinned := CLIVersion(t, RayBin(t))
 	// Everything is written to a staging dir first and copied over the old data at the end,
 	// while the cluster (and so the machine lock) is still held: two capture runs at once
-	// (e.g. `CASTRAY_CAPTURE_TESTDATA=1 go test ./e2e/...` next to this one) cannot mix files.
+	// (e.g. two capture runs at once) cannot mix files.
 	final := filepath.Join("testdata", "live-"+pinned)
 	out := t.TempDir()
 	c := Start(t, Options{AuthMode: "token"})
@@ -220,7 +219,7 @@ func TestCaptureLiveTestdata(t *testing.T) {
 	write("processes.tsv", []byte(ps.String()))
 
 	readme := fmt.Sprintf(`Live data from a real Ray %s head, captured by TestCaptureLiveTestdata
-(CASTRAY_CAPTURE_TESTDATA=1 go test -count=1 -run TestCaptureLiveTestdata ./e2e/raycluster/)
+(go test -tags capture -count=1 -run TestCaptureLiveTestdata ./e2e/raycluster/)
 on %s. The head ran with RAY_AUTH_MODE=token (token replaced by <TOKEN>), temp dir %s,
 GCS %s, dashboard %s. ray start took %v until the dashboard and the cluster status answered.
 Ray 2.60 writes no node_ip_address.json and no ports_by_node.json: see session_port_files.tsv

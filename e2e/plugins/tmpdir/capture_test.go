@@ -1,3 +1,5 @@
+//go:build capture
+
 package tmpdir_test
 
 import (
@@ -19,15 +21,12 @@ const captureDir = "../../../plugins/discovery/tmpdir/sessions/testdata/live-2.6
 // TestCaptureSessionTestdata refreshes the tmpdir plugin's testdata from a real head started
 // with --port=0: the small files of its temp dir (ray_current_cluster, the session's port
 // files, the heads of the logs the plugin reads) and the command lines of its processes. It
-// runs only when asked:
+// is built only with the capture tag, so it is never part of a normal run:
 //
-//	CASTRAY_CAPTURE_TESTDATA=1 go test -count=1 -run TestCaptureSessionTestdata ./e2e/plugins/tmpdir/
+//	go test -tags capture -count=1 -run TestCaptureSessionTestdata ./e2e/plugins/tmpdir/
 //
 // The cluster runs without token auth, and the private HOME (home/) is never copied.
 func TestCaptureSessionTestdata(t *testing.T) {
-	if os.Getenv("CASTRAY_CAPTURE_TESTDATA") != "1" {
-		t.Skip("set CASTRAY_CAPTURE_TESTDATA=1 to refresh the tmpdir plugin's testdata from a live head")
-	}
 	root, err := os.MkdirTemp("/tmp", "crt-")
 	if err != nil {
 		t.Fatal(err)
