@@ -97,7 +97,9 @@ plugin "ray-status" {
 }
 plugin "tmpdir" {
   config {
-    dirs = [%s]
+    # Only the test's clusters: a developer's /tmp/ray is not the test's.
+    dirs             = [%s]
+    include_defaults = false
   }
 }
 `, rayBin, strings.Join(quoted, ", "))
