@@ -27,12 +27,15 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		defer os.RemoveAll(tmp)
 		if err := build(tmp); err != nil {
 			fmt.Fprintln(os.Stderr, "build binaries:", err)
+			os.RemoveAll(tmp)
 			os.Exit(1)
 		}
 		binDir = tmp
+		code := m.Run() // os.Exit skips deferred calls: clean up first
+		os.RemoveAll(tmp)
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }
