@@ -92,18 +92,8 @@ func newNodesCmd() *cobra.Command {
 					Resources map[string]float64 `json:"resources"`
 				} `json:"nodes"`
 			}
-			var raw json.RawMessage
-			if err := c.get("/api/nodes?"+q.Encode(), &raw); err != nil {
-				return err
-			}
 			out := cmd.OutOrStdout()
-			if c.output == "json" {
-				return printJSON(out, raw)
-			}
-			if c.output != "table" {
-				return fmt.Errorf("--output %q: use table or json", c.output)
-			}
-			if err := json.Unmarshal(raw, &resp); err != nil {
+			if done, err := c.query(out, http.MethodGet, "/api/nodes?"+q.Encode(), nil, &resp); done || err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)

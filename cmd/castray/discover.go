@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -59,18 +58,8 @@ func newDiscoverCmd() *cobra.Command {
 					} `json:"plugins"`
 				} `json:"discovery"`
 			}
-			var raw json.RawMessage
-			if err := c.call(http.MethodPost, "/api/cluster/discover-external", body, &raw); err != nil {
-				return err
-			}
 			out := cmd.OutOrStdout()
-			if c.output == "json" {
-				return printJSON(out, raw)
-			}
-			if c.output != "table" {
-				return fmt.Errorf("--output %q: use table or json", c.output)
-			}
-			if err := json.Unmarshal(raw, &resp); err != nil {
+			if done, err := c.query(out, http.MethodPost, "/api/cluster/discover-external", body, &resp); done || err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)

@@ -101,6 +101,23 @@ func (c *client) timeout() time.Duration {
 	return 10 * time.Second
 }
 
+// query asks the daemon. With -o json it prints the answer as it is and
+// reports done; with -o table it decodes the answer into v for the caller's
+// table.
+func (c *client) query(out io.Writer, method, path string, body, v any) (done bool, err error) {
+	if c.output != "json" && c.output != "table" {
+		return true, fmt.Errorf("--output %q: use table or json", c.output)
+	}
+	var raw json.RawMessage
+	if err := c.call(method, path, body, &raw); err != nil {
+		return true, err
+	}
+	if c.output == "json" {
+		return true, printJSON(out, raw)
+	}
+	return false, json.Unmarshal(raw, v)
+}
+
 // printJSON writes v indented.
 func printJSON(out io.Writer, v any) error {
 	enc := json.NewEncoder(out)
