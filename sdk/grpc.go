@@ -273,7 +273,17 @@ func (s *transferServer) Send(req *castrayv1.SendRequest, stream grpc.ServerStre
 }
 
 func (s *transferServer) Cancel(ctx context.Context, req *castrayv1.CancelRequest) (*castrayv1.CancelResponse, error) {
-	ok, err := s.impl.Cancel(ctx, req.GetTransferId())
+	var ok bool
+	var err error
+	if nodes := req.GetNodeIds(); len(nodes) > 0 {
+		tc, can := s.impl.(TargetCanceller)
+		if !can {
+			return nil, status.Error(codes.Unimplemented, "this backend cannot cancel single targets")
+		}
+		ok, err = tc.CancelTargets(ctx, req.GetTransferId(), nodes)
+	} else {
+		ok, err = s.impl.Cancel(ctx, req.GetTransferId())
+	}
 	if err != nil {
 		return nil, statusError(err)
 	}
@@ -320,7 +330,17 @@ func (t *transferClient) Send(ctx context.Context, req *SendRequest, sink Transf
 }
 
 func (t *transferClient) Cancel(ctx context.Context, transferID string) (bool, error) {
-	resp, err := t.c.Cancel(ctx, &castrayv1.CancelRequest{TransferId: transferID})
+	return t.cancel(ctx, &castrayv1.CancelRequest{TransferId: transferID})
+}
+
+// CancelTargets implements TargetCanceller; a backend without it answers
+// ErrUnsupported.
+func (t *transferClient) CancelTargets(ctx context.Context, transferID string, nodeIDs []string) (bool, error) {
+	return t.cancel(ctx, &castrayv1.CancelRequest{TransferId: transferID, NodeIds: nodeIDs})
+}
+
+func (t *transferClient) cancel(ctx context.Context, req *castrayv1.CancelRequest) (bool, error) {
+	resp, err := t.c.Cancel(ctx, req)
 	if err != nil {
 		return false, wireError("Cancel", err)
 	}

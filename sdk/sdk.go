@@ -112,9 +112,18 @@ type Transferer interface {
 	// result per target to sink, and returns a summary. Cancelling ctx
 	// cancels the transfer.
 	Send(ctx context.Context, req *SendRequest, sink TransferSink) (*SendSummary, error)
-	// Cancel stops the running Send with that transfer id; false when none
-	// was running.
+	// Cancel stops the running Send with that transfer id and discards its
+	// partial state; false when none was running.
 	Cancel(ctx context.Context, transferID string) (bool, error)
+}
+
+// TargetCanceller is implemented by a Transferer that can cancel some
+// targets of a running Send while the others go on (for example when a
+// target node is deleted mid-transfer). The cancelled targets report
+// TargetCancelled and keep no partial state. Optional: the daemon falls back
+// to letting such a target finish when a backend lacks it.
+type TargetCanceller interface {
+	CancelTargets(ctx context.Context, transferID string, nodeIDs []string) (bool, error)
 }
 
 // TransferSink receives what a Send call reports. An error from the sink
