@@ -88,10 +88,24 @@ type ExternalCluster struct {
 
 // FileTransfer configures file transfers.
 type FileTransfer struct {
-	ChunkSize   int     `koanf:"chunk_size" json:"chunk_size"`       // bytes, default 4 MiB, 1..256 MiB
-	MaxFileSize int64   `koanf:"max_file_size" json:"max_file_size"` // bytes, default 1 GiB, > 0
-	Timeout     float64 `koanf:"timeout" json:"timeout"`             // seconds, default 300, > 0
-	DownloadDir string  `koanf:"download_dir" json:"download_dir"`   // legacy, default ""
+	// ChunkSize is the unit of verification and resume: every stored file
+	// gets a CRC32C per chunk, checked by the backends as they deliver and
+	// when they resume. Bytes, default 4 MiB, 4 KiB..256 MiB.
+	ChunkSize   int   `koanf:"chunk_size" json:"chunk_size"`
+	MaxFileSize int64 `koanf:"max_file_size" json:"max_file_size"` // bytes, default 1 GiB, > 0
+	// Timeout is an idle timeout in seconds: an upload or download with no
+	// byte moving, or a transfer whose backend reports nothing, for this
+	// long fails. Default 300, > 0.
+	Timeout     float64 `koanf:"timeout" json:"timeout"`
+	DownloadDir string  `koanf:"download_dir" json:"download_dir"` // legacy, default ""
+	// ResumeOnStart resumes at start-up the transfers a stop or crash of the
+	// daemon interrupted. Default true.
+	ResumeOnStart bool `koanf:"resume_on_start" json:"resume_on_start"`
+	// HistoryMaxAge (seconds) and HistoryMaxRecords bound the kept records
+	// of ended transfers; 0 keeps them forever / without a count limit.
+	// Defaults 30 days and 10000.
+	HistoryMaxAge     float64 `koanf:"history_max_age" json:"history_max_age"`
+	HistoryMaxRecords int     `koanf:"history_max_records" json:"history_max_records"`
 }
 
 // Networking is the original's UDP settings: accepted so old files load,
@@ -146,8 +160,10 @@ const (
 	MiB = 1 << 20
 	GiB = 1 << 30
 
-	// maxChunkSize bounds file_transfer.chunk_size: a chunk is held in
-	// memory, and the daemon may hold several at once.
+	// minChunkSize and maxChunkSize bound file_transfer.chunk_size: a chunk
+	// is held in memory (several at once), and every chunk of a stored file
+	// has a digest.
+	minChunkSize = 4 * KiB
 	maxChunkSize = 256 * MiB
 	// maxSeconds bounds every seconds-valued setting (one year), so that
 	// Seconds never overflows a time.Duration.
@@ -175,9 +191,12 @@ func Default() *Config {
 			ActorClasses:      []string{"*Node*", "*Worker*", "*Demo*"},
 		},
 		FileTransfer: FileTransfer{
-			ChunkSize:   4 * MiB,
-			MaxFileSize: 1 * GiB,
-			Timeout:     300,
+			ChunkSize:         4 * MiB,
+			MaxFileSize:       1 * GiB,
+			Timeout:           300,
+			ResumeOnStart:     true,
+			HistoryMaxAge:     30 * 24 * 60 * 60,
+			HistoryMaxRecords: 10000,
 		},
 		Logging: Logging{
 			Level:  "info",

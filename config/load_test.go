@@ -252,7 +252,7 @@ func TestLegacyFilesLoadUnchanged(t *testing.T) {
 	}
 	want.WebServer.Host = "0.0.0.0"
 	want.WebServer.LogLevel = "info"
-	want.FileTransfer = config.FileTransfer{ChunkSize: 65536, MaxFileSize: 1073741824, Timeout: 300, DownloadDir: "/opt/castray-system/downloads"}
+	want.FileTransfer.ChunkSize, want.FileTransfer.DownloadDir = 65536, "/opt/castray-system/downloads"
 	want.Networking = config.Networking{UDPPortRange: []int{9000, 9999}, MulticastGroup: "224.1.1.1", MulticastPort: 9999}
 	want.Logging = config.Logging{Level: "info", File: "/opt/castray-system/logs/castray.log", MaxSize: 104857600, BackupCount: 5, Format: "text"}
 	want.DemoFiles = config.DemoFiles{Enabled: true, Directory: "/opt/castray-system/demo_files", Files: []string{"config.json", "data.txt", "report.md"}}
@@ -392,8 +392,8 @@ func TestBadValues(t *testing.T) {
 		{"sync zero", `{"external_cluster": {"sync_interval": 0}}`, "external_cluster.sync_interval: must be greater than 0 seconds"},
 		{"enabled string", `{"external_cluster": {"enabled": "maybe"}}`, `external_cluster.enabled: cannot parse "maybe" as a boolean`},
 		{"enabled number", `{"external_cluster": {"enabled": 1}}`, "external_cluster.enabled: expected a boolean, got a number (1)"},
-		{"chunk zero", `{"file_transfer": {"chunk_size": 0}}`, "file_transfer.chunk_size: must be between 1 and 268435456 (256 MiB), got 0"},
-		{"chunk huge", `{"file_transfer": {"chunk_size": 1073741824}}`, "file_transfer.chunk_size: must be between 1 and 268435456"},
+		{"chunk zero", `{"file_transfer": {"chunk_size": 0}}`, "file_transfer.chunk_size: must be between 4096 (4 KiB) and 268435456 (256 MiB), got 0"},
+		{"chunk huge", `{"file_transfer": {"chunk_size": 1073741824}}`, "file_transfer.chunk_size: must be between 4096 (4 KiB) and 268435456"},
 		{"max file size", `{"file_transfer": {"max_file_size": 0}}`, "file_transfer.max_file_size: must be greater than 0, got 0"},
 		{"max file size overflow", `{"file_transfer": {"max_file_size": 1e30}}`, "file_transfer.max_file_size: 1e+30 is out of range"},
 		{"transfer timeout", `{"file_transfer": {"timeout": -5}}`, "file_transfer.timeout: must be greater than 0 seconds, got -5"},

@@ -67,13 +67,17 @@ func validate(c *Config, p *problems) {
 	}
 
 	// file_transfer
-	if c.FileTransfer.ChunkSize <= 0 || c.FileTransfer.ChunkSize > maxChunkSize {
-		p.at("file_transfer.chunk_size", "must be between 1 and %d (256 MiB), got %d", maxChunkSize, c.FileTransfer.ChunkSize)
+	if c.FileTransfer.ChunkSize < minChunkSize || c.FileTransfer.ChunkSize > maxChunkSize {
+		p.at("file_transfer.chunk_size", "must be between %d (4 KiB) and %d (256 MiB), got %d", minChunkSize, maxChunkSize, c.FileTransfer.ChunkSize)
 	}
 	if c.FileTransfer.MaxFileSize <= 0 {
 		p.at("file_transfer.max_file_size", "must be greater than 0, got %d", c.FileTransfer.MaxFileSize)
 	}
 	seconds(p, "file_transfer.timeout", c.FileTransfer.Timeout, false)
+	seconds(p, "file_transfer.history_max_age", c.FileTransfer.HistoryMaxAge, true)
+	if c.FileTransfer.HistoryMaxRecords < 0 {
+		p.at("file_transfer.history_max_records", "must not be negative, got %d", c.FileTransfer.HistoryMaxRecords)
+	}
 
 	// logging
 	if l, ok := normalizeLevel(c.Logging.Level); ok {

@@ -14,8 +14,10 @@
 #      FAKE 10,000-node dashboard, e2e/fakeray: CPU per sync, registry bytes
 #      per node, events per unchanged sync);
 #   3. go run ./e2e/bench: daemon start-up, idle RSS, RPC to a real plugin
-#      process and a 1 GiB local transfer, each next to a baseline measured
-#      in the same run; it reads the output of step 1 and prints the table.
+#      process, a 1 GiB upload (curl -T, also to a plain file-writing server)
+#      and 1 GiB local transfers (unicast, broadcast, time to first byte),
+#      each next to a baseline measured in the same run; it reads the output
+#      of step 1 and prints the table.
 #
 # Goals are reported as PASS/MISS for information only. The exit status is
 # non-zero only when a measurement itself failed.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,12 +20,17 @@ import (
 )
 
 // benchTransfer is items 2 and 4: one daemon on a fresh data dir; its idle
-// RSS; then a file of o.size bytes uploaded with PUT, sent unicast to
-// node_1 and broadcast to every demo node, each timed from the POST to the
-// completed state, next to cp, cp+fsync and the baselines of
-// shared/reference/performance.md, all on the same filesystem. The file is
-// in the page cache throughout (it was just written), for CastRay and the
-// baselines alike; the filesystem is flushed (untimed) before each step.
+// RSS; then o.reps rounds, each of which uploads a file of o.size bytes
+// (curl -T to PUT /api/files, next to curl -T to a plain file-writing HTTP
+// server), sends it unicast to node_1 and broadcast to every demo node, each
+// timed from the POST to the completed state and watched on /ws for the
+// first byte written, next to cp, cp + sync, R_copy (with and without an
+// fsync of the copy) and the other baselines of
+// shared/reference/performance.md, all on the same filesystem. The table
+// shows medians over the rounds, so the noise of a shared machine falls on
+// CastRay and the baselines alike. The file is in the page cache throughout
+// (it was just written), for CastRay and the baselines alike; the filesystem
+// is flushed (untimed) before each step.
 func benchTransfer(ctx context.Context, rep *report, o options, root string, versionRSS int64) (err error) {
 	dir := filepath.Join(root, "transfer")
 	dataDir, srcDir, cpDir := filepath.Join(dir, "data"), filepath.Join(dir, "src"), filepath.Join(dir, "cp")
@@ -46,7 +52,27 @@ func benchTransfer(ctx context.Context, rep *report, o options, root string, ver
 	if err := makeFile(src, size); err != nil {
 		return err
 	}
-	logf("transfer: wrote %s source file in %s", fmtSize(size), fmtDur(time.Since(start)))
+	_, sum, err := hashFile(src)
+	if err != nil {
+		return err
+	}
+	logf("transfer: wrote %s source file (sha256 %s) in %s", fmtSize(size), sum, fmtDur(time.Since(start)))
+
+	// The uploads go through the curl binary, to CastRay and to the plain
+	// server alike; without curl, through Go's client, to both.
+	curl, lerr := exec.LookPath("curl")
+	via := "curl -T"
+	if lerr != nil {
+		curl, via = "", "Go client PUT (curl not found)"
+		logf("transfer: curl not found (%v); uploads use Go's HTTP client for CastRay and the baseline", lerr)
+	}
+	plain, err := startPlainServer(cpDir)
+	if err != nil {
+		return err
+	}
+	defer plain.close()
+	plainClient := &http.Client{Transport: &http.Transport{}}
+	defer plainClient.CloseIdleConnections()
 
 	want, err := expectedPlugins(filepath.Join(o.binDir, "plugins"))
 	if err != nil {
@@ -75,39 +101,15 @@ func benchTransfer(ctx context.Context, rep *report, o options, root string, ver
 		return err
 	}
 
-	// Upload, against cp + fsync of the same file.
-	if err := settle(ctx, dir); err != nil {
-		return err
-	}
-	upTook, err := upload(ctx, d, src, size)
+	// One WebSocket client for the whole item, connected before the first
+	// POST; it times the first transfer_progress with bytes done of each
+	// transfer.
+	events, err := dialEvents(ctx, d.url)
 	if err != nil {
 		return err
 	}
-	if err := addRSS(rep, d, versionRSS, "after the upload", false); err != nil {
-		return err
-	}
-	if err := settle(ctx, dir); err != nil {
-		return err
-	}
-	upBase, err := cpSync(ctx, src, filepath.Join(cpDir, "upload-baseline.bin"))
-	_ = os.Remove(filepath.Join(cpDir, "upload-baseline.bin"))
-	if err != nil {
-		return err
-	}
-	rep.add(row{item: "4", what: fmt.Sprintf("upload %s: PUT /api/files (streamed, fsync'd)", fmtSize(size)), figure: fmtRate(upTook, size),
-		baseName: "cp + sync FILE", baseline: fmtRate(upBase, size), ratio: ratio(float64(upTook), float64(upBase))})
-	if err := os.Remove(src); err != nil {
-		return err
-	}
-	up := filepath.Join(dataDir, "uploads", "payload.bin")
-	if st, err := os.Stat(up); err != nil || st.Size() != size {
-		return fmt.Errorf("uploaded file %s: %v (size %v)", up, err, sizeOf(st))
-	}
+	defer events.close()
 
-	// Each round times every baseline on the uploaded file (the transfers'
-	// source), a unicast to node_1, a broadcast and the broadcast's
-	// baselines; the table shows medians over o.reps rounds, so the noise of
-	// a shared machine falls on CastRay and the baselines alike.
 	type step struct {
 		name string
 		f    func() (time.Duration, error)
@@ -135,28 +137,80 @@ func benchTransfer(ctx context.Context, rep *report, o options, root string, ver
 		}
 		return took, nil
 	}
+	up := filepath.Join(dataDir, "uploads", "payload.bin") // the transfers' source
 	const (
 		bCp, bCpSync, bCat, bHash = "cp", "cp + sync FILE (fsync)", "R_cat: cat f >/dev/null", "R_hash: Go sha256 of f"
 		bCopy, bCopyHash, bHashCp = "R_copy: io.Copy over TCP", "R_copy+sha256 over TCP", "Go read+sha256+write+fsync"
+		bCopySync                 = "R_copy + fsync of the copy"
+		upCastRay                 = "upload"
 	)
-	var sum string
+	upPlainSync := via + " -> plain Go server: write+fsync"
+	upPlain := via + " -> plain Go server: write, no fsync"
+	upSteps := []step{
+		{upCastRay, func() (time.Duration, error) { return uploadCastRay(ctx, curl, d, src, "payload.bin", size, sum) }},
+		{upPlainSync, func() (time.Duration, error) {
+			return uploadPlain(ctx, curl, plainClient, plain, src, "upload.bin", size, true)
+		}},
+		{upPlain, func() (time.Duration, error) {
+			return uploadPlain(ctx, curl, plainClient, plain, src, "upload.bin", size, false)
+		}},
+	}
 	uniSteps := []step{
 		{bCp, func() (time.Duration, error) { return cp(ctx, up, scratch(0)) }},
 		{bCpSync, func() (time.Duration, error) { return cpSync(ctx, up, scratch(0)) }},
 		{bCat, func() (time.Duration, error) { return catFile(ctx, up) }},
 		{bHash, func() (time.Duration, error) {
 			t, s, err := hashFile(up)
-			sum = s
+			if err == nil && s != sum {
+				err = fmt.Errorf("the uploaded file's sha256 is %s, the source's %s", s, sum)
+			}
 			return t, err
 		}},
-		{bCopy, func() (time.Duration, error) { return tcpCopy(ctx, up, scratch(0), false) }},
-		{bCopyHash, func() (time.Duration, error) { return tcpCopy(ctx, up, scratch(0), true) }},
+		{bCopy, func() (time.Duration, error) { return tcpCopy(ctx, up, scratch(0), false, false) }},
+		{bCopySync, func() (time.Duration, error) { return tcpCopy(ctx, up, scratch(0), false, true) }},
+		{bCopyHash, func() (time.Duration, error) { return tcpCopy(ctx, up, scratch(0), true, false) }},
 		{bHashCp, func() (time.Duration, error) { return hashCopy(up, []string{scratch(0)}) }},
 	}
 	samples := map[string][]time.Duration{}
-	var uniHash, uniSend, bcSend []time.Duration
+	var uniQueue, uniSend, bcSend, uniFirst, bcFirst []time.Duration
 	n := 0 // broadcast receivers
+	// transfer runs one transfer and records its time to the first byte.
+	transfer := func(name string, body map[string]any, wantTargets int, first *[]time.Duration) (time.Duration, transferRecord, error) {
+		var rec transferRecord
+		took, err := timed(step{name, func() (time.Duration, error) {
+			t, t0, r, err := runTransfer(ctx, d, body, size, sum, wantTargets)
+			rec = r
+			if err != nil {
+				return 0, err
+			}
+			fp, err := events.wait(ctx, r.ID, 10*time.Second)
+			if err != nil {
+				return 0, err
+			}
+			*first = append(*first, fp.recv.Sub(t0))
+			logf("transfer: %s %s: first byte written %s after the POST (%s by the event's daemon timestamp)",
+				name, r.ID, fmtDur(fp.recv.Sub(t0)), fmtDur(fp.ts.Sub(t0)))
+			return t, nil
+		}})
+		return took, rec, err
+	}
 	for round := 1; round <= o.reps; round++ {
+		for _, s := range upSteps {
+			took, err := timed(s)
+			if err != nil {
+				return err
+			}
+			samples[s.name] = append(samples[s.name], took)
+			if s.name == upCastRay && round == 1 {
+				if err := addRSS(rep, d, versionRSS, "after the upload", false); err != nil {
+					return err
+				}
+			}
+		}
+		if st, err := os.Stat(up); err != nil || st.Size() != size {
+			return fmt.Errorf("uploaded file %s: %v (size %v)", up, err, sizeOf(st))
+		}
+
 		for _, s := range uniSteps {
 			took, err := timed(s)
 			if err != nil {
@@ -165,22 +219,15 @@ func benchTransfer(ctx context.Context, rep *report, o options, root string, ver
 			samples[s.name] = append(samples[s.name], took)
 		}
 
-		var rec transferRecord
-		took, err := timed(step{"unicast", func() (t time.Duration, err error) {
-			t, rec, err = runTransfer(ctx, d, map[string]any{"file_name": "payload.bin", "mode": "unicast", "targets": []string{"node_1"}}, size, sum, 1)
-			return t, err
-		}})
+		took, rec, err := transfer("unicast", map[string]any{"file_name": "payload.bin", "mode": "unicast", "targets": []string{"node_1"}}, 1, &uniFirst)
 		if err != nil {
 			return err
 		}
 		samples["unicast"] = append(samples["unicast"], took)
-		uniHash = append(uniHash, rec.StartedAt.Sub(rec.CreatedAt))
+		uniQueue = append(uniQueue, rec.StartedAt.Sub(rec.CreatedAt))
 		uniSend = append(uniSend, rec.FinishedAt.Sub(rec.StartedAt))
 
-		took, err = timed(step{"broadcast", func() (t time.Duration, err error) {
-			t, rec, err = runTransfer(ctx, d, map[string]any{"file_name": "payload.bin", "mode": "broadcast"}, size, sum, -1)
-			return t, err
-		}})
+		took, rec, err = transfer("broadcast", map[string]any{"file_name": "payload.bin", "mode": "broadcast"}, -1, &bcFirst)
 		if err != nil {
 			return err
 		}
@@ -219,41 +266,81 @@ func benchTransfer(ctx context.Context, rep *report, o options, root string, ver
 			}
 			samples[s.name] = append(samples[s.name], took)
 		}
-		logf("transfer: round %d/%d: unicast %s, broadcast to %d nodes %s (cp+sync %s, x%d %s)", round, o.reps,
-			fmtRate(samples["unicast"][round-1], size), n, fmtRate(samples["broadcast"][round-1], int64(n)*size),
-			fmtDur(samples[bCpSync][round-1]), n, fmtDur(samples["bc "+bCpSync][round-1]))
+		i := round - 1
+		logf("transfer: round %d/%d: upload %s (plain+fsync %s); unicast %s (R_copy %s, +fsync %s), first byte %s; broadcast to %d nodes %s (%d x cp+sync %s)",
+			round, o.reps, fmtRate(samples[upCastRay][i], size), fmtRate(samples[upPlainSync][i], size),
+			fmtRate(samples["unicast"][i], size), fmtRate(samples[bCopy][i], size), fmtRate(samples[bCopySync][i], size), fmtDur(uniFirst[i]),
+			n, fmtRate(samples["broadcast"][i], int64(n)*size), n, fmtDur(samples["bc "+bCpSync][i]))
 	}
 	med := func(name string) time.Duration { return median(samples[name]) }
 
+	// Upload: the same command to CastRay and to the plain server.
+	upl := med(upCastRay)
+	what := fmt.Sprintf("upload %s: %s -> PUT /api/files (sha256 checked, fsync'd) (median of %d)", fmtSize(size), via, o.reps)
+	fig := fmtRate(upl, size)
+	rep.add(row{item: "4", what: what, figure: fig, baseName: upPlainSync, baseline: fmtRate(med(upPlainSync), size),
+		ratio: ratio(float64(upl), float64(med(upPlainSync))), goal: "<= x1.2", verdict: verdict(float64(upl) <= 1.2*float64(med(upPlainSync)))})
+	rep.add(row{item: "4", what: what, figure: fig, baseName: upPlain, baseline: fmtRate(med(upPlain), size), ratio: ratio(float64(upl), float64(med(upPlain)))})
+	rep.add(row{item: "4", what: what, figure: fig, baseName: bCpSync, baseline: fmtRate(med(bCpSync), size), ratio: ratio(float64(upl), float64(med(bCpSync)))})
+
+	// Unicast: against the TCP copies as a throughput ratio (CastRay's
+	// MiB/s over the baseline's), against the rest as a time ratio.
 	uni := med("unicast")
-	what := fmt.Sprintf("unicast %s -> node_1, POST -> completed (median of %d)", fmtSize(size), o.reps)
-	for _, b := range []string{bCp, bCpSync, bCat, bHash, bCopy, bCopyHash, bHashCp} {
-		rep.add(row{item: "4", what: what, figure: fmtRate(uni, size), baseName: b, baseline: fmtRate(med(b), size), ratio: ratio(float64(uni), float64(med(b)))})
+	what = fmt.Sprintf("unicast %s -> node_1, POST -> completed, verified (median of %d)", fmtSize(size), o.reps)
+	fig = fmtRate(uni, size)
+	for _, b := range []struct {
+		name, goal string
+	}{{bCopy, ">= 0.8 (MiB/s)"}, {bCopySync, ">= 0.8 (MiB/s)"}, {bCopyHash, ""}} {
+		r := row{item: "4", what: what, figure: fig, baseName: b.name, baseline: fmtRate(med(b.name), size), ratio: thrRatio(uni, med(b.name))}
+		if b.goal != "" {
+			r.goal, r.verdict = b.goal, verdict(float64(med(b.name)) >= 0.8*float64(uni))
+		}
+		rep.add(r)
 	}
-	hashPhase, sendPhase := median(uniHash), median(uniSend)
-	rep.add(row{item: "4", what: "  of which: host SHA-256 of source (created->started)", figure: fmtDur(hashPhase),
-		baseName: bHash, baseline: fmtDur(med(bHash)), ratio: ratio(float64(hashPhase), float64(med(bHash)))})
+	for _, b := range []string{bCp, bCpSync, bCat, bHash, bHashCp} {
+		rep.add(row{item: "4", what: what, figure: fig, baseName: b, baseline: fmtRate(med(b), size), ratio: ratio(float64(uni), float64(med(b)))})
+	}
+	rep.add(row{item: "4", what: "  of which: created->started", figure: fmtDur(median(uniQueue))})
+	sendPhase := median(uniSend)
 	for _, b := range []string{bCpSync, bHashCp} {
 		rep.add(row{item: "4", what: "  of which: plugin Send (started->finished)", figure: fmtDur(sendPhase),
 			baseName: b, baseline: fmtDur(med(b)), ratio: ratio(float64(sendPhase), float64(med(b)))})
 	}
+	first := median(uniFirst)
+	rep.add(row{item: "4", what: fmt.Sprintf("unicast %s: POST -> first byte written (1st transfer_progress on /ws, median of %d)", fmtSize(size), o.reps),
+		figure: fmtDur(first), goal: "< 50 ms", verdict: verdict(first < 50*time.Millisecond)})
 
 	bc := med("broadcast")
 	what = fmt.Sprintf("broadcast %s -> %d demo nodes (median of %d)", fmtSize(size), n, o.reps)
-	fig := fmtRate(bc, int64(n)*size)
-	for _, b := range []struct{ key, name string }{
-		{"bc " + bCp, fmt.Sprintf("%d x cp", n)},
-		{"bc " + bCpSync, fmt.Sprintf("%d x (cp + sync FILE)", n)},
-		{"bc " + bHashCp, fmt.Sprintf("%s x%d", bHashCp, n)},
+	fig = fmtRate(bc, int64(n)*size)
+	for _, b := range []struct{ key, name, goal string }{
+		{"bc " + bCpSync, fmt.Sprintf("%d x (cp + sync FILE)", n), "<= x1.2"},
+		{"bc " + bCp, fmt.Sprintf("%d x cp", n), ""},
+		{"bc " + bHashCp, fmt.Sprintf("%s x%d", bHashCp, n), ""},
 	} {
-		rep.add(row{item: "4", what: what, figure: fig, baseName: b.name, baseline: fmtRate(med(b.key), int64(n)*size), ratio: ratio(float64(bc), float64(med(b.key)))})
+		r := row{item: "4", what: what, figure: fig, baseName: b.name, baseline: fmtRate(med(b.key), int64(n)*size), ratio: ratio(float64(bc), float64(med(b.key)))}
+		if b.goal != "" {
+			r.goal, r.verdict = b.goal, verdict(float64(bc) <= 1.2*float64(med(b.key)))
+		}
+		rep.add(r)
 	}
 	rep.add(row{item: "4", what: what, figure: fig, baseName: "CastRay unicast (above)", baseline: fmtDur(uni), ratio: ratio(float64(bc), float64(uni))})
 	bcs := median(bcSend)
 	rep.add(row{item: "4", what: "  of which: plugin Send (started->finished)", figure: fmtDur(bcs),
 		baseName: fmt.Sprintf("%s x%d", bHashCp, n), baseline: fmtDur(med("bc " + bHashCp)), ratio: ratio(float64(bcs), float64(med("bc "+bHashCp)))})
+	rep.add(row{item: "4", what: fmt.Sprintf("broadcast %s: POST -> first byte written (1st transfer_progress on /ws, median of %d)", fmtSize(size), o.reps),
+		figure: fmtDur(median(bcFirst))})
 
 	return addRSS(rep, d, versionRSS, "after the transfers", false)
+}
+
+// thrRatio is the throughput of CastRay over that of a baseline (above 1:
+// CastRay is faster), for the same number of bytes.
+func thrRatio(castray, baseline time.Duration) string {
+	if castray <= 0 {
+		return "-"
+	}
+	return "thr " + ratio(float64(baseline), float64(castray))
 }
 
 func sizeOf(st os.FileInfo) any {
@@ -318,29 +405,6 @@ func makeFile(path string, size int64) error {
 	return f.Close()
 }
 
-func upload(ctx context.Context, d *daemon, path string, size int64) (time.Duration, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	var resp struct {
-		File struct {
-			Size int64 `json:"size"`
-		} `json:"file"`
-	}
-	start := time.Now()
-	code, err := d.do(ctx, "PUT", "/api/files/payload.bin", f, size, &resp)
-	took := time.Since(start)
-	if err != nil {
-		return 0, fmt.Errorf("upload: %w", err)
-	}
-	if code != 201 || resp.File.Size != size {
-		return 0, fmt.Errorf("upload: status %d, stored %d bytes of %d", code, resp.File.Size, size)
-	}
-	return took, nil
-}
-
 type transferRecord struct {
 	ID    string `json:"id"`
 	State string `json:"state"`
@@ -350,11 +414,14 @@ type transferRecord struct {
 		SHA256 string `json:"sha256"`
 	} `json:"file"`
 	Targets []struct {
-		NodeID    string `json:"node_id"`
-		State     string `json:"state"`
-		BytesDone uint64 `json:"bytes_done"`
-		Location  string `json:"location"`
-		Error     string `json:"error"`
+		NodeID      string `json:"node_id"`
+		State       string `json:"state"`
+		BytesDone   uint64 `json:"bytes_done"`
+		BytesSent   uint64 `json:"bytes_sent"`
+		BytesReused uint64 `json:"bytes_reused"`
+		SHA256      string `json:"sha256"`
+		Location    string `json:"location"`
+		Error       string `json:"error"`
 	} `json:"targets"`
 	CreatedAt  time.Time `json:"created_at"`
 	StartedAt  time.Time `json:"started_at"`
@@ -363,16 +430,17 @@ type transferRecord struct {
 
 // runTransfer POSTs a transfer and polls it until it ends. It checks the
 // result (every target completed, wantTargets of them unless -1, each
-// delivered file of the right size, the recorded SHA-256 equal to sum),
+// delivered file of the right size, the recorded SHA-256 and every target's
+// verified SHA-256 equal to sum, no byte reused from an earlier delivery),
 // removes the delivered files and returns the time from POST to the
-// completed state as seen by the client.
-func runTransfer(ctx context.Context, d *daemon, body map[string]any, size int64, sum string, wantTargets int) (time.Duration, transferRecord, error) {
+// completed state as seen by the client, and when the POST was sent.
+func runTransfer(ctx context.Context, d *daemon, body map[string]any, size int64, sum string, wantTargets int) (time.Duration, time.Time, transferRecord, error) {
 	var started struct {
 		Transfer transferRecord `json:"transfer"`
 	}
 	start := time.Now()
 	if code, err := d.postJSON(ctx, "/api/transfers", body, &started); err != nil || code != 202 {
-		return 0, started.Transfer, fmt.Errorf("POST /api/transfers: %d %v", code, err)
+		return 0, start, started.Transfer, fmt.Errorf("POST /api/transfers: %d %v", code, err)
 	}
 	id := started.Transfer.ID
 	deadline := start.Add(5*time.Minute + time.Duration(size/(5<<20))*time.Second)
@@ -382,7 +450,7 @@ func runTransfer(ctx context.Context, d *daemon, body map[string]any, size int64
 			Transfer transferRecord `json:"transfer"`
 		}
 		if _, err := d.get(ctx, "/api/transfers/"+id, &cur); err != nil {
-			return 0, rec, err
+			return 0, start, rec, err
 		}
 		rec = cur.Transfer
 		if rec.State == "completed" {
@@ -396,14 +464,14 @@ func runTransfer(ctx context.Context, d *daemon, body map[string]any, size int64
 					errs = append(errs, t.NodeID+": "+t.Error)
 				}
 			}
-			return 0, rec, fmt.Errorf("transfer %s ended %s: %s [%s]", id, rec.State, rec.Error, strings.Join(errs, "; "))
+			return 0, start, rec, fmt.Errorf("transfer %s ended %s: %s [%s]", id, rec.State, rec.Error, strings.Join(errs, "; "))
 		}
 		if time.Now().After(deadline) {
-			return 0, rec, fmt.Errorf("transfer %s still %s after %v", id, rec.State, time.Since(start).Round(time.Second))
+			return 0, start, rec, fmt.Errorf("transfer %s still %s after %v", id, rec.State, time.Since(start).Round(time.Second))
 		}
 		select {
 		case <-ctx.Done():
-			return 0, rec, ctx.Err()
+			return 0, start, rec, ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
@@ -417,6 +485,12 @@ func runTransfer(ctx context.Context, d *daemon, body map[string]any, size int64
 		problems = append(problems, fmt.Errorf("recorded sha256 %s, the file's is %s", rec.File.SHA256, sum))
 	}
 	for _, t := range rec.Targets {
+		if sum != "" && !strings.EqualFold(t.SHA256, sum) {
+			problems = append(problems, fmt.Errorf("%s: verified sha256 %q, the file's is %s", t.NodeID, t.SHA256, sum))
+		}
+		if t.BytesReused != 0 {
+			problems = append(problems, fmt.Errorf("%s: %d bytes reused from an earlier delivery, not a full copy", t.NodeID, t.BytesReused))
+		}
 		st, err := os.Stat(t.Location)
 		switch {
 		case err != nil:
@@ -428,7 +502,7 @@ func runTransfer(ctx context.Context, d *daemon, body map[string]any, size int64
 			_ = os.Remove(t.Location)
 		}
 	}
-	return took, rec, errors.Join(problems...)
+	return took, start, rec, errors.Join(problems...)
 }
 
 // settle flushes the filesystem holding dir (syncfs), untimed, before each
@@ -493,9 +567,10 @@ func hashFile(path string) (time.Duration, string, error) {
 }
 
 // tcpCopy is performance.md's R_copy: file -> 127.0.0.1 TCP -> file with
-// plain io.Copy (sendfile/splice), and with withHash the receiver also
-// computes the SHA-256 of the stream.
-func tcpCopy(ctx context.Context, src, dst string, withHash bool) (time.Duration, error) {
+// plain io.Copy (sendfile/splice); with withHash the receiver also computes
+// the SHA-256 of the stream, with fsync it fsyncs the copy before closing
+// it (the durability of a CastRay delivery).
+func tcpCopy(ctx context.Context, src, dst string, withHash, fsync bool) (time.Duration, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -522,6 +597,9 @@ func tcpCopy(ctx context.Context, src, dst string, withHash bool) (time.Duration
 			_ = h.Sum(nil)
 		} else {
 			_, err = io.Copy(f, conn)
+		}
+		if err == nil && fsync {
+			err = f.Sync()
 		}
 		if err == nil {
 			err = f.Close()

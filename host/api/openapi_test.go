@@ -27,39 +27,19 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	hclog "github.com/hashicorp/go-hclog"
 
 	"github.com/castray/castray/host/discovery"
 	"github.com/castray/castray/host/events"
+	"github.com/castray/castray/host/files"
 	"github.com/castray/castray/host/pluginmgr"
 	"github.com/castray/castray/host/registry"
+	"github.com/castray/castray/host/store"
 	"github.com/castray/castray/host/transfer"
 	"github.com/castray/castray/sdk"
 )
-
-// memStore is an in-memory transfer.Store.
-type memStore struct {
-	mu sync.Mutex
-	m  map[string]map[string]any
-}
-
-func (s *memStore) Put(bucket, key string, v any) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[string]map[string]any{}
-	}
-	if s.m[bucket] == nil {
-		s.m[bucket] = map[string]any{}
-	}
-	s.m[bucket][key] = v
-	return nil
-}
-
-func (s *memStore) List(string, func(key string, raw []byte) error) error { return nil }
 
 // noBackends has no transfer plugins.
 type noBackends struct{}
@@ -88,11 +68,19 @@ func newDocTestServer(t *testing.T) *Server {
 	dir := t.TempDir()
 	log := hclog.NewNullLogger()
 	reg := registry.New(nil, func(string, any) {})
-	uploads := filepath.Join(dir, "uploads")
-	tr := transfer.New(&memStore{}, reg, noBackends{}, func(string, any) {}, uploads, log)
+	st, err := store.Open(filepath.Join(dir, "castray.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	fs, err := files.Open(filepath.Join(dir, "uploads"), st, 4<<20, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := transfer.New(transfer.Options{Store: st, Nodes: reg, Backends: noBackends{}, Sources: fs, Emit: func(string, any) {}, Log: log})
 	return New(Deps{
 		Registry: reg, Plugins: noPlugins{}, Transfers: tr, Discovery: noDiscovery{}, Bus: events.NewBus(), Log: log,
-		InboxRoot: filepath.Join(dir, "inbox"), UploadsDir: uploads,
+		InboxRoot: filepath.Join(dir, "inbox"), Files: fs,
 		MaxFileSize: 1 << 20, BodyLimit: 1 << 10, ClientBuffer: 8, Version: "test",
 	})
 }

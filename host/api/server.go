@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"crypto/subtle"
 	_ "embed"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	hclog "github.com/hashicorp/go-hclog"
 
 	"github.com/castray/castray/host/events"
+	"github.com/castray/castray/host/files"
 	"github.com/castray/castray/host/pluginmgr"
 	"github.com/castray/castray/host/registry"
 	"github.com/castray/castray/host/transfer"
@@ -45,11 +47,20 @@ type Deps struct {
 	Token string
 	// InboxRoot holds the local nodes' inbox folders.
 	InboxRoot string
-	// UploadsDir holds uploaded files, the sources of transfers.
-	UploadsDir string
+	// Files is the upload store, the sources of transfers. Without it the
+	// file routes answer 503.
+	Files *files.Store
+	// FileInUse, when set, reports whether a running transfer reads the
+	// uploaded file name; DELETE /api/files/{name} then answers 409.
+	FileInUse func(name string) bool
 	// MaxFileSize bounds uploads; BodyLimit bounds JSON bodies.
 	MaxFileSize int64
 	BodyLimit   int64
+	// IdleTimeout is how long a request may go without a byte arriving:
+	// it bounds reading the headers and a JSON body (fasthttp's
+	// ReadTimeout) and, restarted at every read, an upload of any length.
+	// 0 means DefaultIdleTimeout.
+	IdleTimeout time.Duration
 	// ClientBuffer is the event buffer of one WebSocket client.
 	ClientBuffer int
 	Version      string
@@ -71,9 +82,15 @@ func New(d Deps) *Server {
 		ErrorHandler:          s.errorHandler,
 		// Uploads stream to disk; JSON bodies are bounded per route.
 		StreamRequestBody: true,
-		BodyLimit:         int(min(d.MaxFileSize+1<<20, 1<<62)),
-		ReadTimeout:       5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
+		// Multipart uploads are parsed from the stream by uploadMultipart,
+		// never spooled by fasthttp into /tmp/multipart-*.
+		DisablePreParseMultipartForm: true,
+		BodyLimit:                    int(min(d.MaxFileSize+1<<20, 1<<62)),
+		// An idle timeout, not a total one: uploads restart it at every
+		// read (see idleReader), so a long upload that keeps moving is
+		// never cut off.
+		ReadTimeout: cmp.Or(d.IdleTimeout, DefaultIdleTimeout),
+		IdleTimeout: 2 * time.Minute,
 	})
 	s.routes()
 	return s
@@ -114,19 +131,21 @@ func (s *Server) routes() {
 	a.Get("/api/nodes", s.listNodes)
 	a.Post("/api/nodes", s.limitJSON, s.createNode)
 	a.Get("/api/nodes/:id", s.getNode)
-	a.Delete("/api/nodes/:id", s.deleteNode)
+	a.Delete("/api/nodes/:id", s.removeNode)
+	a.Get("/api/nodes/:id/files", s.nodeFiles)
+	a.Get("/api/nodes/:id/files/:name", s.nodeFile)
 
 	// Files and transfers.
 	a.Get("/api/files", s.listFiles)
 	a.Put("/api/files/:name", s.putFile)
+	a.Get("/api/files/:name", s.getFile) // and HEAD
+	a.Delete("/api/files/:name", s.deleteFile)
 	a.Post("/api/upload", s.uploadMultipart)
-	a.Get("/api/transfers", func(c *fiber.Ctx) error {
-		list := s.d.Transfers.List()
-		return c.JSON(fiber.Map{"success": true, "transfers": list, "count": len(list)})
-	})
+	a.Get("/api/transfers", s.listTransfers)
 	a.Post("/api/transfers", s.limitJSON, s.startTransfer)
 	a.Get("/api/transfers/:id", s.getTransfer)
-	a.Delete("/api/transfers/:id", s.cancelTransfer)
+	a.Delete("/api/transfers/:id", s.deleteTransfer)
+	a.Post("/api/transfers/:id/retry", s.retryTransfer)
 
 	// The seed's external-cluster endpoints, at their exact paths.
 	a.Post("/api/cluster/discover-external", s.limitJSON, s.discoverExternal)

@@ -21,6 +21,7 @@ import (
 	"github.com/castray/castray/host/connector"
 	"github.com/castray/castray/host/discovery"
 	"github.com/castray/castray/host/events"
+	"github.com/castray/castray/host/files"
 	"github.com/castray/castray/host/localray"
 	"github.com/castray/castray/host/pluginmgr"
 	"github.com/castray/castray/host/registry"
@@ -46,6 +47,7 @@ type Daemon struct {
 	bus       *events.Bus
 	registry  *registry.Registry
 	plugins   *pluginmgr.Manager
+	files     *files.Store
 	transfers *transfer.Service
 	discovery *discovery.Manager
 	connector *connector.Connector
@@ -91,13 +93,8 @@ func (d *Daemon) build() error {
 	}
 	inboxRoot := filepath.Join(dataDir, "inbox")
 	if cfg.RayCluster.CreateDemoNodes {
-		for _, n := range demoNodes {
-			if _, exists := d.registry.Get(n.id); exists {
-				continue
-			}
-			if _, err := d.registry.AddLocal(n.id, n.port, inboxRoot, registry.WithSource("demo")); err != nil {
-				return fmt.Errorf("demo node %s: %w", n.id, err)
-			}
+		if err := d.createDemoNodes(inboxRoot); err != nil {
+			return err
 		}
 	}
 
@@ -117,8 +114,15 @@ func (d *Daemon) build() error {
 		return err
 	}
 
-	uploads := filepath.Join(dataDir, "uploads")
-	d.transfers = transfer.New(d.store, d.registry, d.plugins, d.bus.Publish, uploads, log)
+	ft := cfg.FileTransfer
+	if d.files, err = files.Open(filepath.Join(dataDir, "uploads"), d.store, ft.ChunkSize, log.Named("files")); err != nil {
+		return err
+	}
+	d.transfers = transfer.New(transfer.Options{
+		Store: d.store, Nodes: d.registry, Backends: d.plugins, Sources: d.files, Emit: d.bus.Publish, Log: log,
+		InboxRoot: inboxRoot, IdleTimeout: config.Seconds(ft.Timeout),
+		MaxAge: config.Seconds(ft.HistoryMaxAge), MaxRecords: ft.HistoryMaxRecords,
+	})
 	if err := d.transfers.Recover(); err != nil {
 		return fmt.Errorf("recover transfers: %w", err)
 	}
@@ -149,11 +153,35 @@ func (d *Daemon) build() error {
 	}
 	d.api = api.New(api.Deps{
 		Registry: d.registry, Plugins: d.plugins, Transfers: d.transfers, Discovery: d.discovery, Connections: d.connector, Bus: d.bus, Log: log.Named("api"),
-		Config: cfg.Redacted(), Token: d.token, InboxRoot: inboxRoot, UploadsDir: uploads,
-		MaxFileSize: cfg.FileTransfer.MaxFileSize, BodyLimit: cfg.WebServer.BodyLimit,
+		Config: cfg.Redacted(), Token: d.token, InboxRoot: inboxRoot, Files: d.files, FileInUse: d.transfers.InUse,
+		MaxFileSize: ft.MaxFileSize, IdleTimeout: config.Seconds(ft.Timeout), BodyLimit: cfg.WebServer.BodyLimit,
 		ClientBuffer: cfg.Events.ClientBuffer, Version: Version, Started: time.Now(),
 	})
 	return nil
+}
+
+// demoKey marks, in the store's meta bucket, that the demo nodes were
+// created once: a demo node the user deletes stays deleted.
+const demoKey = "demo_nodes_created"
+
+// createDemoNodes adds the original's demo nodes the first time the data
+// dir is used (ray_cluster.create_demo_nodes).
+func (d *Daemon) createDemoNodes(inboxRoot string) error {
+	var done bool
+	if found, err := d.store.Get(store.BucketMeta, demoKey, &done); err != nil {
+		return fmt.Errorf("demo nodes: %w", err)
+	} else if found && done {
+		return nil
+	}
+	for _, n := range demoNodes {
+		if _, exists := d.registry.Get(n.id); exists {
+			continue
+		}
+		if _, err := d.registry.AddLocal(n.id, n.port, inboxRoot, registry.WithSource("demo")); err != nil {
+			return fmt.Errorf("demo node %s: %w", n.id, err)
+		}
+	}
+	return d.store.Put(store.BucketMeta, demoKey, true)
 }
 
 // Addr is the address the API listens on.
@@ -199,6 +227,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		discoverTick = t.C
 	}
 	go d.startupClusters(ctx)
+	if d.cfg.FileTransfer.ResumeOnStart {
+		go d.transfers.ResumeInterrupted()
+	}
 	for {
 		select {
 		case <-discoverTick:

@@ -16,10 +16,17 @@ const (
 	TypePluginState = "plugin_state"
 
 	// File transfers.
-	TypeTransferStarted   = "transfer_started"
-	TypeTransferProgress  = "transfer_progress"
-	TypeTransferCompleted = "transfer_completed"
-	TypeTransferFailed    = "transfer_failed"
+	// TypeTransferStarted is sent when a transfer starts and each time a
+	// retry or resume runs it again; then one transfer_progress per target
+	// and step (the last one of a completed target at bytes_total); then
+	// exactly one of the five events below, named after the final state.
+	TypeTransferStarted     = "transfer_started"
+	TypeTransferProgress    = "transfer_progress"
+	TypeTransferCompleted   = "transfer_completed"   // every target completed
+	TypeTransferPartial     = "transfer_partial"     // some targets completed, some did not
+	TypeTransferFailed      = "transfer_failed"      // no target completed
+	TypeTransferCancelled   = "transfer_cancelled"   // cancelled by a user
+	TypeTransferInterrupted = "transfer_interrupted" // the daemon stopped; resumable
 	// TypeTransferActivity is the original CastRay's name for transfer events.
 	TypeTransferActivity = "transfer_activity"
 

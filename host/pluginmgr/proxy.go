@@ -82,6 +82,20 @@ func (p transferProxy) Cancel(ctx context.Context, id string) (bool, error) {
 	return impl.Cancel(ctx, id)
 }
 
+// CancelTargets implements sdk.TargetCanceller for plugins that do (every
+// gRPC client does; a plugin without it answers sdk.ErrUnsupported).
+func (p transferProxy) CancelTargets(ctx context.Context, id string, nodeIDs []string) (bool, error) {
+	impl, err := p.impl()
+	if err != nil {
+		return false, err
+	}
+	tc, ok := impl.(sdk.TargetCanceller)
+	if !ok {
+		return false, sdk.ErrUnsupported
+	}
+	return tc.CancelTargets(ctx, id, nodeIDs)
+}
+
 type discoveryProxy struct{ i *instance }
 
 func (p discoveryProxy) Info(ctx context.Context) (*sdk.PluginInfo, error) {

@@ -30,6 +30,9 @@ const (
 	StateActive   State = "active"
 	StateInactive State = "inactive" // local node stopped, or its cluster is offline
 	StateDead     State = "dead"     // reported dead by its cluster
+	// StateRemoved is the state a node_removed event reports: the node no
+	// longer exists. No listed node has it.
+	StateRemoved State = "removed"
 )
 
 // Event types emitted by the registry. They are the same strings as the
@@ -377,6 +380,13 @@ func (r *Registry) AddLocal(id string, port int, inboxRoot string, opts ...AddOp
 	return out, nil
 }
 
+// removed is the copy of a node that its node_removed event carries.
+func removed(n Node) Node {
+	c := n.clone()
+	c.State = StateRemoved
+	return c
+}
+
 var (
 	hostOnce sync.Once
 	hostName string
@@ -410,7 +420,7 @@ func (r *Registry) Remove(id string) (Node, error) {
 	}
 	delete(r.nodes, id)
 	out := e.node.clone()
-	r.enqueue(pendingEvent{EventNodeRemoved, e.node.clone()})
+	r.enqueue(pendingEvent{EventNodeRemoved, removed(e.node)})
 	r.mu.Unlock()
 	r.deliver()
 	return out, nil
@@ -617,7 +627,7 @@ func (r *Registry) SyncCluster(clusterID string, nodes []Node) SyncStats {
 		delete(members, id)
 		delete(r.nodes, id)
 		st.Removed++
-		evs = append(evs, pendingEvent{EventNodeRemoved, e.node.clone()})
+		evs = append(evs, pendingEvent{EventNodeRemoved, removed(e.node)})
 	}
 	if len(members) == 0 {
 		delete(r.clusters, clusterID)

@@ -3,39 +3,50 @@ package transfer
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
 
 	"github.com/castray/castray/host/events"
+	"github.com/castray/castray/host/files"
 	"github.com/castray/castray/host/registry"
 	"github.com/castray/castray/sdk"
 )
 
-// Bucket is the store bucket holding transfer records.
-const Bucket = "transfers"
+// Buckets of the store this package writes.
+const (
+	// Bucket holds transfer records, keyed by transfer id.
+	Bucket = "transfers"
+	// BucketReceived holds what each node received, keyed by node id and
+	// file name (see Received).
+	BucketReceived = "received"
+)
 
-// States of a transfer.
+// States of a transfer and of each of its targets.
 const (
 	StatePending     = "pending"
 	StateRunning     = "running"
 	StateCompleted   = "completed"
-	StatePartial     = "partial" // some targets failed
+	StatePartial     = "partial" // some targets failed (transfer only)
 	StateFailed      = "failed"
 	StateCancelled   = "cancelled"
 	StateInterrupted = "interrupted" // the daemon stopped while it ran
 )
+
+// eventFor is the event each final state is announced with.
+var eventFor = map[string]string{
+	StateCompleted:   events.TypeTransferCompleted,
+	StatePartial:     events.TypeTransferPartial,
+	StateFailed:      events.TypeTransferFailed,
+	StateCancelled:   events.TypeTransferCancelled,
+	StateInterrupted: events.TypeTransferInterrupted,
+}
 
 // Request asks for one file to be cast.
 type Request struct {
@@ -52,23 +63,25 @@ type Request struct {
 
 // Record is the persisted state of one transfer.
 type Record struct {
-	ID         string         `json:"id"`
-	State      string         `json:"state"`
-	Mode       string         `json:"mode"`
-	Backend    string         `json:"backend"`
-	File       File           `json:"file"`
-	Targets    []TargetRecord `json:"targets"`
-	Error      string         `json:"error,omitempty"`
-	CreatedAt  time.Time      `json:"created_at"`
-	StartedAt  time.Time      `json:"started_at,omitzero"`
-	FinishedAt time.Time      `json:"finished_at,omitzero"`
+	ID      string         `json:"id"`
+	State   string         `json:"state"`
+	Mode    string         `json:"mode"`
+	Backend string         `json:"backend"`
+	File    File           `json:"file"`
+	Targets []TargetRecord `json:"targets"`
+	Error   string         `json:"error,omitempty"`
+	// Attempts counts the runs: 1, plus one per retry or resume.
+	Attempts   int       `json:"attempts"`
+	CreatedAt  time.Time `json:"created_at"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
 }
 
 // File describes the source.
 type File struct {
 	Name   string `json:"name"`
 	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256,omitempty"`
+	SHA256 string `json:"sha256"`
 }
 
 // TargetRecord is the state of one target.
@@ -76,13 +89,25 @@ type TargetRecord struct {
 	NodeID    string `json:"node_id"`
 	State     string `json:"state"`
 	BytesDone uint64 `json:"bytes_done"`
-	Location  string `json:"location,omitempty"`
-	Error     string `json:"error,omitempty"`
+	// BytesSent and BytesReused split the bytes of the last run: written
+	// by it, and kept from an earlier interrupted run after verification.
+	BytesSent   uint64    `json:"bytes_sent,omitempty"`
+	BytesReused uint64    `json:"bytes_reused,omitempty"`
+	SHA256      string    `json:"sha256,omitempty"` // as the backend verified it
+	Location    string    `json:"location,omitempty"`
+	Error       string    `json:"error,omitempty"`
+	FinishedAt  time.Time `json:"finished_at,omitzero"`
+}
+
+// ended reports whether a target has its final state for this run.
+func (t *TargetRecord) ended() bool {
+	return t.State != StatePending && t.State != StateRunning
 }
 
 // Store is what the service needs of the daemon's store.
 type Store interface {
 	Put(bucket, key string, v any) error
+	Delete(bucket, key string) error
 	List(bucket string, fn func(key string, raw []byte) error) error
 }
 
@@ -97,10 +122,16 @@ type Nodes interface {
 	List(f registry.Filter) []registry.Node
 }
 
+// Sources is what the service needs of the upload store.
+type Sources interface {
+	Stat(name string) (files.Meta, error)
+	Path(name string) string
+}
+
 // Emitter publishes an event.
 type Emitter func(typ string, data any)
 
-// RequestError is a problem with a request; the API answers it with 4xx.
+// RequestError is a problem with a request; the API answers it with 400.
 type RequestError struct{ Msg string }
 
 func (e *RequestError) Error() string { return e.Msg }
@@ -109,263 +140,399 @@ func badRequest(format string, args ...any) error {
 	return &RequestError{Msg: fmt.Sprintf(format, args...)}
 }
 
+// ConflictError is a request that the transfer's state does not allow (a
+// retry of a running transfer, a record deleted while it runs); the API
+// answers it with 409.
+type ConflictError struct{ Msg string }
+
+func (e *ConflictError) Error() string { return e.Msg }
+
+func conflict(format string, args ...any) error {
+	return &ConflictError{Msg: fmt.Sprintf(format, args...)}
+}
+
 // ErrNotFound is returned for an unknown transfer id.
 var ErrNotFound = errors.New("transfer not found")
 
+// Options configure a Service.
+type Options struct {
+	Store    Store
+	Nodes    Nodes
+	Backends Backends
+	Sources  Sources
+	Emit     Emitter
+	Log      hclog.Logger
+	// InboxRoot holds the local nodes' inbox folders, where backends keep
+	// the partial state of interrupted transfers (sdk/partial).
+	InboxRoot string
+	// IdleTimeout fails a run whose backend reports nothing for this long;
+	// 0 means no limit.
+	IdleTimeout time.Duration
+	// MaxAge and MaxRecords bound the history of ended transfers; 0 means
+	// no bound.
+	MaxAge     time.Duration
+	MaxRecords int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
 // Service runs transfers.
 type Service struct {
-	store      Store
-	nodes      Nodes
-	backends   Backends
-	emit       Emitter
-	uploadsDir string
-	log        hclog.Logger
+	o   Options
+	log hclog.Logger
 
 	mu      sync.Mutex
 	closing bool
 	records map[string]*Record
-	cancels map[string]context.CancelFunc
+	runs    map[string]*run
 	wg      sync.WaitGroup
 }
 
-// New returns a Service. Call Recover before Start.
-func New(st Store, nodes Nodes, backends Backends, emit Emitter, uploadsDir string, log hclog.Logger) *Service {
-	return &Service{store: st, nodes: nodes, backends: backends, emit: emit, uploadsDir: uploadsDir, log: log.Named("transfer"),
-		records: map[string]*Record{}, cancels: map[string]context.CancelFunc{}}
+// run is one running attempt of a transfer.
+type run struct {
+	cancel context.CancelCauseFunc
+	tr     sdk.Transferer
+	// reasons says why single targets were cancelled (node deleted).
+	reasons map[string]string
+	// last is the time of the backend's last report (Unix ns).
+	last  time.Time
+	lastN map[string]uint64 // last progress announced per target
 }
 
+// Causes of a run's end other than the backend's own answer.
+var (
+	errCancelled = errors.New("cancelled")
+	errStopping  = errors.New("the daemon stopped while the transfer ran")
+)
+
+// New returns a Service. Call Recover before Start.
+func New(o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Service{o: o, log: o.Log.Named("transfer"), records: map[string]*Record{}, runs: map[string]*run{}}
+}
+
+func (s *Service) now() time.Time { return s.o.Now().UTC() }
+
 // Recover loads every recorded transfer; those that were pending or running
-// when the daemon stopped become interrupted.
+// when the daemon stopped become interrupted. Then it sweeps the inboxes of
+// partial state that belongs to no retryable transfer (what a crash left),
+// and applies the history bounds.
 func (s *Service) Recover() error {
-	return s.store.List(Bucket, func(key string, raw []byte) error {
+	err := s.o.Store.List(Bucket, func(key string, raw []byte) error {
 		var r Record
 		if err := json.Unmarshal(raw, &r); err != nil {
 			return fmt.Errorf("transfer record %s: %w", key, err)
 		}
 		if r.State == StatePending || r.State == StateRunning {
-			r.State, r.Error, r.FinishedAt = StateInterrupted, "the daemon stopped while the transfer ran", time.Now().UTC()
+			r.State, r.Error, r.FinishedAt = StateInterrupted, errStopping.Error(), s.now()
 			for i := range r.Targets {
-				if t := &r.Targets[i]; t.State == StatePending || t.State == StateRunning {
+				if t := &r.Targets[i]; !t.ended() {
 					t.State = StateInterrupted
 				}
 			}
-			if err := s.store.Put(Bucket, r.ID, &r); err != nil {
+			if err := s.o.Store.Put(Bucket, r.ID, &r); err != nil {
 				return err
 			}
+		}
+		if r.Attempts == 0 {
+			r.Attempts = 1
 		}
 		s.mu.Lock()
 		s.records[r.ID] = &r
 		s.mu.Unlock()
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	s.sweep()
+	s.prune()
+	return nil
 }
 
 // Start checks and records a transfer and runs it in the background.
 func (s *Service) Start(req Request) (Record, error) {
-	rec, targets, path, err := s.prepare(req)
+	rec, targets, meta, err := s.prepare(req)
 	if err != nil {
 		return Record{}, err
 	}
-	tr, err := s.backends.Transfer(rec.Backend)
+	tr, err := s.o.Backends.Transfer(rec.Backend)
 	if err != nil {
 		return Record{}, badRequest("backend %q: %v", rec.Backend, err)
 	}
-	if err := s.store.Put(Bucket, rec.ID, rec); err != nil {
+	if err := s.o.Store.Put(Bucket, rec.ID, rec); err != nil {
 		return Record{}, fmt.Errorf("record transfer: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	s.mu.Lock()
 	s.records[rec.ID] = rec
-	s.cancels[rec.ID] = cancel
 	snapshot := cloneRecord(rec)
 	s.mu.Unlock()
-	s.emit(events.TypeTransferStarted, snapshot)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer cancel()
-		s.run(ctx, rec.ID, tr, path, targets)
-	}()
+	s.o.Emit(events.TypeTransferStarted, snapshot)
+	s.launch(rec.ID, tr, meta, targets, false)
 	return snapshot, nil
 }
 
-func (s *Service) prepare(req Request) (*Record, []registry.Node, string, error) {
+func (s *Service) prepare(req Request) (*Record, []registry.Node, files.Meta, error) {
 	if req.Backend == "" {
 		req.Backend = "local"
 	}
-	name := req.FileName
-	if name == "" {
-		return nil, nil, "", badRequest("file_name is required")
-	}
-	if name != filepath.Base(name) || name == "." || name == ".." || strings.HasPrefix(name, ".") {
-		return nil, nil, "", badRequest("file_name %q must be the plain name of an uploaded file", name)
-	}
-	path := filepath.Join(s.uploadsDir, name)
-	st, err := os.Stat(path)
-	if err != nil || !st.Mode().IsRegular() {
-		return nil, nil, "", badRequest("file_name %q: no such uploaded file", name)
+	meta, err := s.source(req.FileName)
+	if err != nil {
+		return nil, nil, files.Meta{}, err
 	}
 	var targets []registry.Node
 	switch req.Mode {
 	case "unicast", "multicast":
 		if req.Mode == "unicast" && len(req.Targets) != 1 {
-			return nil, nil, "", badRequest("unicast needs exactly one target, got %d", len(req.Targets))
+			return nil, nil, meta, badRequest("unicast needs exactly one target, got %d", len(req.Targets))
 		}
 		if len(req.Targets) == 0 {
-			return nil, nil, "", badRequest("multicast needs at least one target")
+			return nil, nil, meta, badRequest("multicast needs at least one target")
 		}
 		seen := map[string]bool{}
 		for _, id := range req.Targets {
-			n, ok := s.nodes.Get(id)
+			n, ok := s.o.Nodes.Get(id)
 			switch {
 			case seen[id]:
-				return nil, nil, "", badRequest("target %q is listed twice", id)
+				return nil, nil, meta, badRequest("target %q is listed twice", id)
 			case !ok:
-				return nil, nil, "", badRequest("target %q: no such node", id)
+				return nil, nil, meta, badRequest("target %q: no such node", id)
 			case n.State != registry.StateActive:
-				return nil, nil, "", badRequest("target %q is %s", id, n.State)
+				return nil, nil, meta, badRequest("target %q is %s", id, n.State)
 			}
 			seen[id] = true
 			targets = append(targets, n)
 		}
 	case "broadcast":
 		if len(req.Targets) > 0 {
-			return nil, nil, "", badRequest("broadcast takes no targets: it reaches every active node")
+			return nil, nil, meta, badRequest("broadcast takes no targets: it reaches every active node")
 		}
-		targets = s.nodes.List(registry.Filter{Kind: registry.KindLocal, State: registry.StateActive})
+		targets = s.o.Nodes.List(registry.Filter{Kind: registry.KindLocal, State: registry.StateActive})
 		if len(targets) == 0 {
-			return nil, nil, "", badRequest("broadcast: no active local nodes")
+			return nil, nil, meta, badRequest("broadcast: no active local nodes")
 		}
 	case "":
-		return nil, nil, "", badRequest("mode is required (unicast, multicast or broadcast)")
+		return nil, nil, meta, badRequest("mode is required (unicast, multicast or broadcast)")
 	default:
-		return nil, nil, "", badRequest("mode %q: must be unicast, multicast or broadcast", req.Mode)
+		return nil, nil, meta, badRequest("mode %q: must be unicast, multicast or broadcast", req.Mode)
 	}
-	rec := &Record{ID: newID(), State: StatePending, Mode: req.Mode, Backend: req.Backend,
-		File: File{Name: name, Size: st.Size()}, CreatedAt: time.Now().UTC()}
+	rec := &Record{ID: newID(s.now()), State: StatePending, Mode: req.Mode, Backend: req.Backend, Attempts: 1,
+		File: File{Name: meta.Name, Size: meta.Size, SHA256: meta.SHA256}, CreatedAt: s.now()}
 	for _, n := range targets {
 		rec.Targets = append(rec.Targets, TargetRecord{NodeID: n.ID, State: StatePending})
 	}
-	return rec, targets, path, nil
+	return rec, targets, meta, nil
 }
 
-// run hashes the source and drives the plugin.
-func (s *Service) run(ctx context.Context, id string, tr sdk.Transferer, path string, targets []registry.Node) {
-	sum, err := hashFile(ctx, path)
-	if err != nil {
-		s.finish(id, StateFailed, fmt.Sprintf("hash source: %v", err))
-		return
+// source looks up an uploaded file with its digests (computed at upload, so
+// a transfer starts moving bytes at once).
+func (s *Service) source(name string) (files.Meta, error) {
+	if name == "" {
+		return files.Meta{}, badRequest("file_name is required")
 	}
-	s.update(id, func(r *Record) {
-		r.State, r.StartedAt, r.File.SHA256 = StateRunning, time.Now().UTC(), sum
-		for i := range r.Targets {
-			r.Targets[i].State = StateRunning
-		}
-	}, true)
-	req := &sdk.SendRequest{TransferId: id, File: &sdk.FileSpec{Path: path, Size: uint64(s.get(id).File.Size), Sha256: sum, Name: filepath.Base(path)}}
-	switch s.get(id).Mode {
-	case "unicast":
-		req.Mode = sdk.Unicast
-	case "multicast":
-		req.Mode = sdk.Multicast
-	default:
-		req.Mode = sdk.Broadcast
+	if err := files.CheckName(name); err != nil {
+		return files.Meta{}, badRequest("file_name: %v", err)
 	}
-	for _, n := range targets {
-		attrs := map[string]string{}
-		if n.InboxDir != "" {
-			attrs["inbox_dir"] = n.InboxDir
-		}
-		req.Targets = append(req.Targets, &sdk.Target{NodeId: n.ID, Kind: string(n.Kind), Address: n.Address, Attributes: attrs})
-	}
-	_, err = tr.Send(ctx, req, &sink{s: s, id: id})
+	meta, err := s.o.Sources.Stat(name)
 	switch {
-	case ctx.Err() != nil && s.isClosing():
-		s.finish(id, StateInterrupted, "the daemon stopped while the transfer ran")
-	case ctx.Err() != nil:
-		s.finish(id, StateCancelled, "cancelled")
+	case errors.Is(err, files.ErrNotFound):
+		return files.Meta{}, badRequest("file_name %q: no such uploaded file", name)
 	case err != nil:
-		s.finish(id, StateFailed, err.Error())
-	default:
-		s.finish(id, "", "")
+		return files.Meta{}, fmt.Errorf("file %s: %w", name, err)
 	}
+	return meta, nil
 }
 
-// finish sets the final state; with state "" it is derived from the targets.
-func (s *Service) finish(id, state, msg string) {
-	var final Record
-	s.update(id, func(r *Record) {
-		done, failed := 0, 0
-		for i := range r.Targets {
-			t := &r.Targets[i]
-			switch t.State {
-			case StateCompleted:
-				done++
-			case StatePending, StateRunning:
-				if state == StateCancelled || state == StateInterrupted {
-					t.State = state
-				} else {
-					t.State, t.Error = StateFailed, firstNonEmpty(msg, "no result from the backend")
-				}
-				failed++
-			default:
-				failed++
-			}
-		}
-		if state == "" {
-			switch {
-			case failed == 0:
-				state = StateCompleted
-			case done == 0:
-				state = StateFailed
-				msg = "every target failed"
-			default:
-				state = StatePartial
-			}
-		}
-		r.State, r.Error, r.FinishedAt = state, msg, time.Now().UTC()
-		final = cloneRecord(r)
-	}, true)
-	s.mu.Lock()
-	delete(s.cancels, id)
-	s.mu.Unlock()
-	typ := events.TypeTransferCompleted
-	if final.State != StateCompleted && final.State != StatePartial {
-		typ = events.TypeTransferFailed
-	}
-	s.emit(typ, final)
-	s.emit(events.TypeTransferActivity, map[string]any{"transfer_id": id, "state": final.State, "file_name": final.File.Name})
-	s.log.Info("transfer finished", "id", id, "state", final.State, "targets", len(final.Targets))
-}
-
-// update applies fn to a record under the lock and persists it when asked.
-func (s *Service) update(id string, fn func(*Record), persist bool) {
+// Retry runs again the targets of an ended transfer that did not complete,
+// resuming from what each of them already holds (verified chunk by chunk by
+// the backend). Targets that completed are left alone; a target whose node
+// is gone or not active fails again with that reason.
+func (s *Service) Retry(id string) (Record, error) {
 	s.mu.Lock()
 	r, ok := s.records[id]
-	if !ok {
-		s.mu.Unlock()
-		return
+	_, running := s.runs[id]
+	var snapshot Record
+	if ok {
+		snapshot = cloneRecord(r)
 	}
-	fn(r)
-	snapshot := cloneRecord(r)
 	s.mu.Unlock()
-	if persist {
-		if err := s.store.Put(Bucket, id, &snapshot); err != nil {
-			s.log.Error("persist transfer record", "id", id, "error", err)
+	switch {
+	case !ok:
+		return Record{}, ErrNotFound
+	case running || !isEnded(snapshot.State):
+		return Record{}, conflict("transfer %s is %s: only an ended transfer can be retried", id, snapshot.State)
+	case snapshot.State == StateCompleted:
+		return Record{}, conflict("transfer %s has completed: nothing to retry", id)
+	}
+	meta, err := s.source(snapshot.File.Name)
+	if err != nil {
+		var re *RequestError
+		if errors.As(err, &re) {
+			return Record{}, conflict("transfer %s: %s", id, re.Msg)
+		}
+		return Record{}, err
+	}
+	if meta.SHA256 != snapshot.File.SHA256 {
+		return Record{}, conflict("transfer %s: file %q changed since the transfer started (sha256 %s, was %s): start a new transfer",
+			id, meta.Name, meta.SHA256, snapshot.File.SHA256)
+	}
+	tr, err := s.o.Backends.Transfer(snapshot.Backend)
+	if err != nil {
+		return Record{}, conflict("transfer %s: backend %q: %v", id, snapshot.Backend, err)
+	}
+	var targets []registry.Node
+	now := s.now()
+	s.mu.Lock()
+	if _, running := s.runs[id]; running {
+		s.mu.Unlock()
+		return Record{}, conflict("transfer %s is already running", id)
+	}
+	for i := range r.Targets {
+		t := &r.Targets[i]
+		if t.State == StateCompleted {
+			continue
+		}
+		n, ok := s.o.Nodes.Get(t.NodeID)
+		switch {
+		case !ok:
+			t.State, t.Error = StateFailed, "the node no longer exists"
+		case n.State != registry.StateActive:
+			t.State, t.Error = StateFailed, fmt.Sprintf("the node is %s", n.State)
+		default:
+			t.State, t.Error, t.BytesDone, t.BytesSent, t.BytesReused = StatePending, "", 0, 0, 0
+			targets = append(targets, n)
+		}
+		t.FinishedAt = time.Time{}
+	}
+	r.Attempts++
+	r.State, r.Error, r.FinishedAt = StatePending, "", time.Time{}
+	if len(targets) == 0 {
+		s.mu.Unlock()
+		s.finish(id, StateFailed, "no target of the transfer is reachable any more")
+		return s.Get(id)
+	}
+	r.StartedAt = now
+	snapshot = cloneRecord(r)
+	s.mu.Unlock()
+	if err := s.o.Store.Put(Bucket, id, &snapshot); err != nil {
+		return Record{}, fmt.Errorf("record transfer: %w", err)
+	}
+	s.o.Emit(events.TypeTransferStarted, snapshot)
+	s.log.Info("resuming transfer", "id", id, "targets", len(targets), "attempt", snapshot.Attempts)
+	s.launch(id, tr, meta, targets, true)
+	return snapshot, nil
+}
+
+// ResumeInterrupted retries every transfer that a stop of the daemon
+// interrupted (file_transfer.resume_on_start).
+func (s *Service) ResumeInterrupted() {
+	s.mu.Lock()
+	var ids []string
+	for id, r := range s.records {
+		if r.State == StateInterrupted {
+			ids = append(ids, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range ids {
+		if _, err := s.Retry(id); err != nil {
+			s.log.Warn("could not resume an interrupted transfer", "id", id, "error", err)
 		}
 	}
 }
 
-func (s *Service) isClosing() bool {
+// Cancel stops a running transfer and discards what its targets hold so
+// far. It returns ErrNotFound for an unknown id, and a ConflictError when
+// the transfer has already ended.
+func (s *Service) Cancel(id string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
+	rn, running := s.runs[id]
+	r, known := s.records[id]
+	var state string
+	if known {
+		state = r.State
+	}
+	s.mu.Unlock()
+	switch {
+	case !known:
+		return ErrNotFound
+	case !running:
+		return conflict("transfer %s has already ended (%s)", id, state)
+	}
+	// The backend discards partial state on Cancel, not on a closed stream.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := rn.tr.Cancel(ctx, id); err != nil {
+		s.log.Warn("backend cancel failed; stopping the transfer anyway", "id", id, "error", err)
+	}
+	rn.cancel(errCancelled)
+	return nil
 }
 
-func (s *Service) get(id string) Record {
+// CancelNode cancels the delivery to one node in every running transfer
+// (the node was deleted). It returns the transfers concerned. A backend that
+// cannot cancel single targets lets such a delivery finish.
+func (s *Service) CancelNode(nodeID, reason string) []string {
+	type job struct {
+		id string
+		rn *run
+	}
+	var jobs []job
+	s.mu.Lock()
+	for id, rn := range s.runs {
+		for _, t := range s.records[id].Targets {
+			if t.NodeID == nodeID && !t.ended() {
+				rn.reasons[nodeID] = reason
+				jobs = append(jobs, job{id, rn})
+			}
+		}
+	}
+	s.mu.Unlock()
+	var ids []string
+	for _, j := range jobs {
+		tc, ok := j.rn.tr.(sdk.TargetCanceller)
+		if !ok {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		done, err := tc.CancelTargets(ctx, j.id, []string{nodeID})
+		cancel()
+		if err != nil {
+			s.log.Warn("could not cancel the delivery to a deleted node", "id", j.id, "node", nodeID, "error", err)
+			continue
+		}
+		if done {
+			ids = append(ids, j.id)
+		}
+	}
+	return ids
+}
+
+// InUse reports whether a running transfer reads the named file.
+func (s *Service) InUse(name string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return cloneRecord(s.records[id])
+	for id := range s.runs {
+		if s.records[id].File.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Shutdown stops every running transfer and waits for them to end; their
+// records say interrupted, and resumable backends keep what they wrote so
+// that a later Retry (or file_transfer.resume_on_start) continues them.
+func (s *Service) Shutdown() {
+	s.mu.Lock()
+	s.closing = true
+	for _, rn := range s.runs {
+		rn.cancel(errStopping)
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
 }
 
 // Get returns one transfer.
@@ -379,110 +546,7 @@ func (s *Service) Get(id string) (Record, error) {
 	return cloneRecord(r), nil
 }
 
-// List returns every transfer, newest first.
-func (s *Service) List() []Record {
-	s.mu.Lock()
-	out := make([]Record, 0, len(s.records))
-	for _, r := range s.records {
-		out = append(out, cloneRecord(r))
-	}
-	s.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.After(out[j].CreatedAt) })
-	return out
-}
-
-// Cancel stops a running transfer. It returns ErrNotFound for an unknown
-// id, and a RequestError when the transfer has already ended.
-func (s *Service) Cancel(id string) error {
-	s.mu.Lock()
-	cancel, running := s.cancels[id]
-	r, known := s.records[id]
-	s.mu.Unlock()
-	switch {
-	case !known:
-		return ErrNotFound
-	case !running:
-		return badRequest("transfer %s has already ended (%s)", id, r.State)
-	}
-	cancel()
-	return nil
-}
-
-// Shutdown cancels every running transfer and waits for them to end; their
-// records say interrupted.
-func (s *Service) Shutdown() {
-	s.mu.Lock()
-	s.closing = true
-	for _, cancel := range s.cancels {
-		cancel()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-}
-
-// sink turns plugin reports into record updates and events.
-type sink struct {
-	s  *Service
-	id string
-}
-
-func (k *sink) Progress(p *sdk.TargetProgress) error {
-	k.s.update(k.id, func(r *Record) {
-		for i := range r.Targets {
-			if r.Targets[i].NodeID == p.GetNodeId() {
-				r.Targets[i].BytesDone = p.GetBytesDone()
-			}
-		}
-	}, false)
-	k.s.emit(events.TypeTransferProgress, map[string]any{
-		"transfer_id": k.id, "node_id": p.GetNodeId(), "bytes_done": p.GetBytesDone(), "bytes_total": p.GetBytesTotal(),
-	})
-	return nil
-}
-
-func (k *sink) Result(res *sdk.TargetResult) error {
-	k.s.update(k.id, func(r *Record) {
-		for i := range r.Targets {
-			t := &r.Targets[i]
-			if t.NodeID != res.GetNodeId() {
-				continue
-			}
-			t.BytesDone, t.Location, t.Error = res.GetBytes(), res.GetLocation(), res.GetError()
-			switch res.GetState() {
-			case sdk.TargetDone:
-				t.State = StateCompleted
-			case sdk.TargetCancelled:
-				t.State = StateCancelled
-			default:
-				t.State = StateFailed
-			}
-		}
-	}, true)
-	return nil
-}
-
-func hashFile(ctx context.Context, path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	buf := make([]byte, 1<<20)
-	for {
-		if err := ctx.Err(); err != nil {
-			return "", err
-		}
-		n, err := f.Read(buf)
-		h.Write(buf[:n])
-		if err == io.EOF {
-			return hex.EncodeToString(h.Sum(nil)), nil
-		}
-		if err != nil {
-			return "", err
-		}
-	}
-}
+func isEnded(state string) bool { return state != StatePending && state != StateRunning }
 
 func cloneRecord(r *Record) Record {
 	if r == nil {
@@ -493,15 +557,18 @@ func cloneRecord(r *Record) Record {
 	return c
 }
 
-func newID() string {
+func newID(now time.Time) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return "tr-" + time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+	return "tr-" + now.Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
 }
 
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
+// inboxDirs lists the folders under the inbox root (one per local node,
+// deleted ones included).
+func (s *Service) inboxDirs() []string {
+	if s.o.InboxRoot == "" {
+		return nil
 	}
-	return b
+	matches, _ := filepath.Glob(filepath.Join(s.o.InboxRoot, "*"))
+	return matches
 }

@@ -2,13 +2,9 @@ package delivery
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -16,38 +12,91 @@ import (
 	hclog "github.com/hashicorp/go-hclog"
 
 	"github.com/castray/castray/sdk"
+	"github.com/castray/castray/sdk/partial"
 )
 
 // Version is the plugin's own version.
-const Version = "0.1.0"
+const Version = "0.2.0"
+
+const (
+	// defaultChunk is the chunk size when the request names none (a file
+	// stored without chunk digests).
+	defaultChunk = 4 << 20
+	// maxChunk bounds the chunk size a request may ask for: the pipeline
+	// holds pipeline_depth chunks in memory.
+	maxChunk = 64 << 20
+	maxDepth = 64
+	// maxWriters bounds the writers key.
+	maxWriters = 64
+	// profileEnv names a path prefix: when set, each Send writes a CPU
+	// profile to "<prefix>.<transfer id>".
+	profileEnv = "CASTRAY_LOCAL_CPUPROFILE"
+)
 
 // Config is the plugin's config block.
 type Config struct {
-	// BufferSize is the size of one read from the source, in bytes.
-	BufferSize int `json:"buffer_size"`
+	// PipelineDepth is the number of chunk buffers between the reader and
+	// the writers (memory: PipelineDepth x chunk size per Send).
+	PipelineDepth int `json:"pipeline_depth"`
+	// Writers is the most target files written (or synced, or verified)
+	// at the same time.
+	Writers int `json:"writers"`
 	// Fsync makes every delivered file durable before it is renamed.
 	Fsync bool `json:"fsync"`
 	// ProgressIntervalMS is the minimum time between progress events of
-	// one target.
+	// one target (the first one follows the first chunk at once).
 	ProgressIntervalMS int `json:"progress_interval_ms"`
+	// MaxRate caps the bytes per second a Send reads from the source (so
+	// every target receives at most that); 0 means no limit.
+	MaxRate int64 `json:"max_rate"`
 }
 
 func defaultConfig() Config {
-	return Config{BufferSize: 1 << 20, Fsync: true, ProgressIntervalMS: 200}
+	return Config{PipelineDepth: 4, Writers: 4, Fsync: true, ProgressIntervalMS: 200}
 }
 
-// Backend implements sdk.Transferer.
+// Backend implements sdk.Transferer and sdk.TargetCanceller.
 type Backend struct {
-	log hclog.Logger
+	log     hclog.Logger
+	clock   clock
+	hooks   hooks
+	profile string
 
 	mu     sync.Mutex
 	cfg    Config
-	active map[string]context.CancelFunc
+	active map[string]*run
+	// kept lists, per transfer id, the inboxes where a Send that was
+	// stopped (not cancelled) left partial state, so that a Cancel that
+	// arrives after the Send ended still discards it.
+	kept      map[string]map[string]string
+	keptOrder []string
+
+	// detached counts target goroutines abandoned by the idle timeout
+	// while stuck in a system call.
+	detached sync.WaitGroup
 }
+
+// maxKept bounds Backend.kept.
+const maxKept = 1024
+
+// hooks are set by tests only (export_test.go).
+type hooks struct {
+	// beforeWrite runs in a target's goroutine before each chunk is
+	// written, counted as time spent writing by the idle timeout.
+	beforeWrite func(nodeID string, chunk uint64)
+	// maxBatch overrides the number of targets open at once.
+	maxBatch int
+}
+
+var (
+	_ sdk.Transferer      = (*Backend)(nil)
+	_ sdk.TargetCanceller = (*Backend)(nil)
+)
 
 // New returns a Backend with the default configuration.
 func New(log hclog.Logger) *Backend {
-	return &Backend{log: log, cfg: defaultConfig(), active: map[string]context.CancelFunc{}}
+	return &Backend{log: log, clock: realClock{}, profile: os.Getenv(profileEnv), cfg: defaultConfig(),
+		active: map[string]*run{}, kept: map[string]map[string]string{}}
 }
 
 // Info implements sdk.Plugin.
@@ -57,7 +106,7 @@ func (b *Backend) Info(context.Context) (*sdk.PluginInfo, error) {
 		Kind:          sdk.KindTransfer,
 		PluginVersion: Version,
 		ApiVersions:   []uint32{sdk.APIVersion},
-		Description:   "Delivers files into the inbox folders of local nodes (atomic, SHA-256 verified).",
+		Description:   "Delivers files into the inbox folders of local nodes (atomic, every chunk verified, resumable).",
 	}, nil
 }
 
@@ -65,9 +114,11 @@ func (b *Backend) Info(context.Context) (*sdk.PluginInfo, error) {
 func (b *Backend) ConfigSchema(context.Context) (*sdk.ConfigSchema, error) {
 	d := defaultConfig()
 	return &sdk.ConfigSchema{Fields: []*sdk.ConfigField{
-		{Name: "buffer_size", Type: "int", Description: "Bytes per read of the source (4 KiB to 64 MiB).", DefaultJson: fmt.Sprint(d.BufferSize)},
+		{Name: "pipeline_depth", Type: "int", Description: fmt.Sprintf("Chunks read ahead of the writers (1 to %d); memory is this times the chunk size.", maxDepth), DefaultJson: fmt.Sprint(d.PipelineDepth)},
+		{Name: "writers", Type: "int", Description: fmt.Sprintf("Target files written at the same time (1 to %d).", maxWriters), DefaultJson: fmt.Sprint(d.Writers)},
 		{Name: "fsync", Type: "bool", Description: "Sync each delivered file to disk before renaming it.", DefaultJson: fmt.Sprint(d.Fsync)},
 		{Name: "progress_interval_ms", Type: "int", Description: "Minimum milliseconds between progress events per target.", DefaultJson: fmt.Sprint(d.ProgressIntervalMS)},
+		{Name: "max_rate", Type: "int", Description: "Bytes per second a transfer reads from the source (each target gets at most that); 0 = unlimited.", DefaultJson: fmt.Sprint(d.MaxRate)},
 	}}, nil
 }
 
@@ -78,11 +129,20 @@ func (b *Backend) Configure(_ context.Context, req *sdk.ConfigureRequest) ([]*sd
 		return problems, nil
 	}
 	var problems []*sdk.ConfigError
-	if cfg.BufferSize < 4<<10 || cfg.BufferSize > 64<<20 {
-		problems = append(problems, &sdk.ConfigError{Key: "buffer_size", Message: fmt.Sprintf("must be between 4096 and 67108864, got %d", cfg.BufferSize)})
+	bad := func(key, format string, args ...any) {
+		problems = append(problems, &sdk.ConfigError{Key: key, Message: fmt.Sprintf(format, args...)})
+	}
+	if cfg.PipelineDepth < 1 || cfg.PipelineDepth > maxDepth {
+		bad("pipeline_depth", "must be between 1 and %d, got %d", maxDepth, cfg.PipelineDepth)
+	}
+	if cfg.Writers < 1 || cfg.Writers > maxWriters {
+		bad("writers", "must be between 1 and %d, got %d", maxWriters, cfg.Writers)
 	}
 	if cfg.ProgressIntervalMS < 0 {
-		problems = append(problems, &sdk.ConfigError{Key: "progress_interval_ms", Message: "must not be negative"})
+		bad("progress_interval_ms", "must not be negative, got %d", cfg.ProgressIntervalMS)
+	}
+	if cfg.MaxRate < 0 {
+		bad("max_rate", "must not be negative (0 = unlimited), got %d", cfg.MaxRate)
 	}
 	if problems != nil {
 		return problems, nil
@@ -98,272 +158,175 @@ func (b *Backend) Capabilities(context.Context) (*sdk.TransferCapabilities, erro
 	return &sdk.TransferCapabilities{
 		Modes:     []sdk.CastMode{sdk.Unicast, sdk.Multicast, sdk.Broadcast},
 		NodeKinds: []string{"local"},
+		Resumable: true,
 	}, nil
 }
 
-// Cancel implements sdk.Transferer.
+// Cancel implements sdk.Transferer: every target of the running Send stops,
+// its partial state is removed and its result says cancelled. A Cancel for
+// a Send that already ended because its context did discards the partial
+// state that Send kept, and answers false.
 func (b *Backend) Cancel(_ context.Context, transferID string) (bool, error) {
-	b.mu.Lock()
-	cancel, ok := b.active[transferID]
-	b.mu.Unlock()
-	if ok {
-		cancel()
-	}
-	return ok, nil
+	return b.cancel(transferID, nil), nil
 }
 
-// Send implements sdk.Transferer.
+// CancelTargets implements sdk.TargetCanceller: like Cancel for the named
+// targets only; the others go on. Unknown node ids are ignored.
+func (b *Backend) CancelTargets(_ context.Context, transferID string, nodeIDs []string) (bool, error) {
+	nodes := map[string]bool{}
+	for _, id := range nodeIDs {
+		nodes[id] = true
+	}
+	return b.cancel(transferID, nodes), nil
+}
+
+func (b *Backend) cancel(transferID string, nodes map[string]bool) bool {
+	b.mu.Lock()
+	r, running := b.active[transferID]
+	var dirs []string
+	if !running {
+		for node, dir := range b.kept[transferID] {
+			if nodes == nil || nodes[node] {
+				dirs = append(dirs, dir)
+				delete(b.kept[transferID], node)
+			}
+		}
+		if len(b.kept[transferID]) == 0 {
+			delete(b.kept, transferID)
+		}
+	}
+	b.mu.Unlock()
+	if running {
+		r.cancel(nodes)
+		return true
+	}
+	for _, dir := range dirs {
+		if err := partial.Remove(dir, transferID); err != nil {
+			b.log.Warn("discard partial state", "transfer", transferID, "dir", dir, "error", err)
+		}
+	}
+	return false
+}
+
+// keep remembers where a stopped Send left partial state.
+func (b *Backend) keep(transferID string, dirs map[string]string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.kept[transferID]; !ok {
+		b.keptOrder = append(b.keptOrder, transferID)
+	}
+	b.kept[transferID] = dirs
+	for len(b.keptOrder) > maxKept {
+		delete(b.kept, b.keptOrder[0])
+		b.keptOrder = b.keptOrder[1:]
+	}
+}
+
+// Send implements sdk.Transferer. See the package doc for what it does.
 func (b *Backend) Send(ctx context.Context, req *sdk.SendRequest, sink sdk.TransferSink) (*sdk.SendSummary, error) {
 	start := time.Now()
-	file := req.GetFile()
-	if err := checkName(file.GetName()); err != nil {
+	lay, err := checkRequest(req)
+	if err != nil {
 		return nil, err
 	}
-	if len(req.GetTargets()) == 0 {
-		return nil, errors.New("no targets")
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if id := req.GetTransferId(); id != "" {
-		b.mu.Lock()
-		if _, dup := b.active[id]; dup {
-			b.mu.Unlock()
-			return nil, fmt.Errorf("transfer %s is already running", id)
-		}
-		b.active[id] = cancel
-		b.mu.Unlock()
-		defer func() {
-			b.mu.Lock()
-			delete(b.active, id)
-			b.mu.Unlock()
-		}()
-	}
+	id := req.GetTransferId()
 	b.mu.Lock()
 	cfg := b.cfg
 	b.mu.Unlock()
-
-	fan := &fanout{cfg: cfg, file: file, sink: sink}
-	for _, t := range req.GetTargets() {
-		fan.open(t)
+	r := newRun(ctx, b, req, lay, cfg, sink) // stats every inbox: not under b.mu
+	b.mu.Lock()
+	if _, dup := b.active[id]; dup {
+		b.mu.Unlock()
+		return nil, fmt.Errorf("transfer %s is already running", id)
 	}
-	if err := fan.copy(ctx); err != nil {
+	b.active[id] = r
+	delete(b.kept, id) // this Send owns the state now
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(b.active, id)
+		b.mu.Unlock()
+	}()
+	if b.profile != "" {
+		defer startProfile(b.log, b.profile+"."+id)()
+	}
+
+	summary := r.execute()
+	summary.ElapsedMs = uint32(time.Since(start).Milliseconds())
+	if kept := r.keptDirs(); len(kept) > 0 {
+		b.keep(id, kept)
+	}
+	b.log.Debug("send finished", "transfer", id, "succeeded", summary.Succeeded, "failed", summary.Failed,
+		"elapsed_ms", summary.ElapsedMs)
+	if err := r.stopped(); err != nil {
 		return nil, err
 	}
-	summary := fan.finish(ctx)
-	summary.ElapsedMs = uint32(time.Since(start).Milliseconds())
-	b.log.Debug("send finished", "transfer", req.GetTransferId(), "succeeded", summary.Succeeded, "failed", summary.Failed)
 	return summary, nil
 }
 
+// layout is how the source is cut into chunks, and how it is verified.
+type layout struct {
+	name  string
+	size  uint64
+	chunk uint32
+	n     uint64
+	// crcs are the stored chunk digests; nil when the request has none,
+	// and the whole file's SHA-256 is checked instead (no resume then).
+	crcs []uint32
+	sha  string
+	hdr  partial.Header
+}
+
+func (l layout) chunkLen(i uint64) int { return l.hdr.ChunkLen(i) }
+
+func checkRequest(req *sdk.SendRequest) (layout, error) {
+	file := req.GetFile()
+	if err := checkName(file.GetName()); err != nil {
+		return layout{}, err
+	}
+	if len(req.GetTargets()) == 0 {
+		return layout{}, errors.New("no targets")
+	}
+	if err := partial.CheckID(req.GetTransferId()); err != nil {
+		return layout{}, fmt.Errorf("invalid transfer_id: %w", err)
+	}
+	l := layout{name: file.GetName(), size: file.GetSize(), chunk: file.GetChunkSize(), crcs: file.GetChunkCrc32C(), sha: strings.ToLower(file.GetSha256())}
+	if len(l.crcs) == 0 {
+		l.crcs = nil
+	}
+	switch {
+	case l.crcs != nil && l.chunk == 0:
+		return layout{}, errors.New("file has chunk digests but chunk_size is 0")
+	case l.chunk == 0:
+		l.chunk = defaultChunk
+	case l.chunk > maxChunk:
+		return layout{}, fmt.Errorf("chunk_size %d is larger than this backend's limit of %d", l.chunk, maxChunk)
+	}
+	hdr, err := partial.NewHeader(l.size, l.chunk, l.sha)
+	if err != nil {
+		return layout{}, fmt.Errorf("file: %w", err)
+	}
+	l.hdr, l.n = hdr, hdr.NumChunks()
+	if l.crcs != nil && uint64(len(l.crcs)) != l.n {
+		return layout{}, fmt.Errorf("file has %d chunk digests, a %d-byte file has %d chunks of %d", len(l.crcs), l.size, l.n, l.chunk)
+	}
+	if l.crcs == nil && l.sha == "" {
+		return layout{}, errors.New("file has neither chunk digests nor sha256: nothing to verify against")
+	}
+	return l, nil
+}
+
 // checkName accepts a plain file name only: it becomes a path element in
-// every inbox, so separators, "." and ".." are refused.
+// every inbox, so separators, "." and ".." are refused, and so is the
+// prefix of partial state.
 func checkName(name string) error {
 	switch {
 	case name == "" || name == "." || name == "..":
 		return fmt.Errorf("invalid file name %q", name)
 	case strings.ContainsAny(name, `/\`) || strings.ContainsRune(name, 0):
 		return fmt.Errorf("invalid file name %q: must not contain path separators", name)
-	case strings.HasPrefix(name, ".castray-"):
-		return fmt.Errorf("invalid file name %q: the .castray- prefix is reserved", name)
+	case strings.HasPrefix(name, partial.Prefix):
+		return fmt.Errorf("invalid file name %q: the %s prefix is reserved", name, partial.Prefix)
 	}
 	return nil
-}
-
-// target is one delivery in progress.
-type target struct {
-	spec     *sdk.Target
-	tmp      *os.File
-	final    string
-	err      error
-	state    sdk.TargetState
-	lastSent time.Time
-}
-
-// fanout copies one source to many targets.
-type fanout struct {
-	cfg     Config
-	file    *sdk.FileSpec
-	sink    sdk.TransferSink
-	targets []*target
-	written uint64
-	sum     string
-}
-
-// open prepares a target; a target that cannot be prepared fails alone.
-func (f *fanout) open(spec *sdk.Target) {
-	t := &target{spec: spec, state: sdk.TargetRunning}
-	f.targets = append(f.targets, t)
-	inbox := spec.GetAttributes()["inbox_dir"]
-	switch {
-	case spec.GetKind() != "" && spec.GetKind() != "local":
-		t.err = fmt.Errorf("node kind %q is not reachable by the local backend", spec.GetKind())
-	case inbox == "":
-		t.err = errors.New("target has no inbox_dir attribute")
-	}
-	if t.err == nil {
-		if st, err := os.Stat(inbox); err != nil {
-			t.err = fmt.Errorf("inbox %s: %w", inbox, err)
-		} else if !st.IsDir() {
-			t.err = fmt.Errorf("inbox %s is not a directory", inbox)
-		}
-	}
-	if t.err == nil {
-		t.final = filepath.Join(inbox, f.file.GetName())
-		t.tmp, t.err = os.CreateTemp(inbox, ".castray-*.part")
-	}
-	if t.err != nil {
-		t.state = sdk.TargetFailed
-	}
-}
-
-func (f *fanout) live() int {
-	n := 0
-	for _, t := range f.targets {
-		if t.err == nil {
-			n++
-		}
-	}
-	return n
-}
-
-// copy streams the source into every live target, hashing it once. An error
-// return means the whole send failed before any result was reported.
-func (f *fanout) copy(ctx context.Context) error {
-	src, err := os.Open(f.file.GetPath())
-	if err != nil {
-		f.abortAll(fmt.Errorf("open source: %w", err))
-		return nil
-	}
-	defer src.Close()
-	h := sha256.New()
-	buf := make([]byte, f.cfg.BufferSize)
-	interval := time.Duration(f.cfg.ProgressIntervalMS) * time.Millisecond
-	for f.live() > 0 {
-		if err := ctx.Err(); err != nil {
-			f.abortAll(err)
-			return nil
-		}
-		n, rerr := src.Read(buf)
-		if n > 0 {
-			chunk := buf[:n]
-			h.Write(chunk)
-			f.written += uint64(n)
-			for _, t := range f.targets {
-				if t.err != nil {
-					continue
-				}
-				if _, err := t.tmp.Write(chunk); err != nil {
-					t.fail(fmt.Errorf("write %s: %w", t.tmp.Name(), err))
-					continue
-				}
-				if time.Since(t.lastSent) >= interval {
-					t.lastSent = time.Now()
-					if err := f.sink.Progress(&sdk.TargetProgress{NodeId: t.spec.GetNodeId(), BytesDone: f.written, BytesTotal: f.file.GetSize()}); err != nil {
-						f.abortAll(err)
-						return err
-					}
-				}
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			f.abortAll(fmt.Errorf("read source: %w", rerr))
-			return nil
-		}
-	}
-	f.sum = hex.EncodeToString(h.Sum(nil))
-	switch {
-	case f.written != f.file.GetSize():
-		f.abortAll(fmt.Errorf("source is %d bytes, expected %d (changed during transfer?)", f.written, f.file.GetSize()))
-	case f.file.GetSha256() != "" && !strings.EqualFold(f.sum, f.file.GetSha256()):
-		f.abortAll(fmt.Errorf("sha256 mismatch: wrote %s, expected %s", f.sum, f.file.GetSha256()))
-	}
-	return nil
-}
-
-// finish commits every target that is still healthy and reports each
-// target's result.
-func (f *fanout) finish(ctx context.Context) *sdk.SendSummary {
-	summary := &sdk.SendSummary{}
-	for _, t := range f.targets {
-		if t.err == nil {
-			t.err = f.commit(t)
-		}
-		res := &sdk.TargetResult{NodeId: t.spec.GetNodeId(), State: sdk.TargetDone}
-		if t.err != nil {
-			t.cleanup()
-			res.State = t.state
-			if res.State == sdk.TargetRunning {
-				res.State = sdk.TargetFailed
-			}
-			res.Error = t.err.Error()
-			summary.Failed++
-		} else {
-			res.Bytes, res.Location, res.Sha256 = f.written, t.final, f.sum
-			summary.Succeeded++
-			summary.Bytes += f.written
-		}
-		if err := f.sink.Result(res); err != nil && ctx.Err() == nil {
-			return summary
-		}
-	}
-	return summary
-}
-
-// commit makes a fully written, verified temp file durable and renames it to
-// the final name.
-func (f *fanout) commit(t *target) error {
-	if f.cfg.Fsync {
-		if err := t.tmp.Sync(); err != nil {
-			return fmt.Errorf("sync %s: %w", t.tmp.Name(), err)
-		}
-	}
-	if err := t.tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", t.tmp.Name(), err)
-	}
-	if err := os.Chmod(t.tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("chmod %s: %w", t.tmp.Name(), err)
-	}
-	if err := os.Rename(t.tmp.Name(), t.final); err != nil {
-		return fmt.Errorf("rename into place: %w", err)
-	}
-	t.tmp = nil
-	if f.cfg.Fsync {
-		if dir, err := os.Open(filepath.Dir(t.final)); err == nil {
-			_ = dir.Sync()
-			_ = dir.Close()
-		}
-	}
-	return nil
-}
-
-func (t *target) fail(err error) {
-	t.err = err
-	t.state = sdk.TargetFailed
-	t.cleanup()
-}
-
-func (t *target) cleanup() {
-	if t.tmp != nil {
-		name := t.tmp.Name()
-		_ = t.tmp.Close()
-		_ = os.Remove(name)
-		t.tmp = nil
-	}
-}
-
-// abortAll fails every live target with err; a context error marks them
-// cancelled.
-func (f *fanout) abortAll(err error) {
-	for _, t := range f.targets {
-		if t.err != nil {
-			continue
-		}
-		t.fail(err)
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			t.state = sdk.TargetCancelled
-		}
-	}
 }

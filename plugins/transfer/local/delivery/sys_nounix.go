@@ -1,0 +1,5 @@
+//go:build !unix
+
+package delivery
+
+const oNoFollow = 0

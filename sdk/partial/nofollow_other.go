@@ -1,0 +1,6 @@
+//go:build !unix
+
+package partial
+
+// oNoFollow: this platform has no O_NOFOLLOW.
+const oNoFollow = 0
