@@ -147,7 +147,7 @@ func TestCutOffUploadsNeverReplaceAGoodFile(t *testing.T) {
 	d.upload("f.bin", good)
 
 	cases := map[string]struct{ headers, body string }{
-		"short Content-Length": {"Content-Length: 1000\r\n", strings.Repeat("x", 400)},
+		"short Content-Length":   {"Content-Length: 1000\r\n", strings.Repeat("x", 400)},
 		"chunked, no last chunk": {"Transfer-Encoding: chunked\r\n", "190\r\n" + strings.Repeat("y", 400) + "\r\n"},
 		"cut inside a chunk":     {"Transfer-Encoding: chunked\r\n", "3e8\r\n" + strings.Repeat("z", 10)},
 		"wrong digest":           {"Content-Length: 4\r\nX-Content-SHA256: " + strings.Repeat("0", 64) + "\r\n", "abcd"},
