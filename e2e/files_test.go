@@ -345,14 +345,18 @@ func TestPluginKilledMidTransfer(t *testing.T) {
 		st, err := os.Stat(part)
 		return err == nil && st.Size() >= 2<<20
 	})
-	if err := syscall.Kill(d.plugins()["local"].PID, syscall.SIGKILL); err != nil {
+	old := d.plugins()["local"].PID
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	rec := d.waitTransfer(id, "failed", "partial", "completed")
 	if rec.State != "failed" || rec.Targets[0].Error == "" {
 		t.Fatalf("after the plugin died: %+v", rec)
 	}
-	eventually(t, 60*time.Second, "the plugin to be relaunched", func() bool { return d.plugins()["local"].State == "healthy" })
+	eventually(t, 60*time.Second, "the plugin to be relaunched", func() bool {
+		p := d.plugins()["local"]
+		return p.PID != old && p.State == "healthy"
+	})
 	if code := d.do("POST", "/api/transfers/"+id+"/retry", nil, nil); code != 202 {
 		t.Fatalf("retry: %d", code)
 	}
