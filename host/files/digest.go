@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"hash/crc32"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 )
@@ -78,13 +79,18 @@ func copyDigest(dst io.Writer, src io.Reader, limit int64, chunkSize int) (d dig
 	written := make(chan error, 1)
 	if dst != nil {
 		toWrite = make(chan *block, nbufs)
+		file, _ := dst.(*os.File)
 		go func() {
 			var werr error
+			var off int64
 			for b := range toWrite {
 				if werr == nil {
 					if _, werr = dst.Write((*b.p)[:b.n]); werr != nil {
 						writeFailed.Store(true)
+					} else if file != nil {
+						startWriteback(file, off, b.n)
 					}
+					off += int64(b.n)
 				}
 				release(b)
 			}
