@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -166,17 +165,13 @@ func (s *Server) nodeFile(c *fiber.Ctx) error {
 	if err != nil {
 		return fiber.NewError(fiber.StatusBadRequest, "file name: "+err.Error())
 	}
-	if err := files.CheckName(name); err != nil {
+	f, info, err := files.OpenIn(n.InboxDir, name)
+	var ne *files.NameError
+	switch {
+	case errors.As(err, &ne):
 		return fiber.NewError(fiber.StatusBadRequest, err.Error())
-	}
-	f, err := os.OpenFile(filepath.Join(n.InboxDir, name), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("node %s has no file %q", n.ID, name))
-	}
-	info, err := f.Stat()
-	if err != nil || !info.Mode().IsRegular() {
-		f.Close()
-		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("node %s has no file %q", n.ID, name))
+	case err != nil:
+		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("node %s: %v", n.ID, err))
 	}
 	sum := ""
 	got, err := s.d.Transfers.ReceivedBy(n.ID)

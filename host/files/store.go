@@ -460,8 +460,10 @@ func (s *Store) Delete(name string) error {
 }
 
 // lstat: the regular file name, without following a link.
-func (s *Store) lstat(name string) (fs.FileInfo, error) {
-	fi, err := os.Lstat(filepath.Join(s.dir, name))
+func (s *Store) lstat(name string) (fs.FileInfo, error) { return lstatIn(s.dir, name) }
+
+func lstatIn(dir, name string) (fs.FileInfo, error) {
+	fi, err := os.Lstat(filepath.Join(dir, name))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
@@ -474,11 +476,19 @@ func (s *Store) lstat(name string) (fs.FileInfo, error) {
 }
 
 // openRegular opens the regular file name without following a link.
-func (s *Store) openRegular(name string) (*os.File, fs.FileInfo, error) {
-	if _, err := s.lstat(name); err != nil {
+func (s *Store) openRegular(name string) (*os.File, fs.FileInfo, error) { return OpenIn(s.dir, name) }
+
+// OpenIn opens the regular file name in dir (the uploads folder, a local
+// node's inbox) without following a symbolic link. Anything but a regular
+// file is ErrNotFound, with a message saying what it is.
+func OpenIn(dir, name string) (*os.File, fs.FileInfo, error) {
+	if err := CheckName(name); err != nil {
+		return nil, nil, err
+	}
+	if _, err := lstatIn(dir, name); err != nil {
 		return nil, nil, err // the clearer message, before the open
 	}
-	f, err := openNoFollow(filepath.Join(s.dir, name))
+	f, err := openNoFollow(filepath.Join(dir, name))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil, fmt.Errorf("%w: %q", ErrNotFound, name)
