@@ -161,7 +161,7 @@ func (s *Service) finish(id, state, msg string) {
 			case done == 0:
 				state, msg = StateFailed, "every target failed"
 			default:
-				state, msg = StatePartial, fmt.Sprintf("%d of %d targets failed", failed, len(r.Targets))
+				state, msg = StatePartial, fmt.Sprintf("%d of %d targets did not complete", failed, len(r.Targets))
 			}
 		}
 		r.State, r.Error, r.FinishedAt = state, msg, now

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -383,36 +384,46 @@ func (s *Service) Retry(id string) (Record, error) {
 		return Record{}, conflict("transfer %s: backend %q: %v", id, snapshot.Backend, err)
 	}
 	var targets []registry.Node
+	var gone []string
 	now := s.now()
 	s.mu.Lock()
 	if _, running := s.runs[id]; running {
 		s.mu.Unlock()
 		return Record{}, conflict("transfer %s is already running", id)
 	}
-	for i := range r.Targets {
-		t := &r.Targets[i]
+	why := map[string]string{}
+	for _, t := range r.Targets {
 		if t.State == StateCompleted {
 			continue
 		}
-		n, ok := s.o.Nodes.Get(t.NodeID)
-		switch {
+		switch n, ok := s.o.Nodes.Get(t.NodeID); {
 		case !ok:
-			t.State, t.Error = StateFailed, "the node no longer exists"
+			why[t.NodeID] = "the node no longer exists"
 		case n.State != registry.StateActive:
-			t.State, t.Error = StateFailed, fmt.Sprintf("the node is %s", n.State)
+			why[t.NodeID] = fmt.Sprintf("the node is %s", n.State)
 		default:
-			t.State, t.Error, t.BytesDone, t.BytesSent, t.BytesReused = StatePending, "", 0, 0, 0
 			targets = append(targets, n)
+			continue
 		}
-		t.FinishedAt = time.Time{}
+		gone = append(gone, t.NodeID+": "+why[t.NodeID])
+	}
+	if len(targets) == 0 {
+		s.mu.Unlock()
+		return Record{}, conflict("transfer %s: no target can be retried (%s)", id, strings.Join(gone, "; "))
+	}
+	for i := range r.Targets {
+		t := &r.Targets[i]
+		switch {
+		case t.State == StateCompleted:
+		case why[t.NodeID] != "":
+			t.State, t.Error, t.FinishedAt = StateFailed, why[t.NodeID], now
+		default:
+			t.State, t.Error, t.FinishedAt = StatePending, "", time.Time{}
+			t.BytesDone, t.BytesSent, t.BytesReused = 0, 0, 0
+		}
 	}
 	r.Attempts++
 	r.State, r.Error, r.FinishedAt = StatePending, "", time.Time{}
-	if len(targets) == 0 {
-		s.mu.Unlock()
-		s.finish(id, StateFailed, "no target of the transfer is reachable any more")
-		return s.Get(id)
-	}
 	r.StartedAt = now
 	snapshot = cloneRecord(r)
 	s.mu.Unlock()

@@ -656,3 +656,35 @@ func TestRecoverSweepsOrphanPartialStateOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestRetrySkipsTargetsWhoseNodeIsGone(t *testing.T) {
+	b := &backend{fail: map[string]bool{"a": true, "b": true}}
+	e := setup(t, b)
+	rec, _ := e.s.Start(Request{FileName: "f.txt", Mode: "broadcast"})
+	waitState(t, e.s, rec.ID, StateFailed)
+	if _, err := e.reg.Remove("a"); err != nil {
+		t.Fatal(err)
+	}
+	b.mu.Lock()
+	b.fail = nil
+	b.mu.Unlock()
+	if _, err := e.s.Retry(rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	r := waitState(t, e.s, rec.ID, StatePartial)
+	if r.Targets[0].State != StateFailed || r.Targets[0].Error != "the node no longer exists" || r.Targets[1].State != StateCompleted {
+		t.Fatalf("record = %+v", r)
+	}
+	if req := b.lastSend(); len(req.GetTargets()) != 1 || req.GetTargets()[0].GetNodeId() != "b" {
+		t.Fatalf("retry sent %+v", req.GetTargets())
+	}
+	// Nothing left that can be retried: a conflict that names why, and the
+	// record is unchanged.
+	var ce *ConflictError
+	if _, err := e.s.Retry(rec.ID); !errors.As(err, &ce) || !strings.Contains(ce.Msg, "a: the node no longer exists") {
+		t.Fatalf("retry with only a gone node left: %v", err)
+	}
+	if again, _ := e.s.Get(rec.ID); again.Attempts != r.Attempts {
+		t.Fatal("a refused retry changed the record")
+	}
+}
