@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/castray/castray/sdk"
 )
 
 func TestPluginsLoadedAndHealthy(t *testing.T) {
@@ -213,5 +215,70 @@ func TestCorruptStoreFailsClearly(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(filepath.Join(dataDir, "castray.db")); string(got) != string(garbage) {
 		t.Fatal("the corrupt store was modified")
+	}
+}
+
+// A binary dropped into the plugin folder that fails to load is skipped and
+// listed as failed, unless a config block names it; a block that names no
+// binary stops the daemon.
+func TestBadPluginBinaryIsSkippedUnlessConfigured(t *testing.T) {
+	dir := t.TempDir()
+	installed, err := filepath.Glob(filepath.Join(binDir, "plugins", "*"))
+	if err != nil || len(installed) == 0 {
+		t.Fatalf("no built plugins in %s: %v", binDir, err)
+	}
+	for _, p := range installed {
+		if err := os.Symlink(p, filepath.Join(dir, filepath.Base(p))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, body := range map[string]string{
+		"castray-discovery-broken": "exit 1",     // crashes at start
+		"not-a-plugin":             "echo hello", // not a plugin at all
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := []string{"--plugin-dir", dir}
+
+	t.Run("unconfigured", func(t *testing.T) {
+		d := startDaemon(t, daemonOpts{args: args})
+		plugins := d.plugins()
+		if local := plugins["local"]; local.State != "healthy" {
+			t.Errorf("local: %+v", local)
+		}
+		for _, name := range []string{"broken", "not-a-plugin"} {
+			if p, ok := plugins[name]; !ok || p.State != "failed" || p.LastError == "" || p.PID != 0 {
+				t.Errorf("%s: %+v (listed %v), want failed with its error", name, p, ok)
+			}
+		}
+		if !strings.Contains(d.Stderr.String(), "castray-discovery-broken") {
+			t.Errorf("the failed binary was not logged:\n%s", d.Stderr)
+		}
+	})
+	for _, tc := range []struct{ name, config, want string }{
+		{"configured", "plugin \"broken\" {}\n", `plugin "broken"`},
+		{"block names no binary", "plugin \"scan\" {\n  enabled = false\n}\n", `plugin "scan": the config block matches no plugin binary`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := startDaemonProcess(t, daemonOpts{config: tc.config, args: args})
+			if code := d.wait(30 * time.Second); code == 0 {
+				t.Fatal("daemon started")
+			}
+			if !strings.Contains(d.Stderr.String(), tc.want) {
+				t.Fatalf("stderr lacks %s:\n%s", tc.want, d.Stderr)
+			}
+		})
+	}
+}
+
+func TestVersionPrintsSDKAPIVersion(t *testing.T) {
+	out, err := exec.Command(filepath.Join(binDir, "castray"), "version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("castray version: %v\n%s", err, out)
+	}
+	if want := fmt.Sprintf("(plugin API v%d)", sdk.APIVersion); !strings.Contains(string(out), want) {
+		t.Fatalf("castray version printed %q, want %q", out, want)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/castray/castray/config"
 	"github.com/castray/castray/host/daemon"
 	"github.com/castray/castray/host/pluginmgr"
+	"github.com/castray/castray/sdk"
 )
 
 func newRootCmd() *cobra.Command {
@@ -83,7 +84,7 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintf(cmd.OutOrStdout(), "castray %s (plugin API v%d)\n", daemon.Version, 1)
+			fmt.Fprintf(cmd.OutOrStdout(), "castray %s (plugin API v%d)\n", daemon.Version, sdk.APIVersion)
 		},
 	}
 }

@@ -58,15 +58,18 @@ type Field struct {
 
 // instance is one plugin and its current process.
 type instance struct {
-	m        *Manager
+	m *Manager
+
+	// Set by Manager.load, before any other goroutine sees the instance,
+	// and never written again: lookups and proxies read them without the
+	// lock. A relaunch checks the new process against name and kind.
 	path     string
 	sum      string
 	settings Settings
+	name     string
+	kind     sdk.PluginKind
 
-	// Set by the first launch, fixed afterwards.
-	name string
-	kind sdk.PluginKind
-
+	// mu guards the current process and the status.
 	mu     sync.Mutex
 	client *plugin.Client
 	rpc    plugin.ClientProtocol
@@ -76,7 +79,9 @@ type instance struct {
 
 // launch starts the process, handshakes, reads GetInfo and dispenses the
 // kind's service. want, when set, is the info of the first launch: the
-// relaunched binary must still be the same plugin.
+// relaunched binary must still be the same plugin. On an error after GetInfo
+// answered, the info is returned with it. launch writes the process and the
+// status, under the lock, and never the instance's fixed fields.
 func (i *instance) launch(ctx context.Context, want *sdk.PluginInfo) (*sdk.PluginInfo, error) {
 	cmd := exec.Command(i.path)
 	cmd.Env = append(os.Environ(), "CASTRAY_PLUGIN_LOG_LEVEL="+i.m.opts.LogLevel)
@@ -103,9 +108,10 @@ func (i *instance) launch(ctx context.Context, want *sdk.PluginInfo) (*sdk.Plugi
 		client.Kill()
 		return nil, fmt.Errorf("launch: %w", err)
 	}
+	var info *sdk.PluginInfo
 	fail := func(err error) (*sdk.PluginInfo, error) {
 		client.Kill()
-		return nil, err
+		return info, err
 	}
 	raw, err := rpc.Dispense(sdk.PluginSetBase)
 	if err != nil {
@@ -113,8 +119,8 @@ func (i *instance) launch(ctx context.Context, want *sdk.PluginInfo) (*sdk.Plugi
 	}
 	ctx, cancel := context.WithTimeout(ctx, i.m.opts.StartTimeout)
 	defer cancel()
-	info, err := raw.(sdk.Plugin).Info(ctx)
-	if err != nil {
+	if info, err = raw.(sdk.Plugin).Info(ctx); err != nil {
+		info = nil
 		return fail(fmt.Errorf("fingerprint: %w", err))
 	}
 	if err := checkInfo(info); err != nil {
@@ -146,8 +152,6 @@ func (i *instance) launch(ctx context.Context, want *sdk.PluginInfo) (*sdk.Plugi
 	}
 	i.mu.Lock()
 	i.client, i.rpc, i.impl = client, rpc, impl.(sdk.Plugin)
-	i.name, i.kind = info.GetName(), info.GetKind()
-	i.st.Name, i.st.Kind, i.st.Path, i.st.SHA256 = info.GetName(), kindName(info.GetKind()), i.path, i.sum
 	i.st.Version, i.st.APIVersion, i.st.Description = info.GetPluginVersion(), client.NegotiatedVersion(), info.GetDescription()
 	i.st.ConfigSchema, i.st.PID, i.st.StartedAt = fields, pid, time.Now().UTC()
 	i.mu.Unlock()

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -35,8 +37,9 @@ type Settings struct {
 type Options struct {
 	// Dir is the plugin directory. A missing directory means no plugins.
 	Dir string
-	// Settings per plugin name. Plugins without an entry run enabled with
-	// an empty config.
+	// Settings per plugin name (the block `plugin "<name>"`). Plugins
+	// without an entry run enabled with an empty config; an entry that
+	// matches no plugin, or several, fails Load (see the package doc).
 	Settings map[string]Settings
 	// DataDir is passed to plugins in Configure.
 	DataDir string
@@ -96,7 +99,10 @@ type Manager struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	plugins map[string]*instance // by plugin name
+	plugins map[string]*instance // by plugin name; fixed once Load returns
+	// failed are the binaries without a config block that failed to load:
+	// listed, never launched again. Fixed once Load returns.
+	failed []*instance
 }
 
 // LoadError collects every problem found while loading plugins, each
@@ -107,26 +113,76 @@ func (e *LoadError) Error() string {
 	return "plugins failed to load:\n  " + strings.Join(e.Problems, "\n  ")
 }
 
+// binary is one executable of the plugin directory.
+type binary struct {
+	path, base string
+	// name and kind come from a file name castray-<kind>-<name>; name is ""
+	// for any other file name.
+	name string
+	kind sdk.PluginKind
+}
+
+// parseFileName reads a plugin's name and kind from its file name,
+// castray-discovery-<name> or castray-transfer-<name>.
+func parseFileName(base string) (string, sdk.PluginKind, bool) {
+	for _, k := range []sdk.PluginKind{sdk.KindDiscovery, sdk.KindTransfer} {
+		if name, ok := strings.CutPrefix(base, "castray-"+kindName(k)+"-"); ok && name != "" {
+			return name, k, true
+		}
+	}
+	return "", 0, false
+}
+
 // Load scans the plugin directory, launches and configures every plugin and
-// starts supervising them. Any problem (a bad plugin config, a pin mismatch,
-// an incompatible API version, two plugins with one name, a configured
-// plugin that is not there) stops the load: every plugin launched so far is
-// killed and a *LoadError lists all problems.
+// starts supervising them; the rules are in the package doc. A problem with
+// a configured plugin (a bad config, a pin mismatch, an incompatible API
+// version, a failed launch), two plugins with one name, or a config block
+// that matches no binary or several stops the load: every plugin launched
+// so far is killed and a *LoadError lists all problems. A binary no config
+// block names that fails to load is skipped and listed as failed.
 func Load(opts Options) (*Manager, error) {
 	opts.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{opts: opts, log: opts.Logger.Named("plugins"), ctx: ctx, cancel: cancel, plugins: map[string]*instance{}}
 
-	paths, err := m.scan()
+	bins, err := m.scan()
 	if err != nil {
 		cancel()
 		return nil, err
 	}
 	var problems []string
-	for _, path := range paths {
-		inst, err := m.load(path)
+	// claimed holds the config blocks that found their binary, or a
+	// problem already reported for them.
+	claimed := map[string]bool{}
+	byName := map[string][]string{}
+	for _, b := range bins {
+		if b.name != "" {
+			byName[b.name] = append(byName[b.name], b.base)
+		}
+	}
+	for name := range opts.Settings {
+		if files := byName[name]; len(files) > 1 {
+			problems = append(problems, fmt.Sprintf("plugin %q: the config block matches %d binaries in %s (%s); keep one, none was launched",
+				name, len(files), opts.Dir, strings.Join(files, ", ")))
+			claimed[name] = true
+		}
+	}
+	for _, b := range bins {
+		if b.name != "" && claimed[b.name] {
+			continue // its block is ambiguous, reported above
+		}
+		inst, block, err := m.load(b)
+		if block != "" {
+			claimed[block] = true
+		}
 		if err != nil {
-			problems = append(problems, err.Error())
+			if block != "" {
+				problems = append(problems, fmt.Sprintf("plugin %q: %v", block, err))
+				continue
+			}
+			m.log.Error("plugin failed to load; skipped, as no config block names it", "name", inst.name, "path", b.path, "error", err)
+			inst.setState(StateFailed, err.Error())
+			m.failed = append(m.failed, inst)
 			continue
 		}
 		if prev, dup := m.plugins[inst.name]; dup {
@@ -137,8 +193,8 @@ func Load(opts Options) (*Manager, error) {
 		m.plugins[inst.name] = inst
 	}
 	for name := range opts.Settings {
-		if _, ok := m.plugins[name]; !ok {
-			problems = append(problems, fmt.Sprintf("plugin %q: configured but no plugin of that name was found in %s", name, opts.Dir))
+		if !claimed[name] {
+			problems = append(problems, m.unmatched(name))
 		}
 	}
 	if problems != nil {
@@ -155,8 +211,28 @@ func Load(opts Options) (*Manager, error) {
 	return m, nil
 }
 
-// scan lists the executable files of the plugin directory.
-func (m *Manager) scan() ([]string, error) {
+// unmatched describes a config block that no binary answered.
+func (m *Manager) unmatched(name string) string {
+	found := make([]string, 0, len(m.plugins))
+	for n := range m.plugins {
+		found = append(found, n)
+	}
+	sort.Strings(found)
+	msg := fmt.Sprintf("plugin %q: the config block matches no plugin binary: no castray-discovery-%s or castray-transfer-%s in %s, and no other binary there reports that name (plugins found: %s)",
+		name, name, name, m.opts.Dir, strings.Join(found, ", "))
+	if len(m.failed) > 0 {
+		var files []string
+		for _, f := range m.failed {
+			files = append(files, filepath.Base(f.path))
+		}
+		sort.Strings(files)
+		msg += "; binaries that failed to load: " + strings.Join(files, ", ")
+	}
+	return msg
+}
+
+// scan lists the executable files of the plugin directory, by file name.
+func (m *Manager) scan() ([]binary, error) {
 	entries, err := os.ReadDir(m.opts.Dir)
 	if errors.Is(err, os.ErrNotExist) {
 		m.log.Warn("plugin directory does not exist; running without plugins", "dir", m.opts.Dir)
@@ -165,7 +241,7 @@ func (m *Manager) scan() ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plugin directory %s: %w", m.opts.Dir, err)
 	}
-	var paths []string
+	var bins []binary
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".") {
 			continue
@@ -183,53 +259,79 @@ func (m *Manager) scan() ([]string, error) {
 			m.log.Warn("skipping non-executable file in plugin directory", "path", path)
 			continue
 		}
-		paths = append(paths, path)
+		b := binary{path: path, base: e.Name()}
+		b.name, b.kind, _ = parseFileName(e.Name())
+		bins = append(bins, b)
 	}
-	return paths, nil
+	return bins, nil
 }
 
-// load fingerprints, launches and configures one plugin binary.
+// load fingerprints, launches and configures one plugin binary. block is
+// the config block that applies to it, "" if none; an error with a block
+// stops the load, one without is the binary's own failure. The instance
+// returned carries the best name known (from the file name, the plugin's
+// Info, or else the file name itself) even with an error.
 //
-// A binary whose file name is the name of a configured plugin, or ends in
-// "-<name>" (castray-transfer-local for "local"), is matched to that
-// plugin's settings before it is ever run: a SHA-256 pin is checked first,
-// and a disabled plugin is not launched at all. Other binaries are launched
-// once to learn their name.
-func (m *Manager) load(path string) (*instance, error) {
-	sum, err := fileSHA256(path)
-	if err != nil {
-		return nil, fmt.Errorf("plugin %s: %w", path, err)
+// A binary named castray-<kind>-<name> is matched to block <name> before
+// it is ever run: a SHA-256 pin is checked first, and a disabled plugin is
+// not launched at all. Other binaries are launched once to learn their
+// name, and a block of that name then applies.
+func (m *Manager) load(b binary) (inst *instance, block string, err error) {
+	inst = &instance{m: m, path: b.path, name: b.name, kind: b.kind}
+	if inst.name == "" {
+		inst.name = b.base
 	}
-	inst := &instance{m: m, path: path, sum: sum}
-	fileName, set, matched := m.settingsByFile(path)
-	if matched {
+	inst.st = Status{Name: inst.name, Path: b.path}
+	if b.name != "" {
+		inst.st.Kind = kindName(b.kind)
+	}
+	set, configured := m.opts.Settings[b.name]
+	configured = configured && b.name != ""
+	if configured {
+		block = b.name
+	}
+	sum, err := fileSHA256(b.path)
+	if err != nil {
+		return inst, block, err
+	}
+	inst.sum, inst.st.SHA256 = sum, sum
+	if configured {
 		if set.SHA256 != "" && !strings.EqualFold(set.SHA256, sum) {
-			return nil, fmt.Errorf("plugin %q: binary %s has sha256 %s, but the configuration pins %s; not launched", fileName, path, sum, set.SHA256)
+			return inst, block, fmt.Errorf("binary %s has sha256 %s, but the configuration pins %s; not launched", b.path, sum, set.SHA256)
 		}
 		if !set.Enabled {
-			inst.name = fileName
-			inst.st = Status{Name: fileName, Path: path, SHA256: sum}
 			inst.setState(StateDisabled, "")
-			m.log.Info("plugin disabled in configuration; not launched", "name", fileName, "path", path)
-			return inst, nil
+			m.log.Info("plugin disabled in configuration; not launched", "name", inst.name, "path", b.path)
+			return inst, block, nil
 		}
 		inst.settings = set
 	}
 	info, err := inst.launch(m.ctx, nil)
+	if info.GetName() != "" && b.name == "" {
+		// Known by its Info only: that name is its name from now on.
+		inst.name, inst.kind = info.GetName(), info.GetKind()
+		inst.mu.Lock()
+		inst.st.Name, inst.st.Kind = inst.name, kindName(inst.kind)
+		inst.mu.Unlock()
+		if _, ok := m.opts.Settings[inst.name]; ok {
+			block = inst.name
+		}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("plugin %s: %w", path, err)
+		return inst, block, fmt.Errorf("%s: %w", b.path, err)
 	}
-	if matched && info.GetName() != fileName {
+	if b.name != "" && (info.GetName() != b.name || info.GetKind() != b.kind) {
 		inst.kill()
-		return nil, fmt.Errorf("plugin %s: file name says %q but the plugin reports %q", path, fileName, info.GetName())
+		return inst, block, fmt.Errorf("file name %s says %s plugin %q, but the binary reports %s plugin %q",
+			b.base, kindName(b.kind), b.name, kindName(info.GetKind()), info.GetName())
 	}
-	if !matched {
-		if set, ok := m.opts.Settings[info.GetName()]; ok {
+	if !configured {
+		if set, ok := m.opts.Settings[inst.name]; ok {
 			// Settings found only by the reported name: a pin or a
 			// disable must hold all the same.
 			if set.SHA256 != "" && !strings.EqualFold(set.SHA256, sum) {
 				inst.kill()
-				return nil, fmt.Errorf("plugin %q: binary %s has sha256 %s, but the configuration pins %s", info.GetName(), path, sum, set.SHA256)
+				return inst, block, fmt.Errorf("binary %s has sha256 %s, but the configuration pins %s", b.path, sum, set.SHA256)
 			}
 			inst.settings = set
 		} else {
@@ -238,47 +340,49 @@ func (m *Manager) load(path string) (*instance, error) {
 		if !inst.settings.Enabled {
 			inst.kill()
 			inst.setState(StateDisabled, "")
-			return inst, nil
+			return inst, block, nil
 		}
 	}
 	if err := inst.configure(m.ctx); err != nil {
 		inst.kill()
-		return nil, fmt.Errorf("plugin %q: %w", info.GetName(), err)
+		return inst, block, err
 	}
 	inst.setState(StateHealthy, "")
-	m.log.Info("plugin loaded", "name", info.GetName(), "kind", kindName(info.GetKind()),
+	m.log.Info("plugin loaded", "name", inst.name, "kind", kindName(inst.kind),
 		"version", info.GetPluginVersion(), "sha256", sum[:12], "pid", inst.status().PID)
-	return inst, nil
+	return inst, block, nil
 }
 
-// settingsByFile finds the configured plugin a binary's file name names.
-func (m *Manager) settingsByFile(path string) (string, Settings, bool) {
-	base := filepath.Base(path)
-	for name, set := range m.opts.Settings {
-		if base == name || strings.HasSuffix(base, "-"+name) {
-			return name, set, true
-		}
-	}
-	return "", Settings{}, false
-}
-
-// List returns the status of every plugin, sorted by name.
+// List returns the status of every plugin, and of every binary that failed
+// to load, sorted by name.
 func (m *Manager) List() []Status {
-	out := make([]Status, 0, len(m.plugins))
+	out := make([]Status, 0, len(m.plugins)+len(m.failed))
 	for _, inst := range m.plugins {
 		out = append(out, inst.status())
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	for _, inst := range m.failed {
+		out = append(out, inst.status())
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].Path < out[j].Path
+	})
 	return out
 }
 
-// Status returns one plugin's status.
+// Status returns one plugin's status (or a failed binary's).
 func (m *Manager) Status(name string) (Status, bool) {
-	inst, ok := m.plugins[name]
-	if !ok {
-		return Status{}, false
+	if inst, ok := m.plugins[name]; ok {
+		return inst.status(), true
 	}
-	return inst.status(), true
+	for _, inst := range m.failed {
+		if inst.name == name {
+			return inst.status(), true
+		}
+	}
+	return Status{}, false
 }
 
 // ErrNoPlugin is returned for a plugin name that was not loaded.
@@ -286,11 +390,14 @@ var ErrNoPlugin = errors.New("no such plugin")
 
 // Transfer returns the transfer backend with that name. The value stays
 // valid across relaunches; calls fail with sdk.ErrPluginUnavailable while
-// the plugin is not healthy.
+// the plugin is not healthy. A disabled plugin is not returned.
 func (m *Manager) Transfer(name string) (sdk.Transferer, error) {
 	inst, ok := m.plugins[name]
 	if !ok || inst.kind != sdk.KindTransfer {
 		return nil, fmt.Errorf("transfer plugin %q: %w", name, ErrNoPlugin)
+	}
+	if inst.status().State == StateDisabled {
+		return nil, fmt.Errorf("transfer plugin %q is disabled in the configuration: %w", name, ErrNoPlugin)
 	}
 	return transferProxy{inst}, nil
 }
@@ -312,7 +419,7 @@ func (m *Manager) Shutdown() {
 	m.cancel()
 	m.wg.Wait()
 	var kills sync.WaitGroup
-	for _, inst := range m.plugins {
+	for _, inst := range append(slices.Collect(maps.Values(m.plugins)), m.failed...) {
 		kills.Add(1)
 		go func() {
 			defer kills.Done()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,13 +34,17 @@ func TestMain(m *testing.M) {
 
 type helper struct{ mode string }
 
+// Info follows the mode: a comma-separated list of "ok", "name=<name>"
+// (report that name instead of "helper") and "future" (speak only API 99).
 func (h *helper) Info(context.Context) (*sdk.PluginInfo, error) {
 	name, versions := "helper", []uint32{sdk.APIVersion}
-	if strings.HasPrefix(h.mode, "name=") {
-		name = strings.TrimPrefix(h.mode, "name=")
-	}
-	if h.mode == "future" {
-		versions = []uint32{99}
+	for _, m := range strings.Split(h.mode, ",") {
+		switch {
+		case strings.HasPrefix(m, "name="):
+			name = strings.TrimPrefix(m, "name=")
+		case m == "future":
+			versions = []uint32{99}
+		}
 	}
 	return &sdk.PluginInfo{Name: name, Kind: sdk.KindTransfer, PluginVersion: "1.2.3", ApiVersions: versions}, nil
 }
@@ -86,6 +91,15 @@ func pluginDir(t *testing.T, plugins map[string]string) string {
 		}
 	}
 	return dir
+}
+
+// writeScript adds an executable shell script to dir: a binary that is not
+// (or not quite) a plugin.
+func writeScript(t *testing.T, dir, file, body string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, file), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func load(t *testing.T, opts pluginmgr.Options) *pluginmgr.Manager {
@@ -215,8 +229,9 @@ func TestBadConfigStopsLoadNamingPluginAndKey(t *testing.T) {
 
 func TestLoadCollectsEveryProblem(t *testing.T) {
 	_, err := pluginmgr.Load(pluginmgr.Options{
-		Dir: pluginDir(t, map[string]string{"a-helper": "ok", "b-other": "name=helper", "c-future": "future"}),
+		Dir: pluginDir(t, map[string]string{"a-helper": "ok", "b-other": "name=helper", "c-future": "name=fut,future"}),
 		Settings: map[string]pluginmgr.Settings{
+			"fut":     {Enabled: true},
 			"missing": {Enabled: true},
 		},
 	})
@@ -225,7 +240,7 @@ func TestLoadCollectsEveryProblem(t *testing.T) {
 		t.Fatalf("err = %v, want *LoadError", err)
 	}
 	msg := err.Error()
-	for _, want := range []string{`"helper": provided by both`, "API versions [99]", `"missing": configured but no plugin`} {
+	for _, want := range []string{`"helper": provided by both`, "API versions [99]", `"fut": `, `"missing": the config block matches no plugin binary`} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)
 		}
@@ -284,5 +299,185 @@ func TestMissingDirMeansNoPlugins(t *testing.T) {
 	m := load(t, pluginmgr.Options{Dir: filepath.Join(t.TempDir(), "none")})
 	if len(m.List()) != 0 {
 		t.Fatal("plugins from a missing directory")
+	}
+}
+
+// A block names one plugin exactly: `plugin "scan"` is not a suffix of
+// castray-…-dashboard-scan, so disabling "scan" leaves dashboard-scan alone.
+func TestConfigBlockMatchesExactName(t *testing.T) {
+	m := load(t, pluginmgr.Options{
+		Dir: pluginDir(t, map[string]string{
+			"castray-transfer-dashboard-scan": "name=dashboard-scan",
+			"castray-transfer-scan":           "name=scan",
+		}),
+		Settings: map[string]pluginmgr.Settings{"scan": {Enabled: false}},
+	})
+	if st, _ := m.Status("dashboard-scan"); st.State != pluginmgr.StateHealthy {
+		t.Errorf("dashboard-scan: %+v, want healthy", st)
+	}
+	if st, _ := m.Status("scan"); st.State != pluginmgr.StateDisabled {
+		t.Errorf("scan: %+v, want disabled", st)
+	}
+}
+
+func TestConfigBlockMatchingNoBinaryIsAnError(t *testing.T) {
+	_, err := pluginmgr.Load(pluginmgr.Options{
+		Dir:      pluginDir(t, map[string]string{"castray-transfer-dashboard-scan": "name=dashboard-scan"}),
+		Settings: map[string]pluginmgr.Settings{"scan": {Enabled: false}},
+	})
+	if err == nil {
+		t.Fatal(`a block "scan" loaded with only castray-transfer-dashboard-scan installed`)
+	}
+	for _, want := range []string{`plugin "scan"`, "castray-discovery-scan", "castray-transfer-scan", "dashboard-scan"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestConfigBlockMatchingTwoBinariesIsAnError(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "launched")
+	t.Setenv("CASTRAY_TEST_MARKER", marker)
+	_, err := pluginmgr.Load(pluginmgr.Options{
+		Dir:      pluginDir(t, map[string]string{"castray-discovery-x": "name=x", "castray-transfer-x": "name=x"}),
+		Settings: map[string]pluginmgr.Settings{"x": {Enabled: true}},
+	})
+	if err == nil {
+		t.Fatal("an ambiguous block loaded")
+	}
+	for _, want := range []string{`plugin "x"`, "castray-discovery-x", "castray-transfer-x"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if _, statErr := os.Stat(marker); statErr == nil {
+		t.Error("a binary of an ambiguous block was launched")
+	}
+}
+
+// Relaunches rewrite an instance under its lock while callers look plugins
+// up; under -race this fails if a lookup reads the instance unlocked.
+func TestLookupsDuringRelaunches(t *testing.T) {
+	states := make(chan pluginmgr.Status, 64)
+	m := load(t, pluginmgr.Options{
+		Dir:     pluginDir(t, map[string]string{"castray-transfer-helper": "ok"}),
+		OnState: func(s pluginmgr.Status) { states <- s },
+	})
+	if st := <-states; st.State != pluginmgr.StateHealthy {
+		t.Fatalf("first state %+v", st)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := m.Transfer("helper"); err != nil {
+				t.Errorf("Transfer: %v", err)
+				return
+			}
+			_ = m.Discoverers()
+			runtime.Gosched()
+		}
+	}()
+	for round := 1; round <= 3; round++ {
+		st, _ := m.Status("helper")
+		if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		for s := range states { // restarting, then healthy again
+			if s.State == pluginmgr.StateHealthy {
+				break
+			}
+			if s.State != pluginmgr.StateRestarting {
+				t.Fatalf("round %d: state %+v", round, s)
+			}
+		}
+		if st, _ := m.Status("helper"); st.Restarts != round {
+			t.Fatalf("round %d: restarts %d", round, st.Restarts)
+		}
+	}
+	close(stop)
+	<-done
+	tr, err := m.Transfer("helper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Send(context.Background(), &sdk.SendRequest{}, nil); err != nil {
+		t.Fatalf("Send after relaunches: %v", err)
+	}
+}
+
+// badBinaries are executables that fail to load in different ways.
+func badBinaries(t *testing.T, dir string) {
+	writeScript(t, dir, "castray-discovery-crash", "exit 1")                                          // crashes at start
+	writeScript(t, dir, "not-a-plugin", "echo hello; exec sleep 600")                                 // says something else
+	writeScript(t, dir, "castray-transfer-shake", "echo '1|99|tcp|127.0.0.1:1|grpc'; exec sleep 600") // wrong handshake
+}
+
+func TestUnconfiguredBadBinariesAreSkipped(t *testing.T) {
+	dir := pluginDir(t, map[string]string{"castray-transfer-helper": "ok", "castray-transfer-fut": "name=fut,future"})
+	badBinaries(t, dir)
+	failed := map[string]bool{}
+	m := load(t, pluginmgr.Options{Dir: dir, OnState: func(s pluginmgr.Status) {
+		if s.State == pluginmgr.StateFailed {
+			failed[s.Name] = true // OnState runs in Load here: no lock needed
+		}
+	}})
+	want := map[string]string{ // name → part of the error
+		"crash":        "",
+		"not-a-plugin": "hello",
+		"shake":        "incompatible API version",
+		"fut":          "API versions [99]",
+	}
+	got := map[string]pluginmgr.Status{}
+	for _, st := range m.List() {
+		got[st.Name] = st
+	}
+	if len(got) != 5 || got["helper"].State != pluginmgr.StateHealthy {
+		t.Fatalf("List = %+v", m.List())
+	}
+	for name, msg := range want {
+		st := got[name]
+		if st.State != pluginmgr.StateFailed || st.LastError == "" || !strings.Contains(st.LastError, msg) || st.PID != 0 || st.Path == "" {
+			t.Errorf("%s: %+v, want failed with an error containing %q", name, st, msg)
+		}
+		if !failed[name] {
+			t.Errorf("%s: no failed state reported", name)
+		}
+		if _, err := m.Transfer(name); !errors.Is(err, pluginmgr.ErrNoPlugin) {
+			t.Errorf("Transfer(%s) err = %v", name, err)
+		}
+	}
+	if d := m.Discoverers(); len(d) != 0 {
+		t.Errorf("Discoverers = %v", d)
+	}
+}
+
+func TestConfiguredBadBinaryStopsLoad(t *testing.T) {
+	dir := pluginDir(t, map[string]string{"castray-transfer-helper": "ok", "c-future": "name=fut,future"})
+	badBinaries(t, dir)
+	_, err := pluginmgr.Load(pluginmgr.Options{Dir: dir, Settings: map[string]pluginmgr.Settings{
+		"crash": {Enabled: true},
+		"shake": {Enabled: true},
+		"fut":   {Enabled: true},
+	}})
+	var le *pluginmgr.LoadError
+	if !errors.As(err, &le) {
+		t.Fatalf("err = %v, want *LoadError", err)
+	}
+	if len(le.Problems) != 3 {
+		t.Errorf("problems = %q, want one per configured bad plugin", le.Problems)
+	}
+	for _, want := range []string{`plugin "crash"`, `plugin "shake": `, "incompatible API version", `plugin "fut"`, "API versions [99]"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "not-a-plugin") {
+		t.Errorf("an unconfigured binary stopped the load:\n%v", err)
 	}
 }
