@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	plugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -180,27 +181,65 @@ type discoveryServer struct {
 }
 
 // streamDiscoverSink sends what the implementation finds down the stream.
+// A gRPC stream takes one Send at a time, so the sink serialises them: it is
+// safe for concurrent use, as DiscoverSink promises, and plugins need no
+// lock of their own. After a failed Send every call returns that error, and
+// once Discover has returned every call fails with errDiscoverReturned
+// instead of writing to a finished stream.
 type streamDiscoverSink struct {
+	mu     sync.Mutex
 	stream grpc.ServerStreamingServer[castrayv1.DiscoverEvent]
+	err    error // the first failed Send, or errDiscoverReturned
 }
 
-func (s streamDiscoverSink) Candidate(c *ClusterCandidate) error {
-	return s.stream.Send(&castrayv1.DiscoverEvent{Event: &castrayv1.DiscoverEvent_Candidate{Candidate: c}})
+// errDiscoverReturned is what a plugin's goroutine gets when it reports
+// after its Discover call has returned.
+var errDiscoverReturned = errors.New("DiscoverSink used after Discover returned")
+
+func (s *streamDiscoverSink) send(ev *castrayv1.DiscoverEvent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	if err := s.stream.Send(ev); err != nil {
+		s.err = err
+	}
+	return s.err
 }
 
-func (s streamDiscoverSink) Note(n *DiscoverNote) error {
-	return s.stream.Send(&castrayv1.DiscoverEvent{Event: &castrayv1.DiscoverEvent_Note{Note: n}})
+// close ends the sink: later calls fail. ev, if not nil, is sent first (the
+// summary), after any call still in progress.
+func (s *streamDiscoverSink) close(ev *castrayv1.DiscoverEvent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.err
+	if err == nil && ev != nil {
+		err = s.stream.Send(ev)
+	}
+	s.err = errDiscoverReturned
+	return err
+}
+
+func (s *streamDiscoverSink) Candidate(c *ClusterCandidate) error {
+	return s.send(&castrayv1.DiscoverEvent{Event: &castrayv1.DiscoverEvent_Candidate{Candidate: c}})
+}
+
+func (s *streamDiscoverSink) Note(n *DiscoverNote) error {
+	return s.send(&castrayv1.DiscoverEvent{Event: &castrayv1.DiscoverEvent_Note{Note: n}})
 }
 
 func (s *discoveryServer) Discover(req *castrayv1.DiscoverRequest, stream grpc.ServerStreamingServer[castrayv1.DiscoverEvent]) error {
-	summary, err := s.impl.Discover(stream.Context(), req, streamDiscoverSink{stream: stream})
+	sink := &streamDiscoverSink{stream: stream}
+	summary, err := s.impl.Discover(stream.Context(), req, sink)
 	if err != nil {
+		_ = sink.close(nil)
 		return statusError(err)
 	}
 	if summary == nil {
 		summary = &DiscoverSummary{}
 	}
-	return stream.Send(&castrayv1.DiscoverEvent{Event: &castrayv1.DiscoverEvent_Summary{Summary: summary}})
+	return sink.close(&castrayv1.DiscoverEvent{Event: &castrayv1.DiscoverEvent_Summary{Summary: summary}})
 }
 
 type discoveryClient struct {

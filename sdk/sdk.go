@@ -96,8 +96,18 @@ type Discoverer interface {
 	Discover(ctx context.Context, req *DiscoverRequest, sink DiscoverSink) (*DiscoverSummary, error)
 }
 
-// DiscoverSink receives what a Discover call finds. An error from the sink
-// means the caller has gone away: stop and return it.
+// DiscoverSink receives what a Discover call finds.
+//
+// A DiscoverSink is safe for concurrent use: a Discoverer may call Candidate
+// and Note from as many goroutines as it likes, without a lock of its own.
+// The sink a plugin is given by ServeDiscovery serialises the sends onto the
+// gRPC stream (a call may block while the daemon catches up), and every
+// implementation must be as safe: the daemon's, plugintest.Sink, and any a
+// test hands to Discover directly.
+//
+// An error from the sink means the caller has gone away: stop and return
+// it. The plugin-side sink then fails every later call too, and so it does
+// once Discover has returned: report nothing after that.
 type DiscoverSink interface {
 	Candidate(*ClusterCandidate) error
 	Note(*DiscoverNote) error

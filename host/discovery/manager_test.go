@@ -280,9 +280,8 @@ func TestMergeIsTransitiveAndOrderIndependent(t *testing.T) {
 				old++
 			}
 		}
-		// The GCS-only candidate may sit with either session when it came
-		// before the session that claims it; it must never make a third
-		// cluster of its own once the live session names its address.
+		// The GCS-only candidate is live, so it joins the live session that
+		// names its address, never the stale one, and makes no third cluster.
 		if live != 1 || old != 1 || len(m.clusters()) != 2 {
 			for _, cl := range m.clusters() {
 				t.Logf("order %d: %+v", i, *cl)

@@ -1,10 +1,13 @@
 package discovery
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"sort"
 	"strings"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/castray/castray/sdk"
 )
@@ -104,25 +107,419 @@ func (n normalizer) dashboard(raw string) string {
 	return u.Scheme + "://" + net.JoinHostPort(n.host(u.Hostname()), port)
 }
 
-// merger accumulates candidates into groups, one per cluster. Matching is
-// transitive: a candidate that shares an identifier with two groups joins
-// them into one (a GCS-only candidate and a dashboard-only candidate become
-// one cluster once a third candidate names both), unless their strong
-// identifiers conflict.
+// merger accumulates the candidates of one round and merges them into
+// clusters by the rule in the package doc. The result is a function of the
+// set of candidates: every add recomputes the merge from all candidates so
+// far, from scratch and in a fixed order, so the order in which plugins
+// answer changes nothing. That costs O(n) per candidate (O(n²) a round),
+// which is nothing next to the probes behind a candidate at the sizes of a
+// round (tens to a few hundred candidates).
 type merger struct {
-	norm   normalizer
-	groups []*group
+	norm      normalizer
+	entries   []*entry
+	out       []*Cluster
+	announced map[string]bool // cluster ids add has reported as new
 }
 
-// group is the candidates of one cluster and the identifiers they name.
-type group struct {
-	cands    []*sdk.ClusterCandidate
-	ids      map[string]bool // "cid:", "session:", "gcs:", "dash:", "client:" keys
-	clusters map[string]bool // cluster ids (strong)
-	sessions map[string]bool // session names (strong)
-	active   bool            // some candidate says the cluster runs
-	inactive bool            // some candidate says it does not
-	merged   *Cluster
+// entry is one candidate with the identifiers it names, normalised.
+type entry struct {
+	c       *sdk.ClusterCandidate
+	order   string // canonical sort key: status rank, source, content
+	session string
+	cid     string
+	addrs   []string // weak identifiers: "gcs:", "dash:", "client:" keys
+	status  sdk.ClusterStatus
+}
+
+func (m *merger) entry(c *sdk.ClusterCandidate) *entry {
+	e := &entry{c: c, session: c.GetSessionName(), cid: c.GetClusterId(), status: c.GetStatus()}
+	if v := m.norm.hostPort(c.GetGcsAddress()); v != "" {
+		e.addrs = append(e.addrs, "gcs:"+v)
+	}
+	if v := m.norm.dashboard(c.GetDashboardUrl()); v != "" {
+		e.addrs = append(e.addrs, "dash:"+v)
+	}
+	if v := m.norm.hostPort(c.GetClientAddress()); v != "" {
+		e.addrs = append(e.addrs, "client:"+v)
+	}
+	// Deterministic marshalling (map keys sorted) makes equal candidates
+	// equal keys and different ones different keys, so sorting by order is
+	// a total order up to candidates that are interchangeable anyway.
+	content, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
+	rank := map[sdk.ClusterStatus]string{sdk.StatusActive: "0", sdk.StatusInactive: "2"}[e.status]
+	if rank == "" {
+		rank = "1"
+	}
+	e.order = rank + "\x00" + c.GetSource() + "\x00" + string(content)
+	return e
+}
+
+// add merges one more candidate; it returns the cluster the candidate is
+// now part of and whether that cluster's id is new in this round. Earlier
+// results may change: a cluster reported under its GCS address may be
+// folded into a session's cluster once the candidate naming both arrives.
+func (m *merger) add(c *sdk.ClusterCandidate) (*Cluster, bool) {
+	e := m.entry(c)
+	m.entries = append(m.entries, e)
+	var where map[*entry]*Cluster
+	m.out, where = m.merge(m.entries)
+	cl := where[e]
+	if m.announced == nil {
+		m.announced = map[string]bool{}
+	}
+	isNew := !m.announced[cl.ID]
+	m.announced[cl.ID] = true
+	return cl, isNew
+}
+
+// clusters returns the merged clusters.
+func (m *merger) clusters() []*Cluster {
+	return append([]*Cluster(nil), m.out...)
+}
+
+// unit is a set of candidates known to be one cluster, and what they name.
+type unit struct {
+	members  []*entry
+	cids     map[string]bool
+	addrs    map[string]bool
+	active   bool // some member says the cluster runs
+	inactive bool // some member says it does not
+}
+
+func newUnit() *unit {
+	return &unit{cids: map[string]bool{}, addrs: map[string]bool{}}
+}
+
+func (u *unit) add(e *entry) {
+	u.members = append(u.members, e)
+	if e.cid != "" {
+		u.cids[e.cid] = true
+	}
+	for _, a := range e.addrs {
+		u.addrs[a] = true
+	}
+	switch e.status {
+	case sdk.StatusActive:
+		u.active = true
+	case sdk.StatusInactive:
+		u.inactive = true
+	}
+}
+
+func (u *unit) absorb(o *unit) {
+	for _, e := range o.members {
+		u.add(e)
+	}
+}
+
+// compatible is false between a unit only seen running and one only seen
+// stopped: a stale session and the live cluster after it may well have used
+// the same ports, so an address alone must not join them.
+func compatible(a, b *unit) bool {
+	live := func(x *unit) bool { return x.active && !x.inactive }
+	stale := func(x *unit) bool { return x.inactive && !x.active }
+	return !(live(a) && stale(b)) && !(stale(a) && live(b))
+}
+
+// choose picks the one target a unit may join: the only one, else the only
+// active one; nil when that is ambiguous. It depends on the set of targets,
+// not on their order.
+func choose(targets map[*unit]bool) *unit {
+	var only, live *unit
+	lives := 0
+	for t := range targets {
+		only = t
+		if t.active {
+			live = t
+			lives++
+		}
+	}
+	switch {
+	case len(targets) == 1:
+		return only
+	case lives == 1:
+		return live
+	}
+	return nil
+}
+
+// byAddr indexes units by the addresses they name.
+func byAddr(units []*unit) map[string][]*unit {
+	idx := map[string][]*unit{}
+	for _, u := range units {
+		for a := range u.addrs {
+			idx[a] = append(idx[a], u)
+		}
+	}
+	return idx
+}
+
+// merge groups entries into clusters (the rule is in the package doc) and
+// says which cluster each entry landed in. Every decision of a step is
+// taken on the state before the step and applied afterwards, so the
+// iteration order of maps and of the entries never shows in the result.
+func (m *merger) merge(entries []*entry) ([]*Cluster, map[*entry]*Cluster) {
+	// 1. A session name is one cluster; so is a cluster id named without a
+	// session. The rest is floating.
+	sessions, cids := map[string]*unit{}, map[string]*unit{}
+	var floating []*entry
+	for _, e := range entries {
+		switch {
+		case e.session != "":
+			if sessions[e.session] == nil {
+				sessions[e.session] = newUnit()
+			}
+			sessions[e.session].add(e)
+		case e.cid != "":
+			if cids[e.cid] == nil {
+				cids[e.cid] = newUnit()
+			}
+			cids[e.cid].add(e)
+		default:
+			floating = append(floating, e)
+		}
+	}
+
+	// 2. A cluster id without a session joins the session that names the
+	// same id, else the session (naming no id) it shares an address with,
+	// if no other cluster id claims that session the same way.
+	sessionsByCID := map[string]map[*unit]bool{}
+	var sessionUnits []*unit
+	for _, s := range sessions {
+		sessionUnits = append(sessionUnits, s)
+		for id := range s.cids {
+			if sessionsByCID[id] == nil {
+				sessionsByCID[id] = map[*unit]bool{}
+			}
+			sessionsByCID[id][s] = true
+		}
+	}
+	sessionsByAddr := byAddr(sessionUnits)
+	joins := map[*unit]*unit{}    // cid unit -> session unit
+	claims := map[*unit][]*unit{} // session unit -> cid units joining by address
+	joined := map[*unit]bool{}    // cid units that joined a session
+	for id, c := range cids {
+		if targets := sessionsByCID[id]; len(targets) > 0 {
+			if t := choose(targets); t != nil {
+				joins[c] = t
+			}
+			continue
+		}
+		targets := map[*unit]bool{}
+		for a := range c.addrs {
+			for _, s := range sessionsByAddr[a] {
+				if len(s.cids) == 0 && compatible(c, s) {
+					targets[s] = true
+				}
+			}
+		}
+		if t := choose(targets); t != nil {
+			claims[t] = append(claims[t], c)
+		}
+	}
+	for t, cs := range claims {
+		if len(cs) == 1 {
+			joins[cs[0]] = t
+		}
+	}
+	for c, t := range joins {
+		t.absorb(c)
+		joined[c] = true
+	}
+	anchored := sessionUnits
+	for _, c := range cids {
+		if !joined[c] {
+			anchored = append(anchored, c)
+		}
+	}
+
+	// 3. Floating candidates group by shared addresses, transitively, but
+	// not a running one with a stopped one directly; each group joins the
+	// one anchored cluster it shares an address with.
+	parent := map[*entry]*entry{}
+	var find func(*entry) *entry
+	find = func(e *entry) *entry {
+		if p, ok := parent[e]; ok && p != e {
+			r := find(p)
+			parent[e] = r
+			return r
+		}
+		return e
+	}
+	union := func(a, b *entry) { parent[find(a)] = find(b) }
+	classes := map[string]*[3][]*entry{} // per address: active, unknown, inactive
+	for _, e := range floating {
+		parent[e] = e
+		k := 1
+		switch e.status {
+		case sdk.StatusActive:
+			k = 0
+		case sdk.StatusInactive:
+			k = 2
+		}
+		for _, a := range e.addrs {
+			if classes[a] == nil {
+				classes[a] = &[3][]*entry{}
+			}
+			classes[a][k] = append(classes[a][k], e)
+		}
+	}
+	for _, cl := range classes {
+		for _, class := range cl {
+			for i := 1; i < len(class); i++ {
+				union(class[0], class[i])
+			}
+		}
+		if unknown := cl[1]; len(unknown) > 0 {
+			for _, k := range []int{0, 2} {
+				if len(cl[k]) > 0 {
+					union(unknown[0], cl[k][0])
+				}
+			}
+		}
+	}
+	groups := map[*entry]*unit{}
+	var floats []*unit
+	for _, e := range floating {
+		r := find(e)
+		if groups[r] == nil {
+			groups[r] = newUnit()
+			floats = append(floats, groups[r])
+		}
+		groups[r].add(e)
+	}
+	anchoredByAddr := byAddr(anchored)
+	attach := map[*unit]*unit{}
+	for _, f := range floats {
+		targets := map[*unit]bool{}
+		for a := range f.addrs {
+			for _, u := range anchoredByAddr[a] {
+				if compatible(f, u) {
+					targets[u] = true
+				}
+			}
+		}
+		if t := choose(targets); t != nil {
+			attach[f] = t
+		}
+	}
+	final := anchored
+	for f, t := range attach {
+		t.absorb(f)
+	}
+	for _, f := range floats {
+		if attach[f] == nil {
+			final = append(final, f)
+		}
+	}
+
+	// Fold each unit into a cluster and make the ids unique.
+	out := make([]*Cluster, 0, len(final))
+	keys := map[*Cluster]string{}
+	where := map[*entry]*Cluster{}
+	for _, u := range final {
+		sort.Slice(u.members, func(i, j int) bool { return u.members[i].order < u.members[j].order })
+		cl := m.fold(u.members)
+		var key strings.Builder
+		for _, e := range u.members {
+			key.WriteString(e.order)
+			key.WriteByte(0xff)
+			where[e] = cl
+		}
+		keys[cl] = key.String()
+		out = append(out, cl)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ID != out[j].ID {
+			return out[i].ID < out[j].ID
+		}
+		return keys[out[i]] < keys[out[j]]
+	})
+	uniqueIDs(out)
+	return out, where
+}
+
+// uniqueIDs gives the second and later of clusters sharing an id (sorted by
+// id, then content) a "-2", "-3"... suffix. Two clusters can share one only
+// when they were kept apart on purpose, e.g. a running and a stopped
+// cluster seen only through the same GCS address.
+func uniqueIDs(sorted []*Cluster) {
+	used := map[string]bool{}
+	for _, cl := range sorted {
+		used[cl.ID] = true
+	}
+	first := map[string]bool{}
+	for _, cl := range sorted {
+		if !first[cl.ID] {
+			first[cl.ID] = true
+			continue
+		}
+		for n := 2; ; n++ {
+			if id := fmt.Sprintf("%s-%d", cl.ID, n); !used[id] {
+				cl.ID, used[id] = id, true
+				break
+			}
+		}
+	}
+}
+
+// fold builds the cluster of members, sorted in canonical order (active
+// first): identifiers, resources and attributes come from the first member
+// that knows them; the node count is the largest an active member saw, else
+// the largest any saw; the status is active if any member says so, else
+// inactive if any says so, else unknown.
+func (m *merger) fold(members []*entry) *Cluster {
+	cl := &Cluster{Resources: map[string]float64{}, Nodes: -1, Status: "unknown"}
+	liveNodes, anyNodes := -1, -1
+	for _, e := range members {
+		c := e.c
+		status := statusName(c.GetStatus())
+		cl.Evidence = append(cl.Evidence, SourceEvidence{Source: c.GetSource(), Evidence: c.GetEvidence(), ElapsedMS: c.GetElapsedMs(), Status: status})
+		if !containsString(cl.Sources, c.GetSource()) {
+			cl.Sources = append(cl.Sources, c.GetSource())
+		}
+		setIfEmpty(&cl.GCSAddress, m.norm.hostPort(c.GetGcsAddress()))
+		setIfEmpty(&cl.DashboardURL, m.norm.dashboard(c.GetDashboardUrl()))
+		setIfEmpty(&cl.ClientAddress, c.GetClientAddress())
+		setIfEmpty(&cl.SessionDir, c.GetSessionDir())
+		setIfEmpty(&cl.SessionName, c.GetSessionName())
+		setIfEmpty(&cl.ClusterID, c.GetClusterId())
+		setIfEmpty(&cl.RayVersion, c.GetRayVersion())
+		cl.AuthRequired = cl.AuthRequired || c.GetAuthRequired()
+		switch {
+		case status == "active":
+			cl.Status = "active"
+		case status == "inactive" && cl.Status == "unknown":
+			cl.Status = "inactive"
+		}
+		if n := int(c.GetNodeCount()); n >= 0 {
+			anyNodes = max(anyNodes, n)
+			if status == "active" {
+				liveNodes = max(liveNodes, n)
+			}
+		}
+		if len(cl.Resources) == 0 && len(c.GetResourcesTotal()) > 0 {
+			cl.Resources = copyMap(c.GetResourcesTotal())
+		}
+		if len(cl.ResourcesUsed) == 0 && len(c.GetResourcesUsed()) > 0 {
+			cl.ResourcesUsed = copyMap(c.GetResourcesUsed())
+		}
+		for k, v := range c.GetAttributes() {
+			if cl.Attributes == nil {
+				cl.Attributes = map[string]string{}
+			}
+			if _, ok := cl.Attributes[k]; !ok {
+				cl.Attributes[k] = v
+			}
+		}
+	}
+	sort.Strings(cl.Sources)
+	cl.Nodes = anyNodes
+	if liveNodes >= 0 {
+		cl.Nodes = liveNodes
+	}
+	cl.ID = clusterID(cl)
+	return cl
 }
 
 func statusName(s sdk.ClusterStatus) string {
@@ -133,171 +530,6 @@ func statusName(s sdk.ClusterStatus) string {
 		return "inactive"
 	}
 	return "unknown"
-}
-
-func (m *merger) keys(c *sdk.ClusterCandidate) []string {
-	var keys []string
-	if v := c.GetClusterId(); v != "" {
-		keys = append(keys, "cid:"+v)
-	}
-	if v := c.GetSessionName(); v != "" {
-		keys = append(keys, "session:"+v)
-	}
-	if v := m.norm.hostPort(c.GetGcsAddress()); v != "" {
-		keys = append(keys, "gcs:"+v)
-	}
-	if v := m.norm.dashboard(c.GetDashboardUrl()); v != "" {
-		keys = append(keys, "dash:"+v)
-	}
-	if v := m.norm.hostPort(c.GetClientAddress()); v != "" {
-		keys = append(keys, "client:"+v)
-	}
-	return keys
-}
-
-func (m *merger) newGroup(cands ...*sdk.ClusterCandidate) *group {
-	g := &group{ids: map[string]bool{}, clusters: map[string]bool{}, sessions: map[string]bool{}}
-	for _, c := range cands {
-		g.cands = append(g.cands, c)
-		for _, k := range m.keys(c) {
-			g.ids[k] = true
-		}
-		if v := c.GetClusterId(); v != "" {
-			g.clusters[v] = true
-		}
-		if v := c.GetSessionName(); v != "" {
-			g.sessions[v] = true
-		}
-		switch c.GetStatus() {
-		case sdk.StatusActive:
-			g.active = true
-		case sdk.StatusInactive:
-			g.inactive = true
-		}
-	}
-	return g
-}
-
-// joins says whether o belongs with g: they share an identifier and their
-// strong identifiers agree. Sharing only a weak one (GCS address, dashboard
-// URL) is not enough between a running cluster and a stopped one: a stale
-// session and the live cluster after it may well have used the same port.
-func (g *group) joins(o *group) bool {
-	if !g.shares(o) || g.conflicts(o) {
-		return false
-	}
-	strong := false
-	for k := range o.ids {
-		if g.ids[k] && (strings.HasPrefix(k, "cid:") || strings.HasPrefix(k, "session:")) {
-			strong = true
-		}
-	}
-	onlyLive := func(x *group) bool { return x.active && !x.inactive }
-	onlyStale := func(x *group) bool { return x.inactive && !x.active }
-	return strong || !((onlyLive(g) && onlyStale(o)) || (onlyStale(g) && onlyLive(o)))
-}
-
-// conflicts is true when the groups name different clusters or sessions.
-func (g *group) conflicts(o *group) bool {
-	differ := func(a, b map[string]bool) bool {
-		if len(a) == 0 || len(b) == 0 {
-			return false
-		}
-		for k := range a {
-			if !b[k] {
-				return true
-			}
-		}
-		return len(a) != len(b)
-	}
-	return differ(g.clusters, o.clusters) || differ(g.sessions, o.sessions)
-}
-
-func (g *group) shares(o *group) bool {
-	for k := range o.ids {
-		if g.ids[k] {
-			return true
-		}
-	}
-	return false
-}
-
-// add merges one candidate into every group it shares an identifier with
-// (as long as they do not conflict); it returns the cluster it landed in
-// and whether that cluster is new.
-func (m *merger) add(c *sdk.ClusterCandidate) (*Cluster, bool) {
-	joined := m.newGroup(c)
-	var members []*sdk.ClusterCandidate // earlier candidates first
-	var rest []*group
-	for _, g := range m.groups {
-		if g.joins(joined) {
-			members = append(members, g.cands...)
-			joined = m.newGroup(append(append([]*sdk.ClusterCandidate{}, members...), c)...)
-			continue
-		}
-		rest = append(rest, g)
-	}
-	isNew := len(members) == 0
-	cl := &Cluster{Resources: map[string]float64{}, Nodes: -1}
-	for _, x := range joined.cands {
-		m.fold(cl, x)
-	}
-	joined.merged = cl
-	m.groups = append(rest, joined)
-	return cl, isNew
-}
-
-// clusters returns the merged clusters.
-func (m *merger) clusters() []*Cluster {
-	out := make([]*Cluster, 0, len(m.groups))
-	for _, g := range m.groups {
-		out = append(out, g.merged)
-	}
-	return out
-}
-
-// fold copies what the candidate knows into the cluster: first known value
-// wins for identifiers, live data prefers active sources.
-func (m *merger) fold(cl *Cluster, c *sdk.ClusterCandidate) {
-	status := statusName(c.GetStatus())
-	cl.Evidence = append(cl.Evidence, SourceEvidence{Source: c.GetSource(), Evidence: c.GetEvidence(), ElapsedMS: c.GetElapsedMs(), Status: status})
-	if !containsString(cl.Sources, c.GetSource()) {
-		cl.Sources = append(cl.Sources, c.GetSource())
-		sort.Strings(cl.Sources)
-	}
-	setIfEmpty(&cl.GCSAddress, m.norm.hostPort(c.GetGcsAddress()))
-	setIfEmpty(&cl.DashboardURL, m.norm.dashboard(c.GetDashboardUrl()))
-	setIfEmpty(&cl.ClientAddress, c.GetClientAddress())
-	setIfEmpty(&cl.SessionDir, c.GetSessionDir())
-	setIfEmpty(&cl.SessionName, c.GetSessionName())
-	setIfEmpty(&cl.ClusterID, c.GetClusterId())
-	setIfEmpty(&cl.RayVersion, c.GetRayVersion())
-	cl.AuthRequired = cl.AuthRequired || c.GetAuthRequired()
-	live := c.GetStatus() == sdk.StatusActive
-	switch {
-	case cl.Status == "" || cl.Status == "unknown":
-		cl.Status = status
-	case status == "active":
-		cl.Status = "active"
-	}
-	if c.GetNodeCount() >= 0 && (cl.Nodes < 0 || (live && int(c.GetNodeCount()) > cl.Nodes)) {
-		cl.Nodes = int(c.GetNodeCount())
-	}
-	if len(c.GetResourcesTotal()) > 0 && (len(cl.Resources) == 0 || live) {
-		cl.Resources = copyMap(c.GetResourcesTotal())
-	}
-	if len(c.GetResourcesUsed()) > 0 && (len(cl.ResourcesUsed) == 0 || live) {
-		cl.ResourcesUsed = copyMap(c.GetResourcesUsed())
-	}
-	for k, v := range c.GetAttributes() {
-		if cl.Attributes == nil {
-			cl.Attributes = map[string]string{}
-		}
-		if _, ok := cl.Attributes[k]; !ok {
-			cl.Attributes[k] = v
-		}
-	}
-	cl.ID = clusterID(cl)
 }
 
 // clusterID names a cluster by its strongest identifier.

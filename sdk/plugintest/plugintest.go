@@ -1,7 +1,13 @@
 // Package plugintest runs a plugin implementation over the real gRPC path,
 // in process, without the daemon: the value it returns is the same stub the
 // daemon would use, so a test exercises serialisation, streaming, error
-// mapping and cancellation exactly as in production.
+// mapping and cancellation exactly as in production. Sink records what a
+// Discover call reports:
+//
+//	client := plugintest.Discovery(t, impl)
+//	var got plugintest.Sink
+//	summary, err := client.Discover(ctx, &sdk.DiscoverRequest{}, &got)
+//	// got.Candidates(), got.Notes()
 //
 // It must not import the daemon (host/), config/ or plugins/.
 package plugintest

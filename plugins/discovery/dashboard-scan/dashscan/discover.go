@@ -170,35 +170,38 @@ func dashboardTarget(a string) (target, bool) {
 	return makeTarget(u.Scheme, u.Hostname(), p), true
 }
 
-// lockedSink serialises calls to the sink (a gRPC stream is not safe for
-// concurrent sends) and remembers its first error.
-type lockedSink struct {
-	mu     sync.Mutex
+// output is where the workers report, straight to the sink (a DiscoverSink
+// is safe for concurrent use). It keeps the sink's first error (the caller
+// went away) and then cancels the work.
+type output struct {
 	sink   sdk.DiscoverSink
-	err    error
+	err    atomic.Pointer[error]
 	cancel context.CancelFunc
 }
 
-func (s *lockedSink) candidate(c *sdk.ClusterCandidate) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err == nil {
-		if err := s.sink.Candidate(c); err != nil {
-			s.err = err
-			s.cancel()
-		}
+func (o *output) failed(err error) {
+	if err != nil && o.err.CompareAndSwap(nil, &err) {
+		o.cancel()
 	}
 }
 
-func (s *lockedSink) note(n *sdk.DiscoverNote) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err == nil {
-		if err := s.sink.Note(n); err != nil {
-			s.err = err
-			s.cancel()
-		}
+func (o *output) candidate(c *sdk.ClusterCandidate) {
+	if o.error() == nil {
+		o.failed(o.sink.Candidate(c))
 	}
+}
+
+func (o *output) note(n *sdk.DiscoverNote) {
+	if o.error() == nil {
+		o.failed(o.sink.Note(n))
+	}
+}
+
+func (o *output) error() error {
+	if p := o.err.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Discover implements sdk.Discoverer: it probes every host × port of the
@@ -224,7 +227,7 @@ func (d *Discoverer) Discover(ctx context.Context, req *sdk.DiscoverRequest, sin
 		defer c2()
 	}
 
-	ls := &lockedSink{sink: sink, cancel: cancel}
+	ls := &output{sink: sink, cancel: cancel}
 	tok, tokProblem := resolveToken(cfg.AuthToken, d.getenv, d.homeDir)
 	if tokProblem != "" {
 		ls.note(&sdk.DiscoverNote{Level: "warn", Message: tokProblem + "; probing without a token"})
@@ -285,8 +288,8 @@ feed:
 	close(jobs)
 	wg.Wait()
 
-	if ls.err != nil {
-		return nil, ls.err
+	if err := ls.error(); err != nil {
+		return nil, err
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -303,8 +306,8 @@ feed:
 	ls.note(&sdk.DiscoverNote{Level: "info", Message: fmt.Sprintf(
 		"probed %d targets in %d ms: %d Ray dashboards, %d closed, %d timed out (probe timeout %d ms), %d other HTTP servers",
 		probes.Load(), sum.ElapsedMs, candidates.Load(), closed.Load(), timedOut.Load(), sc.probeTimeout.Milliseconds(), notRay.Load())})
-	if ls.err != nil {
-		return nil, ls.err
+	if err := ls.error(); err != nil {
+		return nil, err
 	}
 	return sum, nil
 }

@@ -19,7 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/castray/castray/sdk"
+	"github.com/castray/castray/sdk/plugintest"
 )
 
 // Fakes of Ray's servers for the tests. They replay replies captured from a
@@ -352,22 +352,4 @@ func closedPorts(t *testing.T, n int) []uint32 {
 }
 
 // collector is a DiscoverSink that keeps everything.
-type collector struct {
-	mu    sync.Mutex
-	cands []*sdk.ClusterCandidate
-	notes []*sdk.DiscoverNote
-}
-
-func (c *collector) Candidate(x *sdk.ClusterCandidate) error {
-	c.mu.Lock()
-	c.cands = append(c.cands, x)
-	c.mu.Unlock()
-	return nil
-}
-
-func (c *collector) Note(n *sdk.DiscoverNote) error {
-	c.mu.Lock()
-	c.notes = append(c.notes, n)
-	c.mu.Unlock()
-	return nil
-}
+type collector struct{ plugintest.Sink }

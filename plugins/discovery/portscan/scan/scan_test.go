@@ -138,7 +138,7 @@ func mentions(c *sdk.ClusterCandidate, port int) bool {
 }
 
 func noteFor(c *collector, port int) *sdk.DiscoverNote {
-	for _, n := range c.notes {
+	for _, n := range c.Notes() {
 		if n.GetTarget() == addr(port) {
 			return n
 		}
@@ -162,10 +162,10 @@ func TestFingerprintsRayAndNothingElse(t *testing.T) {
 	c, sum, took := discover(t, d, &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: all, ProbeTimeoutMs: 500})
 	t.Logf("scan of %d ports took %v; summary %v", len(all), took, sum)
 
-	if len(c.cands) != 2 || sum.GetCandidates() != 2 || sum.GetProbes() != uint32(len(all)) {
-		t.Fatalf("candidates = %d (summary %v): %v", len(c.cands), sum, c.cands)
+	if len(c.Candidates()) != 2 || sum.GetCandidates() != 2 || sum.GetProbes() != uint32(len(all)) {
+		t.Fatalf("candidates = %d (summary %v): %v", len(c.Candidates()), sum, c.Candidates())
 	}
-	g := findCand(c.cands, func(x *sdk.ClusterCandidate) bool { return x.GetGcsAddress() != "" })
+	g := findCand(c.Candidates(), func(x *sdk.ClusterCandidate) bool { return x.GetGcsAddress() != "" })
 	if g == nil {
 		t.Fatal("no GCS candidate")
 	}
@@ -189,14 +189,14 @@ func TestFingerprintsRayAndNothingElse(t *testing.T) {
 	if len(g.GetEvidence()) < 5 {
 		t.Errorf("evidence: %v", g.GetEvidence())
 	}
-	cl := findCand(c.cands, func(x *sdk.ClusterCandidate) bool { return x.GetClientAddress() != "" })
+	cl := findCand(c.Candidates(), func(x *sdk.ClusterCandidate) bool { return x.GetClientAddress() != "" })
 	if cl == nil || cl.GetClientAddress() != "ray://"+addr(client.port) || cl.GetNodeCount() != -1 || cl.GetAuthRequired() || cl.GetStatus() != sdk.StatusActive {
 		t.Errorf("client candidate: %v", cl)
 	}
 
 	// Not Ray: no candidate mentions them; each has a note.
 	for _, p := range []int{nonRayGRPC.port, plainHTTP.port, silent.port} {
-		for _, x := range c.cands {
+		for _, x := range c.Candidates() {
 			if mentions(x, p) {
 				t.Errorf("port %d (not Ray) in candidate %v", p, x)
 			}
@@ -217,12 +217,12 @@ func TestFingerprintsRayAndNothingElse(t *testing.T) {
 			t.Errorf("%s received credentials %v", name, seen)
 		}
 	}
-	for _, n := range c.notes {
+	for _, n := range c.Notes() {
 		if strings.Contains(n.GetMessage(), "secret-token") {
 			t.Errorf("token in a note: %v", n)
 		}
 	}
-	for _, x := range c.cands {
+	for _, x := range c.Candidates() {
 		if strings.Contains(fmt.Sprint(x), "secret-token") {
 			t.Errorf("token in a candidate: %v", x)
 		}
@@ -242,19 +242,19 @@ func TestTokenMode(t *testing.T) {
 
 	t.Run("no token", func(t *testing.T) {
 		c, _, _ := discover(t, plugin(t, nil), req)
-		if len(c.cands) != 3 {
-			t.Fatalf("want GCS, dashboard and client candidates, got %v", c.cands)
+		if len(c.Candidates()) != 3 {
+			t.Fatalf("want GCS, dashboard and client candidates, got %v", c.Candidates())
 		}
-		for _, x := range c.cands {
+		for _, x := range c.Candidates() {
 			if !x.GetAuthRequired() || x.GetClusterId() != "" || x.GetStatus() != sdk.StatusActive {
 				t.Errorf("candidate without token: %v", x)
 			}
 		}
-		g := findCand(c.cands, func(x *sdk.ClusterCandidate) bool { return x.GetGcsAddress() == addr(gcs.port) })
+		g := findCand(c.Candidates(), func(x *sdk.ClusterCandidate) bool { return x.GetGcsAddress() == addr(gcs.port) })
 		if g == nil || g.GetAttributes()["auth_mode"] != "token" || g.GetNodeCount() != -1 {
 			t.Errorf("GCS: %v", g)
 		}
-		dc := findCand(c.cands, func(x *sdk.ClusterCandidate) bool { return x.GetDashboardUrl() != "" })
+		dc := findCand(c.Candidates(), func(x *sdk.ClusterCandidate) bool { return x.GetDashboardUrl() != "" })
 		if dc == nil || dc.GetGcsAddress() != "" || dc.GetAttributes()["auth_mode"] != "token" {
 			t.Errorf("dashboard: %v", dc)
 		}
@@ -266,12 +266,12 @@ func TestTokenMode(t *testing.T) {
 
 	t.Run("wrong token", func(t *testing.T) {
 		c, _, _ := discover(t, plugin(t, map[string]any{"auth_token": "wrong"}), req)
-		for _, x := range c.cands {
+		for _, x := range c.Candidates() {
 			if !x.GetAuthRequired() || x.GetClusterId() != "" {
 				t.Errorf("candidate with a wrong token: %v", x)
 			}
 		}
-		g := findCand(c.cands, func(x *sdk.ClusterCandidate) bool { return x.GetGcsAddress() != "" })
+		g := findCand(c.Candidates(), func(x *sdk.ClusterCandidate) bool { return x.GetGcsAddress() != "" })
 		if g == nil || g.GetAttributes()["auth"] != "token rejected" {
 			t.Errorf("GCS: %v", g)
 		}
@@ -295,19 +295,19 @@ func TestTokenMode(t *testing.T) {
 				t.Setenv("RAY_AUTH_TOKEN_PATH", p)
 			}
 			c, _, _ := discover(t, d, req)
-			if len(c.cands) != 2 {
-				t.Fatalf("want the joined GCS candidate and the client, got %v", c.cands)
+			if len(c.Candidates()) != 2 {
+				t.Fatalf("want the joined GCS candidate and the client, got %v", c.Candidates())
 			}
-			g := findCand(c.cands, func(x *sdk.ClusterCandidate) bool { return x.GetGcsAddress() != "" })
+			g := findCand(c.Candidates(), func(x *sdk.ClusterCandidate) bool { return x.GetGcsAddress() != "" })
 			if g == nil || g.GetAuthRequired() || g.GetClusterId() != liveClusterID || g.GetNodeCount() != 1 || g.GetRayVersion() != "2.60.0" ||
 				g.GetDashboardUrl() != "http://"+addr(dash.port) || g.GetSessionName() != liveSessionName || g.GetAttributes()["dashboard_agent"] != addr(agent.port) {
 				t.Errorf("GCS with token: %v", g)
 			}
-			cl := findCand(c.cands, func(x *sdk.ClusterCandidate) bool { return x.GetClientAddress() != "" })
+			cl := findCand(c.Candidates(), func(x *sdk.ClusterCandidate) bool { return x.GetClientAddress() != "" })
 			if cl == nil || cl.GetAuthRequired() {
 				t.Errorf("client with token: %v", cl)
 			}
-			for _, x := range c.cands {
+			for _, x := range c.Candidates() {
 				if strings.Contains(fmt.Sprint(x), token) {
 					t.Errorf("token in a candidate: %v", x)
 				}
@@ -334,8 +334,8 @@ func TestGRPCServerRefusingEverything(t *testing.T) {
 		return nil, status.Error(codes.Unauthenticated, "no")
 	}))
 	c, _, _ := discover(t, plugin(t, map[string]any{"auth_token": "tok"}), &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: ports(nr.port)})
-	if len(c.cands) != 0 {
-		t.Fatalf("candidates: %v", c.cands)
+	if len(c.Candidates()) != 0 {
+		t.Fatalf("candidates: %v", c.Candidates())
 	}
 	if n := noteFor(c, nr.port); n == nil || !strings.Contains(n.GetMessage(), "cannot tell") {
 		t.Errorf("note: %v", n)
@@ -350,8 +350,8 @@ func TestClosedPortsAreCheap(t *testing.T) {
 	closed := closedPorts(t, 20)
 	c, sum, took := discover(t, d, &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: closed, ProbeTimeoutMs: 1000})
 	t.Logf("20 closed ports on 127.0.0.1: %v (plugin says %d ms), default concurrency 64 and rate 500/s", took, sum.GetElapsedMs())
-	if len(c.cands) != 0 || len(c.notes) != 0 || sum.GetProbes() != 20 {
-		t.Fatalf("closed ports: %v %v %v", c.cands, c.notes, sum)
+	if len(c.Candidates()) != 0 || len(c.Notes()) != 0 || sum.GetProbes() != 20 {
+		t.Fatalf("closed ports: %v %v %v", c.Candidates(), c.Notes(), sum)
 	}
 	if took > 500*time.Millisecond {
 		t.Fatalf("20 closed ports took %v", took)
@@ -415,8 +415,8 @@ func TestWideScanGuard(t *testing.T) {
 	if sum.GetProbes() != 0 || len(sum.GetErrors()) != 1 || !strings.Contains(sum.GetErrors()[0], "allow_wide_scan") {
 		t.Fatalf("wide request scanned: %v", sum)
 	}
-	if len(c.notes) != 1 || c.notes[0].GetLevel() != "error" || c.notes[0].GetTarget() != "10.0.0.0/16" {
-		t.Fatalf("notes: %v", c.notes)
+	if len(c.Notes()) != 1 || c.Notes()[0].GetLevel() != "error" || c.Notes()[0].GetTarget() != "10.0.0.0/16" {
+		t.Fatalf("notes: %v", c.Notes())
 	}
 	// A narrow loopback block is scanned: 127.0.0.1 and 127.0.0.2.
 	closed := closedPorts(t, 2)
@@ -509,12 +509,12 @@ func TestKnownAddresses(t *testing.T) {
 	gcs := startFakeGCS(t, "", 0)
 	closed := closedPorts(t, 1)
 	c, sum, _ := discover(t, plugin(t, nil), &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: closed, Addresses: []string{addr(gcs.port), "auto"}})
-	if sum.GetProbes() != 2 || len(c.cands) != 1 || c.cands[0].GetGcsAddress() != addr(gcs.port) {
-		t.Fatalf("addresses: %v %v", sum, c.cands)
+	if sum.GetProbes() != 2 || len(c.Candidates()) != 1 || c.Candidates()[0].GetGcsAddress() != addr(gcs.port) {
+		t.Fatalf("addresses: %v %v", sum, c.Candidates())
 	}
 	// The captured agent port (38947) is not open here: no agent joined.
-	if _, ok := c.cands[0].GetAttributes()["dashboard_agent"]; ok {
-		t.Errorf("agent attribute without an agent: %v", c.cands[0].GetAttributes())
+	if _, ok := c.Candidates()[0].GetAttributes()["dashboard_agent"]; ok {
+		t.Errorf("agent attribute without an agent: %v", c.Candidates()[0].GetAttributes())
 	}
 }
 
@@ -536,25 +536,25 @@ func TestGCSPartialAnswers(t *testing.T) {
 		"/ray.rpc.NodeInfoGcsService/GetClusterId": replay([]byte{0x12, 0xff}), // truncated bytes field
 	})
 	c, _, _ := discover(t, plugin(t, nil), &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: ports(g.port)})
-	if len(c.cands) != 1 || c.cands[0].GetNodeCount() != -1 || c.cands[0].GetRayVersion() != "2.60.0" || c.cands[0].GetClusterId() != "" {
-		t.Fatalf("candidates: %v", c.cands)
+	if len(c.Candidates()) != 1 || c.Candidates()[0].GetNodeCount() != -1 || c.Candidates()[0].GetRayVersion() != "2.60.0" || c.Candidates()[0].GetClusterId() != "" {
+		t.Fatalf("candidates: %v", c.Candidates())
 	}
 	warns := 0
-	for _, n := range c.notes {
+	for _, n := range c.Notes() {
 		if n.GetLevel() == "warn" && n.GetTarget() == addr(g.port) {
 			warns++
 		}
 	}
 	if warns != 2 {
-		t.Errorf("want 2 warn notes (GetClusterId, GetAllNodeInfo), got %v", c.notes)
+		t.Errorf("want 2 warn notes (GetClusterId, GetAllNodeInfo), got %v", c.Notes())
 	}
 }
 
 // A host that cannot be reached at all is one info note, not one per port.
 func TestUnreachableHost(t *testing.T) {
 	c, sum, _ := discover(t, plugin(t, nil), &sdk.DiscoverRequest{Hosts: []string{"castray-portscan-test.invalid"}, Ports: ports(6379, 8265), ProbeTimeoutMs: 500})
-	if len(c.cands) != 0 || sum.GetProbes() != 2 || len(c.notes) != 1 || c.notes[0].GetLevel() != "info" ||
-		c.notes[0].GetTarget() != "castray-portscan-test.invalid" || !strings.Contains(c.notes[0].GetMessage(), "not reachable") {
-		t.Fatalf("unreachable host: %v %v %v", c.cands, c.notes, sum)
+	if len(c.Candidates()) != 0 || sum.GetProbes() != 2 || len(c.Notes()) != 1 || c.Notes()[0].GetLevel() != "info" ||
+		c.Notes()[0].GetTarget() != "castray-portscan-test.invalid" || !strings.Contains(c.Notes()[0].GetMessage(), "not reachable") {
+		t.Fatalf("unreachable host: %v %v %v", c.Candidates(), c.Notes(), sum)
 	}
 }

@@ -156,44 +156,40 @@ func (s *Scanner) config() Config {
 	return s.cfg.clone()
 }
 
-// lockedSink serialises calls to the sink from the workers.
-// The first error (the caller went away) stops the scan through stop.
-type lockedSink struct {
-	mu   sync.Mutex
+// output is where the workers report, straight to the sink (a DiscoverSink
+// is safe for concurrent use). It keeps the sink's first error (the caller
+// went away), which stops the scan through stop.
+type output struct {
 	sink sdk.DiscoverSink
 	stop context.CancelFunc
-	err  error
+	err  atomic.Pointer[error]
 }
 
-func (l *lockedSink) failed(err error) error {
-	if err != nil && l.err == nil {
-		l.err = err
-		l.stop()
+func (o *output) failed(err error) error {
+	if err != nil && o.err.CompareAndSwap(nil, &err) {
+		o.stop()
 	}
-	return l.err
+	return o.error()
 }
 
-func (l *lockedSink) candidate(c *sdk.ClusterCandidate) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.err != nil {
-		return l.err
+func (o *output) candidate(c *sdk.ClusterCandidate) error {
+	if err := o.error(); err != nil {
+		return err
 	}
-	return l.failed(l.sink.Candidate(c))
+	return o.failed(o.sink.Candidate(c))
 }
 
-func (l *lockedSink) note(level, target, format string, a ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.err == nil {
-		l.failed(l.sink.Note(&sdk.DiscoverNote{Level: level, Target: target, Message: fmt.Sprintf(format, a...)}))
+func (o *output) note(level, target, format string, a ...any) {
+	if o.error() == nil {
+		o.failed(o.sink.Note(&sdk.DiscoverNote{Level: level, Target: target, Message: fmt.Sprintf(format, a...)}))
 	}
 }
 
-func (l *lockedSink) error() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.err
+func (o *output) error() error {
+	if p := o.err.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Discover implements sdk.Discoverer.
@@ -222,7 +218,7 @@ func (s *Scanner) Discover(ctx context.Context, req *sdk.DiscoverRequest, sink s
 		probeTimeout = time.Duration(ms) * time.Millisecond
 	}
 
-	out := &lockedSink{sink: sink, stop: stop}
+	out := &output{sink: sink, stop: stop}
 	sum := &sdk.DiscoverSummary{}
 	token, tokenSource, problem := resolveToken(cfg.AuthToken)
 	if problem != "" {
@@ -370,7 +366,7 @@ func localAddrs() map[string]bool {
 type scan struct {
 	ctx     context.Context
 	log     hclog.Logger
-	out     *lockedSink
+	out     *output
 	timeout time.Duration
 	token   string
 	limiter *bucket

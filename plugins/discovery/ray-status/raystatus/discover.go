@@ -135,12 +135,11 @@ type run struct {
 	versionOnce sync.Once
 	version     *versionProbe
 
-	sinkMu  sync.Mutex
-	sink    sdk.DiscoverSink
-	sinkErr error
-	cancel  context.CancelFunc
+	sink   sdk.DiscoverSink // called directly: safe for concurrent use
+	cancel context.CancelFunc
 
-	mu      sync.Mutex
+	mu      sync.Mutex // guards sinkErr, queued and summary
+	sinkErr error      // the sink's first error: the caller went away
 	wg      sync.WaitGroup
 	queued  map[string]bool
 	summary *sdk.DiscoverSummary
@@ -180,8 +179,8 @@ func (d *Discoverer) Discover(ctx context.Context, req *sdk.DiscoverRequest, sin
 			r.version.wait()
 		}
 		r.summary.ElapsedMs = uint32(time.Since(begin).Milliseconds())
-		if r.sinkErr != nil {
-			return nil, r.sinkErr
+		if err := r.failed(); err != nil {
+			return nil, err
 		}
 		return r.summary, nil
 	}
@@ -588,31 +587,44 @@ func (r *run) redact(s string) string {
 }
 
 func (r *run) emit(c *sdk.ClusterCandidate) {
-	r.sinkMu.Lock()
-	defer r.sinkMu.Unlock()
-	if r.sinkErr != nil {
+	if r.failed() != nil {
 		return
 	}
-	if err := r.sink.Candidate(c); err != nil {
-		r.sinkErr = err
-		r.cancel()
-		return
+	if r.sent(r.sink.Candidate(c)) {
+		r.mu.Lock()
+		r.summary.Candidates++
+		r.mu.Unlock()
 	}
-	r.mu.Lock()
-	r.summary.Candidates++
-	r.mu.Unlock()
 }
 
 func (r *run) note(level, msg, tgt string) {
-	r.sinkMu.Lock()
-	defer r.sinkMu.Unlock()
-	if r.sinkErr != nil {
-		return
+	if r.failed() == nil {
+		r.sent(r.sink.Note(&sdk.DiscoverNote{Level: level, Message: r.redact(msg), Target: tgt}))
 	}
-	if err := r.sink.Note(&sdk.DiscoverNote{Level: level, Message: r.redact(msg), Target: tgt}); err != nil {
+}
+
+// sent keeps the sink's first error, which cancels the run; it reports
+// whether the call went through.
+func (r *run) sent(err error) bool {
+	if err == nil {
+		return true
+	}
+	r.mu.Lock()
+	first := r.sinkErr == nil
+	if first {
 		r.sinkErr = err
+	}
+	r.mu.Unlock()
+	if first {
 		r.cancel()
 	}
+	return false
+}
+
+func (r *run) failed() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sinkErr
 }
 
 func (r *run) addError(msg string) {

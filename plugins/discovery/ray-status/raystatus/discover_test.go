@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,28 +17,10 @@ import (
 )
 
 // collect is a DiscoverSink that records everything.
-type collect struct {
-	mu         sync.Mutex
-	candidates []*sdk.ClusterCandidate
-	notes      []*sdk.DiscoverNote
-}
-
-func (c *collect) Candidate(x *sdk.ClusterCandidate) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.candidates = append(c.candidates, x)
-	return nil
-}
-
-func (c *collect) Note(x *sdk.DiscoverNote) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.notes = append(c.notes, x)
-	return nil
-}
+type collect struct{ plugintest.Sink }
 
 func (c *collect) byGCS(addr string) *sdk.ClusterCandidate {
-	for _, x := range c.candidates {
+	for _, x := range c.Candidates() {
 		if x.GetGcsAddress() == addr {
 			return x
 		}
@@ -48,7 +29,7 @@ func (c *collect) byGCS(addr string) *sdk.ClusterCandidate {
 }
 
 func (c *collect) noteWith(sub string) *sdk.DiscoverNote {
-	for _, n := range c.notes {
+	for _, n := range c.Notes() {
 		if strings.Contains(n.GetMessage(), sub) {
 			return n
 		}
@@ -158,8 +139,8 @@ func TestDiscoverCluster(t *testing.T) {
 	c := client(t, f.discoverer(), `{"ray_path": "`+f.bin+`", "precheck": false}`)
 	s, got := discover(t, c, &sdk.DiscoverRequest{Addresses: []string{given}, TimeoutMs: 20000})
 
-	if s.GetCandidates() != 2 || len(got.candidates) != 2 || s.GetProbes() != 2 || len(s.GetErrors()) != 0 {
-		t.Fatalf("summary %+v, candidates %d, notes %v", s, len(got.candidates), got.notes)
+	if s.GetCandidates() != 2 || len(got.Candidates()) != 2 || s.GetProbes() != 2 || len(s.GetErrors()) != 0 {
+		t.Fatalf("summary %+v, candidates %d, notes %v", s, len(got.Candidates()), got.Notes())
 	}
 	two := got.byGCS(given)
 	if two == nil {
@@ -185,7 +166,7 @@ func TestDiscoverCluster(t *testing.T) {
 
 	one := got.byGCS(local)
 	if one == nil {
-		t.Fatalf("the plain run did not report ray_current_cluster's address %s: %+v", local, got.candidates)
+		t.Fatalf("the plain run did not report ray_current_cluster's address %s: %+v", local, got.Candidates())
 	}
 	if one.GetNodeCount() != 1 || one.GetResourcesTotal()["CPU"] != 1 ||
 		!strings.Contains(strings.Join(one.GetEvidence(), "\n"), filepath.Join(f.tmpdir, "ray", "ray_current_cluster")) {
@@ -216,7 +197,7 @@ func TestPlainSkippedWhenGiven(t *testing.T) {
 	if s.GetCandidates() != 1 || s.GetProbes() != 1 || f.calls()["plain"] != nil {
 		t.Fatalf("summary %+v calls %v", s, f.calls())
 	}
-	if ev := strings.Join(got.candidates[0].GetEvidence(), "\n"); !strings.Contains(ev, "also the cluster a plain `ray status` picks") {
+	if ev := strings.Join(got.Candidates()[0].GetEvidence(), "\n"); !strings.Contains(ev, "also the cluster a plain `ray status` picks") {
 		t.Errorf("evidence %q", ev)
 	}
 }
@@ -229,10 +210,10 @@ func TestNoCLI(t *testing.T) {
 	} {
 		c := client(t, f.discoverer(), tc.cfg)
 		s, got := discover(t, c, &sdk.DiscoverRequest{Addresses: []string{"127.0.0.1:6379"}})
-		if s.GetCandidates() != 0 || s.GetProbes() != 0 || len(s.GetErrors()) != 0 || len(got.notes) != 1 {
-			t.Fatalf("%s: summary %+v notes %v", tc.cfg, s, got.notes)
+		if s.GetCandidates() != 0 || s.GetProbes() != 0 || len(s.GetErrors()) != 0 || len(got.Notes()) != 1 {
+			t.Fatalf("%s: summary %+v notes %v", tc.cfg, s, got.Notes())
 		}
-		n := got.notes[0]
+		n := got.Notes()[0]
 		if !strings.Contains(n.GetMessage(), "ray CLI not found") || !strings.Contains(n.GetMessage(), tc.has) || n.GetLevel() != tc.level {
 			t.Errorf("%s: note %+v", tc.cfg, n)
 		}
@@ -249,7 +230,7 @@ func TestNoClusterIsNotAnError(t *testing.T) {
 	}
 	n := got.noteWith("found no running Ray cluster")
 	if n == nil || n.GetLevel() != "info" {
-		t.Errorf("notes %v", got.notes)
+		t.Errorf("notes %v", got.Notes())
 	}
 }
 
@@ -264,7 +245,7 @@ func TestFailureIsAnError(t *testing.T) {
 		t.Fatalf("summary %+v", s)
 	}
 	if n := got.noteWith("ValueError: something broke"); n == nil || n.GetLevel() != "error" || n.GetTarget() != addr {
-		t.Errorf("notes %v", got.notes)
+		t.Errorf("notes %v", got.Notes())
 	}
 }
 
@@ -276,17 +257,17 @@ func TestUnreachableAndVersionMismatch(t *testing.T) {
 	c := client(t, f.discoverer(), `{"ray_path": "`+f.bin+`", "precheck": false, "local": false}`)
 	s, got := discover(t, c, &sdk.DiscoverRequest{Addresses: []string{dead, old}})
 	if s.GetCandidates() != 1 || len(s.GetErrors()) != 0 {
-		t.Fatalf("summary %+v notes %v", s, got.notes)
+		t.Fatalf("summary %+v notes %v", s, got.Notes())
 	}
 	if n := got.noteWith("no Ray GCS answered"); n == nil || n.GetTarget() != dead {
-		t.Errorf("notes %v", got.notes)
+		t.Errorf("notes %v", got.Notes())
 	}
 	cand := got.byGCS(old)
 	if cand == nil || cand.GetRayVersion() != "2.49.2" || cand.GetNodeCount() != -1 || cand.GetStatus() != sdk.StatusActive {
 		t.Errorf("mismatch candidate %+v", cand)
 	}
 	if n := got.noteWith("cluster runs Ray 2.49.2"); n == nil || n.GetLevel() != "warn" {
-		t.Errorf("notes %v", got.notes)
+		t.Errorf("notes %v", got.Notes())
 	}
 }
 
@@ -299,13 +280,13 @@ func TestMultipleInstancesAreExpanded(t *testing.T) {
 	c := client(t, f.discoverer(), `{"ray_path": "`+f.bin+`", "precheck": false}`)
 	s, got := discover(t, c, &sdk.DiscoverRequest{})
 	if s.GetCandidates() != 3 || s.GetProbes() != 4 {
-		t.Fatalf("summary %+v notes %v", s, got.notes)
+		t.Fatalf("summary %+v notes %v", s, got.Notes())
 	}
 	if got.byGCS("192.0.2.2:52529").GetNodeCount() != 2 || got.byGCS("192.0.2.2:34727").GetNodeCount() != 1 {
-		t.Errorf("candidates %+v", got.candidates)
+		t.Errorf("candidates %+v", got.Candidates())
 	}
 	if got.noteWith("found several Ray clusters") == nil {
-		t.Errorf("notes %v", got.notes)
+		t.Errorf("notes %v", got.Notes())
 	}
 	// expand_multiple off: only the note.
 	f2 := newFake(t)
@@ -337,7 +318,7 @@ func TestToken(t *testing.T) {
 		}
 	}
 	if s.GetCandidates() != 2 || len(s.GetErrors()) != 1 || !strings.Contains(s.GetErrors()[0], "authentication") {
-		t.Fatalf("summary %+v notes %v", s, got.notes)
+		t.Fatalf("summary %+v notes %v", s, got.Notes())
 	}
 	if cand := got.byGCS(ok); cand == nil || cand.GetAuthRequired() || cand.GetNodeCount() != 1 ||
 		cand.GetAttributes()["auth_token_source"] != raytoken.SourceConfig {
@@ -348,9 +329,9 @@ func TestToken(t *testing.T) {
 	}
 	// The plain run failed before connecting: an error note mentioning auth, no candidate.
 	if n := got.noteWith("authentication failed"); n == nil {
-		t.Errorf("notes %v", got.notes)
+		t.Errorf("notes %v", got.Notes())
 	}
-	all, _ := json.Marshal([]any{s, got.candidates, got.notes})
+	all, _ := json.Marshal([]any{s, got.Candidates(), got.Notes()})
 	if strings.Contains(string(all), tok) {
 		t.Errorf("the token leaked: %s", all)
 	}
@@ -369,8 +350,8 @@ func TestTokenFromEnvironment(t *testing.T) {
 	if p := f.calls()["plain"]; p == nil || p.token != "filetoken" || p.mode != "token" {
 		t.Errorf("plain run %+v", p)
 	}
-	if len(got.candidates) != 1 || got.candidates[0].GetAttributes()["auth_token_source"] != raytoken.SourceEnvPath {
-		t.Errorf("candidates %+v", got.candidates)
+	if len(got.Candidates()) != 1 || got.Candidates()[0].GetAttributes()["auth_token_source"] != raytoken.SourceEnvPath {
+		t.Errorf("candidates %+v", got.Candidates())
 	}
 	// No token anywhere: the CLI's environment is left alone.
 	f2 := newFake(t)
@@ -428,7 +409,7 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 		t.Errorf("Discover took %v with a 500 ms timeout", el)
 	}
 	if s.GetCandidates() != 1 || len(s.GetErrors()) != 1 || !strings.Contains(s.GetErrors()[0], "timed out") {
-		t.Fatalf("summary %+v notes %v", s, got.notes)
+		t.Fatalf("summary %+v notes %v", s, got.Notes())
 	}
 	if f.childAlive(slow) {
 		t.Error("the killed run's child process is still alive")
@@ -548,16 +529,16 @@ func TestPrecheck(t *testing.T) {
 	c := client(t, f.discoverer(), `{"ray_path": "`+f.bin+`", "local": false}`)
 	s, got := discover(t, c, &sdk.DiscoverRequest{Addresses: []string{live, dead, "not-an-address"}, ProbeTimeoutMs: 500})
 	if s.GetCandidates() != 1 || got.byGCS(live) == nil || len(s.GetErrors()) != 0 {
-		t.Fatalf("summary %+v notes %v", s, got.notes)
+		t.Fatalf("summary %+v notes %v", s, got.Notes())
 	}
 	if f.calls()[key(dead)] != nil {
 		t.Error("the CLI ran against a dead address")
 	}
 	if n := got.noteWith("no GCS answered at " + dead); n == nil || n.GetLevel() != "warn" {
-		t.Errorf("notes %v", got.notes)
+		t.Errorf("notes %v", got.Notes())
 	}
 	if got.noteWith(`"not-an-address" skipped`) == nil {
-		t.Errorf("notes %v", got.notes)
+		t.Errorf("notes %v", got.Notes())
 	}
 	// Nothing to run: no `ray --version` either.
 	f2 := newFake(t)

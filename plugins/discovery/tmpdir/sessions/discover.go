@@ -124,30 +124,39 @@ type call struct {
 	scope *probeScope
 	probe time.Duration
 
-	mu         sync.Mutex // guards the sink (a gRPC stream) and the counters
-	sinkErr    error
+	// The workers call the sink directly: a DiscoverSink is safe for
+	// concurrent use.
+	mu         sync.Mutex // guards the fields below
+	sinkErr    error      // the sink's first error: the caller went away
 	probes     uint32
 	candidates uint32
 	errs       []string
 }
 
 func (c *call) note(level, target, format string, args ...any) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.sinkErr != nil {
+	if c.failed() != nil {
 		return
 	}
-	c.sinkErr = c.sink.Note(&sdk.DiscoverNote{Level: level, Message: fmt.Sprintf(format, args...), Target: target})
+	c.sent(c.sink.Note(&sdk.DiscoverNote{Level: level, Message: fmt.Sprintf(format, args...), Target: target}))
 }
 
 func (c *call) candidate(cand *sdk.ClusterCandidate) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.sinkErr != nil {
+	if c.failed() != nil {
 		return
 	}
+	c.mu.Lock()
 	c.candidates++
-	c.sinkErr = c.sink.Candidate(cand)
+	c.mu.Unlock()
+	c.sent(c.sink.Candidate(cand))
+}
+
+// sent keeps the sink's first error.
+func (c *call) sent(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sinkErr == nil {
+		c.sinkErr = err
+	}
 }
 
 func (c *call) addProbes(n uint32) {

@@ -160,7 +160,7 @@ func TestDiscoverFixtures(t *testing.T) {
 
 	live := sink.bySession(liveSession)
 	if live == nil {
-		t.Fatalf("no live candidate; got %v", sink.cands)
+		t.Fatalf("no live candidate; got %v", sink.Candidates())
 	}
 	if live.GetStatus() != sdk.StatusActive || live.GetGcsAddress() != liveGCS || live.GetDashboardUrl() != liveDash ||
 		live.GetClientAddress() != liveClient || live.GetClusterId() != liveCluster || live.GetRayVersion() != "2.60.0" ||
@@ -210,7 +210,7 @@ func TestDiscoverFixtures(t *testing.T) {
 	}
 	for _, sub := range []string{"ports_by_node.json", "node_ip_address.json", "gcs_server_port_"} {
 		if len(sink.notesAbout(sub)) == 0 {
-			t.Errorf("no note about %s; notes %v", sub, sink.notes)
+			t.Errorf("no note about %s; notes %v", sub, sink.Notes())
 		}
 	}
 	if n := sink.notesAbout("session_loop"); len(n) != 1 || !strings.Contains(n[0], "warn") {
@@ -227,10 +227,10 @@ func TestDiscoverFixtures(t *testing.T) {
 		t.Errorf("unreadable notes = %v", n)
 	}
 	if sink.bySession("session_loop") != nil || sink.bySession("session_notes.txt") != nil || sink.bySession("session_latest") != nil {
-		t.Errorf("non-sessions reported: %v", sink.cands)
+		t.Errorf("non-sessions reported: %v", sink.Candidates())
 	}
-	if len(sink.cands) != 5 || sum.GetCandidates() != 5 {
-		t.Errorf("%d candidates (summary %d), want 5", len(sink.cands), sum.GetCandidates())
+	if len(sink.Candidates()) != 5 || sum.GetCandidates() != 5 {
+		t.Errorf("%d candidates (summary %d), want 5", len(sink.Candidates()), sum.GetCandidates())
 	}
 	if sum.GetProbes() == 0 {
 		t.Errorf("summary = %v", sum)
@@ -335,7 +335,7 @@ func TestScopeAndOverrides(t *testing.T) {
 		t.Errorf("override ignored: windows session reported")
 	}
 	if len(sink.notesAbout("not a host")) != 1 {
-		t.Errorf("bad host not noted: %v", sink.notes)
+		t.Errorf("bad host not noted: %v", sink.Notes())
 	}
 	// Ports narrow the scope too.
 	sink, _ = discover(t, d, &sdk.DiscoverRequest{Ports: []uint32{6379}, ConfigJson: override})
@@ -368,13 +368,13 @@ func TestMaxSessionsAndManySessions(t *testing.T) {
 	opts := testOptions(t, &fakeProcs{}, ports)
 	d := serve(t, opts, map[string]any{"dirs": []string{root}, "include_defaults": false})
 	sink, sum := discover(t, d, nil)
-	if len(sink.cands) != n || sum.GetCandidates() != n {
-		t.Fatalf("%d candidates, want %d", len(sink.cands), n)
+	if len(sink.Candidates()) != n || sum.GetCandidates() != n {
+		t.Fatalf("%d candidates, want %d", len(sink.Candidates()), n)
 	}
 	d = serve(t, opts, map[string]any{"dirs": []string{root}, "include_defaults": false, "max_sessions": 3})
 	sink, _ = discover(t, d, nil)
 	var names []string
-	for _, c := range sink.cands {
+	for _, c := range sink.Candidates() {
 		names = append(names, c.GetSessionName())
 	}
 	slices.Sort(names)
@@ -383,7 +383,7 @@ func TestMaxSessionsAndManySessions(t *testing.T) {
 		t.Errorf("max_sessions=3 reported %v, want %v", names, want)
 	}
 	if n := sink.notesAbout("only the newest 3"); len(n) != 1 {
-		t.Errorf("notes = %v", sink.notes)
+		t.Errorf("notes = %v", sink.Notes())
 	}
 }
 
@@ -421,7 +421,7 @@ func TestDefaultRoots(t *testing.T) {
 	}})
 	sink, _ := discover(t, d, nil)
 	got := map[string]int{}
-	for _, c := range sink.cands {
+	for _, c := range sink.Candidates() {
 		if strings.HasPrefix(c.GetSessionDir(), base) {
 			got[c.GetSessionName()]++
 		}
@@ -447,7 +447,7 @@ func TestDefaultRoots(t *testing.T) {
 	}})
 	sink, _ = discover(t, d, nil)
 	got = map[string]int{}
-	for _, c := range sink.cands {
+	for _, c := range sink.Candidates() {
 		got[c.GetSessionName()]++
 	}
 	if len(got) != 2 || got["session_2026-01-01_00-00-00_000007_7"] != 1 || got["session_2026-01-01_00-00-00_000008_8"] != 1 {

@@ -37,7 +37,7 @@ func TestFIFOsDoNotBlock(t *testing.T) {
 	}
 	for _, sub := range []string{"ray_current_cluster", "logs/dashboard.log", "logs/gcs_server.out"} {
 		if n := sink.notesAbout(sub); len(n) == 0 {
-			t.Errorf("no note about FIFO %s: %v", sub, sink.notes)
+			t.Errorf("no note about FIFO %s: %v", sub, sink.Notes())
 		}
 	}
 	if c := sink.bySession(winSession); c == nil {

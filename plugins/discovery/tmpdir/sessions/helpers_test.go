@@ -185,30 +185,10 @@ func testOptions(t testing.TB, procs ProcessLister, ports PortChecker) Options {
 }
 
 // collectSink gathers what a Discover call streams (the daemon side of plugintest).
-type collectSink struct {
-	mu    sync.Mutex
-	cands []*sdk.ClusterCandidate
-	notes []*sdk.DiscoverNote
-}
-
-func (s *collectSink) Candidate(c *sdk.ClusterCandidate) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cands = append(s.cands, c)
-	return nil
-}
-
-func (s *collectSink) Note(n *sdk.DiscoverNote) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.notes = append(s.notes, n)
-	return nil
-}
+type collectSink struct{ plugintest.Sink }
 
 func (s *collectSink) bySession(name string) *sdk.ClusterCandidate {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, c := range s.cands {
+	for _, c := range s.Candidates() {
 		if c.GetSessionName() == name {
 			return c
 		}
@@ -217,10 +197,8 @@ func (s *collectSink) bySession(name string) *sdk.ClusterCandidate {
 }
 
 func (s *collectSink) notesAbout(sub string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []string
-	for _, n := range s.notes {
+	for _, n := range s.Notes() {
 		if strings.Contains(n.GetMessage(), sub) || strings.Contains(n.GetTarget(), sub) {
 			out = append(out, n.GetLevel()+": "+n.GetTarget()+": "+n.GetMessage())
 		}
