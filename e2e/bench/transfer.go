@@ -331,7 +331,68 @@ func benchTransfer(ctx context.Context, rep *report, o options, root string, ver
 	rep.add(row{item: "4", what: fmt.Sprintf("broadcast %s: POST -> first byte written (1st transfer_progress on /ws, median of %d)", fmtSize(size), o.reps),
 		figure: fmtDur(median(bcFirst))})
 
-	return addRSS(rep, d, versionRSS, "after the transfers", false)
+	if err := addRSS(rep, d, versionRSS, "after the transfers", false); err != nil {
+		return err
+	}
+	if _, err := d.stop(); err != nil {
+		return fmt.Errorf("stop daemon: %w", err)
+	}
+	return benchUnicastNoFsync(ctx, rep, o, dir, src, sum, curl, want, func(name string, f func() (time.Duration, error)) (time.Duration, error) {
+		return timed(step{name, f})
+	}, bCopy)
+}
+
+// benchUnicastNoFsync puts durability apart: R_copy does not fsync, the
+// local backend does by default. A second daemon, whose local backend runs
+// with fsync = false, sends the same unicast (every chunk still verified)
+// in turn with R_copy, so the ratio shows what verification and the daemon
+// cost on their own.
+func benchUnicastNoFsync(ctx context.Context, rep *report, o options, dir, src, sum, curl string, want int,
+	timed func(string, func() (time.Duration, error)) (time.Duration, error), bCopy string) (err error) {
+	size := o.size
+	dataDir, scratch := filepath.Join(dir, "data-nofsync"), filepath.Join(dir, "cp", "nofsync-copy.bin")
+	cfgPath := filepath.Join(dir, "castray-nofsync.hcl")
+	cfg := fmt.Sprintf("file_transfer {\n  max_file_size = %d\n}\nplugin \"local\" {\n  config {\n    fsync = false\n  }\n}\n", max(2*size, 1<<30))
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	d, err := startDaemon(o, dataDir, "--config", cfgPath)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if _, serr := d.stop(); serr != nil {
+			err = errors.Join(err, fmt.Errorf("stop daemon: %w", serr))
+		}
+	}()
+	if _, err := d.waitReady(ctx, want, 30*time.Second); err != nil {
+		return err
+	}
+	if _, err := uploadCastRay(ctx, curl, d, src, "payload.bin", size, sum); err != nil {
+		return err
+	}
+	up := filepath.Join(dataDir, "uploads", "payload.bin")
+	var castray, base []time.Duration
+	for round := 1; round <= o.reps; round++ {
+		took, err := timed("unicast, fsync = false", func() (time.Duration, error) {
+			t, _, _, err := runTransfer(ctx, d, map[string]any{"file_name": "payload.bin", "mode": "unicast", "targets": []string{"node_1"}}, size, sum, 1)
+			return t, err
+		})
+		if err != nil {
+			return err
+		}
+		castray = append(castray, took)
+		took, err = timed(bCopy, func() (time.Duration, error) { return tcpCopy(ctx, up, scratch, false, false) })
+		if err != nil {
+			return err
+		}
+		base = append(base, took)
+	}
+	uni, b := median(castray), median(base)
+	rep.add(row{item: "4", what: fmt.Sprintf("unicast %s -> node_1, verified, local backend fsync = false (median of %d)", fmtSize(size), o.reps),
+		figure: fmtRate(uni, size), baseName: bCopy, baseline: fmtRate(b, size), ratio: thrRatio(uni, b),
+		goal: ">= 0.8 (MiB/s)", verdict: verdict(float64(b) >= 0.8*float64(uni))})
+	return nil
 }
 
 // thrRatio is the throughput of CastRay over that of a baseline (above 1:
