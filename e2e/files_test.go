@@ -379,7 +379,7 @@ func TestDeletedNodeIsCancelledStaysDeletedAndCanBePurged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload := randomBytes(16 << 20)
+	payload := randomBytes(32 << 20) // 4 s at max_rate: time to delete node_2 mid-way
 	d.upload("n.bin", payload)
 	id := d.startTransfer(map[string]any{"file_name": "n.bin", "mode": "multicast", "targets": []string{"node_1", "node_2"}})
 	next(t, ch, 30*time.Second, "transfer_progress")

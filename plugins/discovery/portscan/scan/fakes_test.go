@@ -326,6 +326,13 @@ func startSilent(t *testing.T) *silentListener {
 	return s
 }
 
+// reset forgets the connections already closed.
+func (s *silentListener) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.all = s.open
+}
+
 func (s *silentListener) counts() (open, all int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -14,14 +14,16 @@ type bucket struct {
 	burst  float64
 	tokens float64
 	last   time.Time
-	now    func() time.Time
+	// now and sleep are the clock; tests replace them.
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 func newBucket(rate float64, burst int) *bucket {
 	if burst < 1 {
 		burst = 1
 	}
-	b := &bucket{rate: rate, burst: float64(burst), tokens: float64(burst), now: time.Now}
+	b := &bucket{rate: rate, burst: float64(burst), tokens: float64(burst), now: time.Now, sleep: sleep}
 	b.last = b.now()
 	return b
 }
@@ -49,12 +51,20 @@ func (b *bucket) Wait(ctx context.Context) error {
 		if wait < time.Millisecond {
 			wait = time.Millisecond
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := b.sleep(ctx, wait); err != nil {
+			return err
 		}
+	}
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }

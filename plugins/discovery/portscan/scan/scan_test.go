@@ -24,11 +24,17 @@ import (
 // plugin returns the scanner behind the real gRPC path, configured.
 func plugin(t *testing.T, cfg map[string]any) sdk.Discoverer {
 	t.Helper()
+	return pluginOf(t, scan.New(nil), cfg)
+}
+
+// pluginOf is plugin around a given Scanner.
+func pluginOf(t *testing.T, s *scan.Scanner, cfg map[string]any) sdk.Discoverer {
+	t.Helper()
 	// No token from the test's environment or home.
 	t.Setenv("RAY_AUTH_TOKEN", "")
 	t.Setenv("RAY_AUTH_TOKEN_PATH", "")
 	t.Setenv("HOME", t.TempDir())
-	d := plugintest.Discovery(t, scan.New(nil))
+	d := plugintest.Discovery(t, s)
 	raw, _ := json.Marshal(cfg)
 	errs, err := d.Configure(context.Background(), &sdk.ConfigureRequest{ConfigJson: raw})
 	if err != nil || errs != nil {
@@ -37,11 +43,19 @@ func plugin(t *testing.T, cfg map[string]any) sdk.Discoverer {
 	return d
 }
 
+// hangGuard bounds waits for something that must happen; it only fails a
+// test that would otherwise hang, never a slow machine.
+const hangGuard = 60 * time.Second
+
+// discover runs one Discover call. Its duration is for logs only; the call
+// fails the test if it has not returned after hangGuard.
 func discover(t *testing.T, d sdk.Discoverer, req *sdk.DiscoverRequest) (*collector, *sdk.DiscoverSummary, time.Duration) {
 	t.Helper()
 	c := &collector{}
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
 	start := time.Now()
-	sum, err := d.Discover(context.Background(), req, c)
+	sum, err := d.Discover(ctx, req, c)
 	if err != nil {
 		t.Fatalf("Discover: %v", err)
 	}
@@ -159,7 +173,7 @@ func TestFingerprintsRayAndNothingElse(t *testing.T) {
 
 	d := plugin(t, map[string]any{"auth_token": "secret-token-never-sent"})
 	all := append(ports(gcs.port, dash.port, client.port, agent.port, nonRayGRPC.port, plainHTTP.port, silent.port), closed...)
-	c, sum, took := discover(t, d, &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: all, ProbeTimeoutMs: 500})
+	c, sum, took := discover(t, d, &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: all, ProbeTimeoutMs: 5000})
 	t.Logf("scan of %d ports took %v; summary %v", len(all), took, sum)
 
 	if len(c.Candidates()) != 2 || sum.GetCandidates() != 2 || sum.GetProbes() != uint32(len(all)) {
@@ -238,7 +252,7 @@ func TestTokenMode(t *testing.T) {
 	nonRayGRPC := startNonRayGRPC(t)
 	plainHTTP := startHTTP(t, func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
 	all := ports(gcs.port, dash.port, client.port, agent.port, nonRayGRPC.port, plainHTTP.port)
-	req := &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: all, ProbeTimeoutMs: 1000}
+	req := &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: all, ProbeTimeoutMs: 5000}
 
 	t.Run("no token", func(t *testing.T) {
 		c, _, _ := discover(t, plugin(t, nil), req)
@@ -345,30 +359,43 @@ func TestGRPCServerRefusingEverything(t *testing.T) {
 	}
 }
 
+// TestClosedPortsAreCheap: a refused connection ends its port's probe at
+// once: neither the probe timeout (ten minutes here, past the hang guard)
+// nor the rate limiter (burst 64 at the default 500/s) is waited for.
 func TestClosedPortsAreCheap(t *testing.T) {
-	d := plugin(t, nil)
+	s := scan.New(nil)
+	clock := scan.UseFakeLimiterClock(s)
+	d := pluginOf(t, s, nil)
 	closed := closedPorts(t, 20)
-	c, sum, took := discover(t, d, &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: closed, ProbeTimeoutMs: 1000})
+	c, sum, took := discover(t, d, &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: closed, ProbeTimeoutMs: 600000})
 	t.Logf("20 closed ports on 127.0.0.1: %v (plugin says %d ms), default concurrency 64 and rate 500/s", took, sum.GetElapsedMs())
-	if len(c.Candidates()) != 0 || len(c.Notes()) != 0 || sum.GetProbes() != 20 {
+	if len(c.Candidates()) != 0 || len(c.Notes()) != 0 || sum.GetProbes() != 20 || len(sum.GetErrors()) != 0 {
 		t.Fatalf("closed ports: %v %v %v", c.Candidates(), c.Notes(), sum)
 	}
-	if took > 500*time.Millisecond {
-		t.Fatalf("20 closed ports took %v", took)
+	if clock.Slept() != 0 {
+		t.Fatalf("20 closed ports waited %v for the rate limiter", clock.Slept())
 	}
 }
 
+// TestRateLimit: 10/s with a burst of min(concurrency, rate) = 10: 15
+// ports need half a second of the limiter's (fake) clock.
 func TestRateLimit(t *testing.T) {
-	// 10/s with a burst of min(concurrency, rate) = 10: 15 closed ports need
-	// about half a second.
-	d := plugin(t, map[string]any{"rate_per_second": 10})
-	_, sum, took := discover(t, d, &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: closedPorts(t, 15)})
-	t.Logf("15 closed ports at 10/s: %v", took)
-	if took < 400*time.Millisecond || sum.GetProbes() != 15 {
-		t.Fatalf("rate limit not applied: %v, %v", took, sum)
+	s := scan.New(nil)
+	clock := scan.UseFakeLimiterClock(s)
+	d := pluginOf(t, s, map[string]any{"rate_per_second": 10})
+	_, sum, _ := discover(t, d, &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: closedPorts(t, 15)})
+	t.Logf("15 closed ports at 10/s: the limiter waited %v", clock.Slept())
+	if clock.Slept() < 490*time.Millisecond || sum.GetProbes() != 15 {
+		t.Fatalf("rate limit not applied: waited %v, %v", clock.Slept(), sum)
 	}
 }
 
+// TestConcurrencyBound: with concurrency 1 one port is probed at a time;
+// with concurrency 4 the four are probed at once. The silent listeners
+// hold every connection until the probe gives up (a probe timeout far
+// past the hang guard), so: with concurrency 4 all four ports get their
+// connections while none has given up; with concurrency 1 only one port
+// has been reached when the call is cancelled.
 func TestConcurrencyBound(t *testing.T) {
 	var ps []uint32
 	var ls []*silentListener
@@ -377,35 +404,70 @@ func TestConcurrencyBound(t *testing.T) {
 		ls = append(ls, s)
 		ps = append(ps, uint32(s.port))
 	}
-	req := &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: ps, ProbeTimeoutMs: 300}
-	_, _, serial := discover(t, plugin(t, map[string]any{"concurrency": 1}), req)
-	_, _, parallel := discover(t, plugin(t, map[string]any{"concurrency": 4}), req)
-	t.Logf("4 silent ports, 300 ms probe timeout: concurrency 1 %v, concurrency 4 %v", serial, parallel)
-	if serial < 1200*time.Millisecond {
-		t.Errorf("concurrency 1 took %v: more than one port at a time", serial)
+	req := &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: ps, ProbeTimeoutMs: 600000}
+	reached := func() (n int) {
+		for _, s := range ls {
+			// The probe's TCP check, then its held gRPC connection.
+			if _, all := s.counts(); all >= 2 {
+				n++
+			}
+		}
+		return n
 	}
-	if parallel > 1100*time.Millisecond {
-		t.Errorf("concurrency 4 took %v", parallel)
+	run := func(concurrency, want int) {
+		t.Helper()
+		before := make([]int, len(ls))
+		for i, s := range ls {
+			_, before[i] = s.counts()
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		d := plugin(t, map[string]any{"concurrency": concurrency})
+		go func() {
+			_, err := d.Discover(ctx, req, &collector{})
+			done <- err
+		}()
+		if !waitFor(func() bool { return reached() >= want }) {
+			t.Fatalf("concurrency %d: %d of %d ports reached together", concurrency, reached(), want)
+		}
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(hangGuard):
+			t.Fatalf("concurrency %d: Discover did not return after the cancellation", concurrency)
+		}
+		if n := reached(); n != want {
+			t.Errorf("concurrency %d: %d ports were probed at once, want %d", concurrency, n, want)
+		}
+		for _, s := range ls {
+			waitClosed(t, s)
+		}
 	}
-	// A silent port costs one probe timeout, not one per protocol, and every
-	// connection is closed afterwards.
+	run(4, 4)
 	for _, s := range ls {
-		waitClosed(t, s)
+		s.reset()
 	}
+	run(1, 1)
+}
+
+// waitFor polls cond until it holds (true) or hangGuard passes (false).
+func waitFor(cond func() bool) bool {
+	deadline := time.Now().Add(hangGuard)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }
 
 func waitClosed(t *testing.T, s *silentListener) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
+	if !waitFor(func() bool { open, _ := s.counts(); return open == 0 }) {
 		open, all := s.counts()
-		if open == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("silent listener on %d: %d of %d connections still open", s.port, open, all)
-		}
-		time.Sleep(20 * time.Millisecond)
+		t.Fatalf("silent listener on %d: %d of %d connections still open", s.port, open, all)
 	}
 }
 
@@ -433,6 +495,9 @@ func TestWideScanGuard(t *testing.T) {
 	}
 }
 
+// TestCancelReturnsPromptly: cancelling the call ends every probe at once
+// (the probe timeout is past the hang guard), closes their connections and
+// leaves no goroutine behind.
 func TestCancelReturnsPromptly(t *testing.T) {
 	var ps []uint32
 	var ls []*silentListener
@@ -444,41 +509,53 @@ func TestCancelReturnsPromptly(t *testing.T) {
 	d := plugin(t, nil)
 	before := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(200*time.Millisecond, cancel)
-	start := time.Now()
-	_, err := d.Discover(ctx, &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: ps, ProbeTimeoutMs: 30000}, &collector{})
-	took := time.Since(start)
-	if err == nil {
-		t.Fatal("cancelled Discover returned no error")
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.Discover(ctx, &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: ps, ProbeTimeoutMs: 600000}, &collector{})
+		done <- err
+	}()
+	// Every port is being probed (its gRPC connection is held) when the
+	// call is cancelled.
+	if !waitFor(func() bool {
+		for _, s := range ls {
+			if _, all := s.counts(); all < 2 {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatal("not every port was probed")
 	}
-	if took > 1500*time.Millisecond {
-		t.Fatalf("cancelled Discover returned after %v", took)
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("cancelled Discover returned no error")
+		}
+	case <-time.After(hangGuard):
+		t.Fatal("cancelled Discover did not return")
 	}
 	for _, s := range ls {
-		if _, all := s.counts(); all == 0 {
-			t.Errorf("port %d was never probed", s.port)
-		}
 		waitClosed(t, s)
 	}
 	// The scan's goroutines are gone (a little slack for the gRPC path).
-	deadline := time.Now().Add(3 * time.Second)
-	for runtime.NumGoroutine() > before+5 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before+5 {
-		t.Errorf("goroutines: %d before, %d after", before, n)
+	if !waitFor(func() bool { return runtime.NumGoroutine() <= before+5 }) {
+		t.Errorf("goroutines: %d before, %d after", before, runtime.NumGoroutine())
 	}
 }
 
+// TestTimeBudget: the request's budget ends the scan, which says so. The
+// probe timeout is past the hang guard, so only the budget can end it.
 func TestTimeBudget(t *testing.T) {
 	var ps []uint32
 	for range 3 {
 		ps = append(ps, uint32(startSilent(t).port))
 	}
 	d := plugin(t, map[string]any{"concurrency": 1})
-	_, sum, took := discover(t, d, &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: ps, TimeoutMs: 300, ProbeTimeoutMs: 5000})
-	if took > 1500*time.Millisecond || len(sum.GetErrors()) != 1 || !strings.Contains(sum.GetErrors()[0], "time budget") {
-		t.Fatalf("budget: %v after %v", sum, took)
+	_, sum, _ := discover(t, d, &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: ps, TimeoutMs: 300, ProbeTimeoutMs: 600000})
+	if len(sum.GetErrors()) != 1 || !strings.Contains(sum.GetErrors()[0], "time budget") {
+		t.Fatalf("budget: %v", sum)
 	}
 }
 

@@ -101,6 +101,9 @@ type Scanner struct {
 
 	mu  sync.Mutex
 	cfg Config
+
+	// newLimiter, when set, replaces newBucket (tests use a fake clock).
+	newLimiter func(rate float64, burst int) *bucket
 }
 
 // New returns a Scanner with the default configuration.
@@ -250,9 +253,13 @@ func (s *Scanner) Discover(ctx context.Context, req *sdk.DiscoverRequest, sink s
 	}
 	extra := addressTargets(req.GetAddresses(), entries, ports)
 
+	newLimiter := newBucket
+	if s.newLimiter != nil {
+		newLimiter = s.newLimiter
+	}
 	sc := &scan{
 		ctx: ctx, log: s.log, out: out, timeout: probeTimeout, token: token,
-		limiter: newBucket(cfg.RatePerSecond, min(cfg.Concurrency, max(1, int(cfg.RatePerSecond)))),
+		limiter: newLimiter(cfg.RatePerSecond, min(cfg.Concurrency, max(1, int(cfg.RatePerSecond)))),
 		local:   localAddrs(),
 	}
 	total := len(extra)

@@ -125,24 +125,53 @@ func TestAddressTargets(t *testing.T) {
 
 func TestBucket(t *testing.T) {
 	ctx := context.Background()
-	b := newBucket(50, 5)
-	start := time.Now()
-	for range 15 {
+	clock := newFakeClock()
+	b := clock.bucket(50, 5)
+	for i := range 15 {
 		if err := b.Wait(ctx); err != nil {
 			t.Fatal(err)
 		}
+		// The burst is free; then one token per 20 ms.
+		if want := time.Duration(max(0, i-4)) * 20 * time.Millisecond; absDiff(clock.Slept(), want) > time.Millisecond {
+			t.Fatalf("token %d: waited %v in all, want %v", i+1, clock.Slept(), want)
+		}
 	}
-	// 5 at once, then 10 at 50/s: about 200 ms.
-	if d := time.Since(start); d < 150*time.Millisecond || d > 2*time.Second {
-		t.Fatalf("15 tokens at 50/s with burst 5 took %v", d)
+	// Tokens come back with time, up to the burst.
+	_ = clock.Sleep(ctx, time.Hour)
+	before := clock.Slept()
+	for range 5 {
+		_ = b.Wait(ctx)
 	}
+	if clock.Slept() != before {
+		t.Fatalf("a refilled burst waited %v", clock.Slept()-before)
+	}
+	if _ = b.Wait(ctx); clock.Slept() == before {
+		t.Fatal("the sixth token after a refill did not wait")
+	}
+
+	// A cancelled context ends a wait (on the real clock: a token every
+	// 1000 s).
 	cctx, cancel := context.WithCancel(ctx)
 	slow := newBucket(0.001, 1)
 	_ = slow.Wait(cctx)
-	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
-	if err := slow.Wait(cctx); err == nil {
-		t.Fatal("Wait did not return the context's error")
+	done := make(chan error, 1)
+	go func() { done <- slow.Wait(cctx) }()
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Wait did not return the context's error")
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("Wait did not return after the cancellation")
 	}
+}
+
+func absDiff(a, b time.Duration) time.Duration {
+	if a > b {
+		return a - b
+	}
+	return b - a
 }
 
 func TestResolveToken(t *testing.T) {

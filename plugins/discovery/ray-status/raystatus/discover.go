@@ -46,6 +46,11 @@ type Discoverer struct {
 	home     func() (string, error)
 	lookPath func(string) (string, error)
 	procRoot string
+	// withTimeout makes the context of the request's budget and run runs
+	// one `ray status`; tests replace them to control the deadline and to
+	// see the per-run timeout.
+	withTimeout func(context.Context, time.Duration) (context.Context, context.CancelFunc)
+	run         func(ctx context.Context, bin string, args, env []string, timeout time.Duration) runResult
 
 	versions versionCache
 }
@@ -62,6 +67,9 @@ func New(log hclog.Logger) *Discoverer {
 		home:     os.UserHomeDir,
 		lookPath: exec.LookPath,
 		procRoot: "/proc",
+
+		withTimeout: context.WithTimeout,
+		run:         runCLI,
 	}
 }
 
@@ -164,7 +172,7 @@ func (d *Discoverer) Discover(ctx context.Context, req *sdk.DiscoverRequest, sin
 		budget := time.Duration(ms) * time.Millisecond
 		budget -= min(budget/10, budgetMargin)
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, budget)
+		ctx, cancel = d.withTimeout(ctx, budget)
 		defer cancel()
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -350,7 +358,7 @@ func (r *run) check(ctx context.Context, t target) {
 	r.versionOnce.Do(func() {
 		r.version = r.d.versions.probe(ctx, r.bin, r.addrEnv, time.Duration(r.cfg.TimeoutMS)*time.Millisecond)
 	})
-	res := runCLI(ctx, r.bin, t.args(), env, timeout)
+	res := r.d.run(ctx, r.bin, t.args(), env, timeout)
 	r.d.log.Debug("ray status finished", "target", t.noteTarget(), "exit", res.ExitCode, "elapsed", res.Elapsed,
 		"timed_out", res.TimedOut, "cancelled", res.Cancelled)
 	switch {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -397,53 +398,107 @@ func TestResolveTokenOrder(t *testing.T) {
 
 // TestTimeoutKillsProcessGroup: a run past timeout_ms is killed with its
 // children, reported as an error, and the others still finish.
+//
+// The test checks that the plugin asks for 500 ms for each run, then
+// stands in for the timers: the slow run (which would sleep ten minutes)
+// times out once it has started its grandchild; the fast run gets a
+// generous timer, so a loaded machine cannot make it miss 500 ms.
 func TestTimeoutKillsProcessGroup(t *testing.T) {
 	f := newFake(t)
 	const slow, fast = "192.0.2.2:2001", "192.0.2.2:2002"
-	f.sleep(slow, 30)
+	f.sleep(slow, 600)
 	f.answer(fast, "ray-2.60.0_v1_1node_e2e-capture.txt", "", 0)
-	c := client(t, f.discoverer(), `{"ray_path": "`+f.bin+`", "precheck": false, "local": false, "timeout_ms": 500}`)
-	begin := time.Now()
-	s, got := discover(t, c, &sdk.DiscoverRequest{Addresses: []string{slow, fast}})
-	if el := time.Since(begin); el > 10*time.Second {
-		t.Errorf("Discover took %v with a 500 ms timeout", el)
+	d := f.discoverer()
+	var mu sync.Mutex
+	asked := map[string]time.Duration{}
+	d.run = func(ctx context.Context, bin string, args, env []string, timeout time.Duration) runResult {
+		mu.Lock()
+		asked[args[len(args)-1]] = timeout
+		mu.Unlock()
+		if args[len(args)-1] != slow {
+			return runCLI(ctx, bin, args, env, hangGuard)
+		}
+		// The slow run's timeout expires once it has started its
+		// grandchild, which must then be killed with it.
+		return runCLIUntil(ctx, bin, args, env, func() (<-chan time.Time, func() bool) {
+			expired := make(chan time.Time, 1)
+			go func() {
+				if waitFor(hangGuard, func() bool { return f.hasChild(slow) }) {
+					expired <- time.Now()
+				}
+			}()
+			return expired, func() bool { return true }
+		})
 	}
-	if s.GetCandidates() != 1 || len(s.GetErrors()) != 1 || !strings.Contains(s.GetErrors()[0], "timed out") {
+	c := client(t, d, `{"ray_path": "`+f.bin+`", "precheck": false, "local": false, "timeout_ms": 500}`)
+	s, got := discoverGuarded(t, c, &sdk.DiscoverRequest{Addresses: []string{slow, fast}})
+	if s.GetCandidates() != 1 || got.byGCS(fast) == nil || len(s.GetErrors()) != 1 || !strings.Contains(s.GetErrors()[0], "timed out") {
 		t.Fatalf("summary %+v notes %v", s, got.Notes())
+	}
+	mu.Lock()
+	if asked[slow] != 500*time.Millisecond || asked[fast] != 500*time.Millisecond {
+		t.Errorf("per-run timeouts %v, want 500ms each", asked)
+	}
+	mu.Unlock()
+	if c := f.calls()[key(slow)]; c == nil || !c.end.IsZero() {
+		t.Errorf("the slow run was not killed: %+v", c)
 	}
 	if f.childAlive(slow) {
 		t.Error("the killed run's child process is still alive")
 	}
 }
 
-// TestCancelReturnsPromptly: cancelling the call kills the runs at once.
+// discoverGuarded is discover with a hang guard: it fails the test if the
+// call has not returned after hangGuard.
+func discoverGuarded(t *testing.T, c sdk.Discoverer, req *sdk.DiscoverRequest) (*sdk.DiscoverSummary, *collect) {
+	t.Helper()
+	type result struct {
+		s   *sdk.DiscoverSummary
+		got *collect
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var got collect
+		s, err := c.Discover(context.Background(), req, &got)
+		done <- result{s, &got, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			t.Fatalf("Discover: %v", r.err)
+		}
+		return r.s, r.got
+	case <-time.After(hangGuard):
+		t.Fatalf("Discover did not return within %v", hangGuard)
+		return nil, nil
+	}
+}
+
+// TestCancelReturnsPromptly: cancelling the call kills the runs at once
+// (the fake would otherwise sleep for ten minutes).
 func TestCancelReturnsPromptly(t *testing.T) {
 	f := newFake(t)
-	f.sleep("", 30)
-	c := client(t, f.discoverer(), `{"ray_path": "`+f.bin+`"}`)
+	f.sleep("", 600)
+	c := client(t, f.discoverer(), `{"ray_path": "`+f.bin+`", "timeout_ms": 600000}`)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		_, err := c.Discover(ctx, &sdk.DiscoverRequest{}, &collect{})
 		done <- err
 	}()
-	// Wait until the fake runs, then cancel.
-	deadline := time.Now().Add(10 * time.Second)
-	for f.calls()["plain"] == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the fake never started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	begin := time.Now()
+	f.childStarted("")
 	cancel()
 	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Discover did not return within 5 s of the cancellation")
+	case err := <-done:
+		if err == nil {
+			t.Error("the cancelled Discover returned no error")
+		}
+	case <-time.After(hangGuard):
+		t.Fatal("Discover did not return after the cancellation")
 	}
-	if el := time.Since(begin); el > 3*time.Second {
-		t.Errorf("returned %v after the cancellation", el)
+	if c := f.calls()["plain"]; !c.end.IsZero() {
+		t.Error("the cancelled run was not killed: it ran to its end")
 	}
 	if f.childAlive("") {
 		t.Error("the cancelled run's child process is still alive")
@@ -451,16 +506,53 @@ func TestCancelReturnsPromptly(t *testing.T) {
 }
 
 // TestBudgetBoundsRuns: the request's timeout_ms bounds a run below the
-// plugin's timeout_ms.
+// plugin's timeout_ms. The budget's deadline is under the test's control:
+// five minutes away, while the plugin allows ten; the run must be given
+// at most what is left of the budget, and is killed when it runs out.
 func TestBudgetBoundsRuns(t *testing.T) {
 	f := newFake(t)
-	f.sleep("", 30)
-	c := client(t, f.discoverer(), `{"ray_path": "`+f.bin+`"}`)
-	begin := time.Now()
-	var got collect
-	_, _ = c.Discover(context.Background(), &sdk.DiscoverRequest{TimeoutMs: 700}, &got)
-	if el := time.Since(begin); el > 5*time.Second {
-		t.Errorf("Discover took %v with a 700 ms budget", el)
+	f.sleep("", 600)
+	d := f.discoverer()
+	deadline := time.Now().Add(5 * time.Minute)
+	budgets := budgetHook(d, deadline)
+	asked := make(chan time.Duration, 1)
+	d.run = func(ctx context.Context, bin string, args, env []string, timeout time.Duration) runResult {
+		asked <- timeout
+		return runCLI(ctx, bin, args, env, timeout)
+	}
+	c := client(t, d, `{"ray_path": "`+f.bin+`", "timeout_ms": 600000}`)
+	done := make(chan *sdk.DiscoverSummary, 1)
+	go func() {
+		s, _ := c.Discover(context.Background(), &sdk.DiscoverRequest{TimeoutMs: 700}, &collect{})
+		done <- s
+	}()
+	var b budgetCall
+	select {
+	case b = <-budgets:
+	case <-time.After(hangGuard):
+		t.Fatal("the request's budget was never applied")
+	}
+	if b.budget != 630*time.Millisecond { // 700 ms less a tenth for the summary
+		t.Errorf("budget %v, want 630ms", b.budget)
+	}
+	select {
+	case timeout := <-asked:
+		if timeout <= 0 || timeout > 5*time.Minute {
+			t.Errorf("run timeout %v: not bounded by the budget's deadline (5 min away; the plugin allows 10)", timeout)
+		}
+	case <-time.After(hangGuard):
+		t.Fatal("ray status never ran")
+	}
+	f.childStarted("")
+	b.ctx.expire()
+	var s *sdk.DiscoverSummary
+	select {
+	case s = <-done:
+	case <-time.After(hangGuard):
+		t.Fatal("Discover did not return when the budget ran out")
+	}
+	if len(s.GetErrors()) != 1 || !strings.Contains(s.GetErrors()[0], "killed after") {
+		t.Errorf("errors %q", s.GetErrors())
 	}
 	if f.childAlive("") {
 		t.Error("child still alive")
@@ -468,36 +560,104 @@ func TestBudgetBoundsRuns(t *testing.T) {
 }
 
 // TestBudgetReported: runs cut short or never started by the request's
-// budget are summary errors.
+// budget are summary errors. The budget runs out (under the test's
+// control) while one run is going and the other waits for its turn.
 func TestBudgetReported(t *testing.T) {
 	f := newFake(t)
 	const a, b = "192.0.2.2:4001", "192.0.2.2:4002"
-	f.sleep(a, 30)
-	f.sleep(b, 30)
-	c := client(t, f.discoverer(), `{"ray_path": "`+f.bin+`", "precheck": false, "local": false, "max_concurrency": 1}`)
-	s, _ := discover(t, c, &sdk.DiscoverRequest{Addresses: []string{a, b}, TimeoutMs: 1000})
+	f.sleep(a, 600)
+	f.sleep(b, 600)
+	d := f.discoverer()
+	budgets := budgetHook(d, time.Now().Add(time.Hour))
+	c := client(t, d, `{"ray_path": "`+f.bin+`", "precheck": false, "local": false, "max_concurrency": 1, "timeout_ms": 600000}`)
+	done := make(chan *sdk.DiscoverSummary, 1)
+	go func() {
+		s, _ := c.Discover(context.Background(), &sdk.DiscoverRequest{Addresses: []string{a, b}, TimeoutMs: 1000}, &collect{})
+		done <- s
+	}()
+	var bc budgetCall
+	select {
+	case bc = <-budgets:
+	case <-time.After(hangGuard):
+		t.Fatal("the request's budget was never applied")
+	}
+	if bc.budget != 900*time.Millisecond {
+		t.Errorf("budget %v, want 900ms", bc.budget)
+	}
+	// Either may go first; the other waits (max_concurrency 1).
+	if !waitFor(hangGuard, func() bool { return f.hasChild(a) || f.hasChild(b) }) {
+		t.Fatal("no run started")
+	}
+	bc.ctx.expire()
+	var s *sdk.DiscoverSummary
+	select {
+	case s = <-done:
+	case <-time.After(hangGuard):
+		t.Fatal("Discover did not return when the budget ran out")
+	}
 	errs := strings.Join(s.GetErrors(), "\n")
-	if len(s.GetErrors()) != 2 || !strings.Contains(errs, "killed after") || !strings.Contains(errs, "not run: the call's time budget ran out") {
+	if len(s.GetErrors()) != 2 || !strings.Contains(errs, "killed after") || !strings.Contains(errs, "the call's time budget ran out") ||
+		!strings.Contains(errs, "not run: the call's time budget ran out") {
 		t.Errorf("errors %q", s.GetErrors())
+	}
+	if cs := f.calls(); cs[key(a)] != nil && cs[key(b)] != nil {
+		t.Errorf("both runs started with max_concurrency 1: %v", cs)
 	}
 }
 
 // TestConcurrencyBound: with max_concurrency 2, never more than two runs
-// overlap.
+// overlap. Every run waits, after logging its start, until the test lets
+// it go, and the test lets one go only while two are running: so two do
+// overlap, and a third start while two run shows in the log (a run's end
+// is logged before it exits, and the next starts only after that).
 func TestConcurrencyBound(t *testing.T) {
 	f := newFake(t)
 	var addrs []string
 	for _, a := range []string{"192.0.2.2:3001", "192.0.2.2:3002", "192.0.2.2:3003", "192.0.2.2:3004", "192.0.2.2:3005"} {
-		f.sleep(a, 0.3)
+		f.gate(a)
 		f.answer(a, "ray-2.60.0_v1_1node_e2e-capture.txt", "", 0)
 		addrs = append(addrs, a)
 	}
-	c := client(t, f.discoverer(), `{"ray_path": "`+f.bin+`", "precheck": false, "local": false, "max_concurrency": 2}`)
-	s, _ := discover(t, c, &sdk.DiscoverRequest{Addresses: addrs})
+	c := client(t, f.discoverer(), `{"ray_path": "`+f.bin+`", "precheck": false, "local": false, "max_concurrency": 2, "timeout_ms": 600000}`)
+	done := make(chan *sdk.DiscoverSummary, 1)
+	go func() {
+		s, _ := c.Discover(context.Background(), &sdk.DiscoverRequest{Addresses: addrs}, &collect{})
+		done <- s
+	}()
+	released := map[string]bool{}
+	for len(released) < len(addrs) {
+		var next string
+		running := 0
+		ok := waitFor(hangGuard, func() bool {
+			running, next = 0, ""
+			for k, cl := range f.calls() {
+				if cl.end.IsZero() && k != "version" {
+					running++
+					if !released[k] {
+						next = k
+					}
+				}
+			}
+			// Two running, or the last one.
+			return next != "" && (running >= 2 || len(released) == len(addrs)-1)
+		})
+		if !ok {
+			t.Fatalf("stuck with %d released and %d running", len(released), running)
+		}
+		released[next] = true
+		f.write(next+".go", "")
+	}
+	var s *sdk.DiscoverSummary
+	select {
+	case s = <-done:
+	case <-time.After(hangGuard):
+		t.Fatal("Discover did not return")
+	}
 	if s.GetCandidates() != 5 {
 		t.Fatalf("summary %+v", s)
 	}
 	calls := f.calls()
+	delete(calls, "version")
 	maxOverlap := 0
 	for _, a := range calls {
 		n := 0

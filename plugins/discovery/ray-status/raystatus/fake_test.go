@@ -2,10 +2,12 @@ package raystatus
 
 import (
 	"bufio"
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +23,7 @@ import (
 //	<key>.exit              the exit code (default 0)
 //	<key>.sleep             seconds to sleep first, after starting a
 //	                        grandchild `sleep` whose pid goes to <key>.child
+//	<key>.gate              if present, wait first until <key>.go exists
 //
 // Every run appends "start <ns> <key> <RAY_AUTH_MODE> <RAY_AUTH_TOKEN>
 // <RAY_ADDRESS>" and "end <ns> <key>" to calls.log.
@@ -34,6 +37,9 @@ fi
 key=plain
 if [ "$2" = "--address" ]; then key=$(echo "$3" | tr ':' '_'); fi
 echo "start $(date +%s%N) $key mode=${RAY_AUTH_MODE:-} token=${RAY_AUTH_TOKEN:-} address=${RAY_ADDRESS:-}" >> "$d/calls.log"
+if [ -f "$d/$key.gate" ]; then
+  while [ ! -f "$d/$key.go" ]; do sleep 0.01; done
+fi
 if [ -f "$d/$key.sleep" ]; then
   sleep 300 &
   echo $! > "$d/$key.child"
@@ -91,6 +97,12 @@ func (f *fake) answer(addr, stdoutFile, stderrFile string, exit int) {
 func (f *fake) sleep(addr string, seconds float64) {
 	f.write(key(addr)+".sleep", strconv.FormatFloat(seconds, 'f', -1, 64))
 }
+
+// gate makes addr's run wait, after logging its start, until release.
+func (f *fake) gate(addr string) { f.write(key(addr)+".gate", "") }
+
+// release lets addr's gated run go on.
+func (f *fake) release(addr string) { f.write(key(addr)+".go", "") }
 
 func (f *fake) write(name, content string) {
 	f.t.Helper()
@@ -178,17 +190,102 @@ func (f *fake) childAlive(addr string) bool {
 	}
 	// Signal 0 fails with ESRCH once the process is gone (a zombie still
 	// answers, but the grandchild is reparented to init, which reaps it).
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) {
+	// SIGKILL is sent before runCLI returns, but the process may take a
+	// moment to disappear: poll, with a deadline that only guards against a
+	// hang (the grandchild sleeps far longer).
+	gone := func() bool {
 		if err := syscall.Kill(pid, 0); err == syscall.ESRCH {
+			return true
+		}
+		st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		return err == nil && strings.Contains(string(st), ") Z ")
+	}
+	return !waitFor(hangGuard, gone)
+}
+
+// hangGuard bounds waits for something that must happen; it only fails a
+// test that would otherwise hang, never a slow machine.
+const hangGuard = 60 * time.Second
+
+// waitFor polls cond until it holds (true) or limit passes (false).
+func waitFor(limit time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
 			return false
 		}
-		if st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil && strings.Contains(string(st), ") Z ") {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	return true
+}
+
+// hasChild tells whether addr's run has started its grandchild (it has
+// written the grandchild's pid).
+func (f *fake) hasChild(addr string) bool {
+	b, err := os.ReadFile(filepath.Join(f.dir, key(addr)+".child"))
+	return err == nil && strings.HasSuffix(string(b), "\n")
+}
+
+// childStarted waits until addr's run has started its grandchild.
+func (f *fake) childStarted(addr string) {
+	f.t.Helper()
+	if !waitFor(hangGuard, func() bool { return f.hasChild(addr) }) {
+		f.t.Fatalf("the fake never started a grandchild for %q", addr)
+	}
+}
+
+// started waits until the fake logged the start of addr's run.
+func (f *fake) started(addr string) {
+	f.t.Helper()
+	if !waitFor(hangGuard, func() bool { return f.calls()[key(addr)] != nil }) {
+		f.t.Fatalf("the fake never started a run for %q", addr)
+	}
+}
+
+// manualDeadline is a context with a deadline that expires only when the
+// test calls expire: its Err is then context.DeadlineExceeded, as if the
+// deadline had passed. Values come from the parent; the parent's
+// cancellation is ignored.
+type manualDeadline struct {
+	parent   context.Context
+	deadline time.Time
+	done     chan struct{}
+	once     sync.Once
+}
+
+func newManualDeadline(parent context.Context, deadline time.Time) *manualDeadline {
+	return &manualDeadline{parent: parent, deadline: deadline, done: make(chan struct{})}
+}
+
+func (m *manualDeadline) Deadline() (time.Time, bool) { return m.deadline, true }
+func (m *manualDeadline) Done() <-chan struct{}       { return m.done }
+func (m *manualDeadline) Value(k any) any             { return m.parent.Value(k) }
+func (m *manualDeadline) Err() error {
+	select {
+	case <-m.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+func (m *manualDeadline) expire() { m.once.Do(func() { close(m.done) }) }
+
+// budgetHook replaces d.withTimeout: the request's budget becomes a
+// manualDeadline (reported on the returned channel, with the budget asked
+// for) whose Deadline is deadline.
+func budgetHook(d *Discoverer, deadline time.Time) <-chan budgetCall {
+	ch := make(chan budgetCall, 1)
+	d.withTimeout = func(parent context.Context, budget time.Duration) (context.Context, context.CancelFunc) {
+		m := newManualDeadline(parent, deadline)
+		ch <- budgetCall{budget: budget, ctx: m}
+		return m, m.expire
+	}
+	return ch
+}
+
+type budgetCall struct {
+	budget time.Duration
+	ctx    *manualDeadline
 }
 
 // discoverer returns a Discoverer wired to the fake: its env, no raylets in

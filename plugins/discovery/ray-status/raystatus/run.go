@@ -30,6 +30,16 @@ type runResult struct {
 // The output goes to unlinked temporary files, not pipes: a leftover
 // grandchild holding a pipe open would otherwise delay Wait.
 func runCLI(ctx context.Context, bin string, args, env []string, timeout time.Duration) runResult {
+	return runCLIUntil(ctx, bin, args, env, func() (<-chan time.Time, func() bool) {
+		t := time.NewTimer(timeout)
+		return t.C, t.Stop
+	})
+}
+
+// runCLIUntil is runCLI with the per-run timeout made by startTimer once
+// the child has started: the run is killed as timed out when its channel
+// delivers. Tests use it to control the timeout.
+func runCLIUntil(ctx context.Context, bin string, args, env []string, startTimer func() (<-chan time.Time, func() bool)) runResult {
 	begin := time.Now()
 	stdout, err := tempOutput()
 	if err != nil {
@@ -52,12 +62,12 @@ func runCLI(ctx context.Context, bin string, args, env []string, timeout time.Du
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
+	expired, stop := startTimer()
+	defer stop()
 	var res runResult
 	select {
 	case err = <-done:
-	case <-timer.C:
+	case <-expired:
 		res.TimedOut = true
 		killGroup(cmd)
 		err = <-done
