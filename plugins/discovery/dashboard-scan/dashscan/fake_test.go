@@ -224,7 +224,7 @@ func discover(t testing.TB, d sdk.Discoverer, req *sdk.DiscoverRequest) (*record
 	if req.TimeoutMs == 0 {
 		req.TimeoutMs = 20000
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
 	rec := &recorder{}
 	start := time.Now()
