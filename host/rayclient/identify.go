@@ -109,8 +109,11 @@ func identifyGRPC(ctx context.Context, addr, token string, timeout time.Duration
 			return &countingConn{Conn: c, heard: heard}, nil
 		}),
 		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: timeout, Multiplier: 1, MaxDelay: timeout},
-			MinConnectTimeout: timeout,
+			Backoff: backoff.Config{BaseDelay: timeout, Multiplier: 1, MaxDelay: timeout},
+			// Longer than the call's own deadline: a port that accepts and
+			// stays silent must end the call with DeadlineExceeded (silent),
+			// never with the connect attempt's Unavailable that raced it.
+			MinConnectTimeout: 2 * timeout,
 		}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<20)),
 	)

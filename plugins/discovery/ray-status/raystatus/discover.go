@@ -30,6 +30,9 @@ const (
 	defaultProbeTimeout = time.Second
 	// budgetMargin is kept from the request's budget for the summary.
 	budgetMargin = 250 * time.Millisecond
+	// budgetBackstop is how long after the budget's deadline a run's own
+	// timer fires, when the budget limits the run.
+	budgetBackstop = time.Second
 	// maxAttr bounds long attribute values (demand lists).
 	maxAttr = 500
 )
@@ -339,7 +342,11 @@ func (r *run) check(ctx context.Context, t target) {
 	timeout := time.Duration(r.cfg.TimeoutMS) * time.Millisecond
 	if dl, ok := ctx.Deadline(); ok {
 		if left := time.Until(dl); left < timeout {
-			timeout = left
+			// The budget, not the run's own timeout, limits this run: its
+			// context kills it ("the call's time budget ran out"). The
+			// run's timer only backs that up, a second later, so the two
+			// never race for which one reports the kill.
+			timeout = left + budgetBackstop
 		}
 	}
 	if timeout <= 0 || ctx.Err() != nil {
