@@ -3,7 +3,6 @@ package sdk
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 
@@ -80,52 +79,6 @@ func ClientPluginSet() map[int]plugin.PluginSet {
 		PluginSetDiscovery: &discoveryPlugin{},
 		PluginSetTransfer:  &transferPlugin{},
 	}}
-}
-
-// wireError turns a gRPC error from a plugin into an error for the daemon:
-// a plugin that went away becomes ErrPluginUnavailable and an older plugin's
-// Unimplemented becomes ErrUnsupported; other errors keep their message.
-func wireError(call string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s: %w", call, err)
-	}
-	st, ok := status.FromError(err)
-	if !ok {
-		return fmt.Errorf("%s: %w", call, err)
-	}
-	switch st.Code() {
-	case codes.Unavailable:
-		return fmt.Errorf("%s: %w: %s", call, ErrPluginUnavailable, st.Message())
-	case codes.Unimplemented:
-		return fmt.Errorf("%s: %w", call, ErrUnsupported)
-	case codes.Canceled:
-		return fmt.Errorf("%s: %w", call, context.Canceled)
-	case codes.DeadlineExceeded:
-		return fmt.Errorf("%s: %w", call, context.DeadlineExceeded)
-	}
-	return fmt.Errorf("%s: %s", call, st.Message())
-}
-
-// statusError turns an implementation's error into a gRPC status, keeping
-// context cancellation recognisable on the other side.
-func statusError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, err.Error())
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, err.Error())
-	case errors.Is(err, ErrUnsupported):
-		return status.Error(codes.Unimplemented, err.Error())
-	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	return status.Error(codes.Unknown, err.Error())
 }
 
 // --- base service -------------------------------------------------------

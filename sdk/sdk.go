@@ -2,7 +2,6 @@ package sdk
 
 import (
 	"context"
-	"errors"
 
 	plugin "github.com/hashicorp/go-plugin"
 
@@ -142,12 +141,3 @@ type TransferSink interface {
 	Progress(*TargetProgress) error
 	Result(*TargetResult) error
 }
-
-var (
-	// ErrPluginUnavailable is returned by calls to a plugin that has exited
-	// or is shutting down.
-	ErrPluginUnavailable = errors.New("plugin unavailable (exited or shutting down)")
-	// ErrUnsupported is returned when the plugin does not implement a call
-	// (an older plugin answering codes.Unimplemented).
-	ErrUnsupported = errors.New("not supported by this plugin")
-)
