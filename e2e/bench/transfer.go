@@ -42,11 +42,6 @@ func benchTransfer(ctx context.Context, rep *report, o options, root string, ver
 	defer os.RemoveAll(dir) // the big files go as soon as this item ends
 	size := o.size
 
-	cfgPath := filepath.Join(dir, "castray.hcl")
-	cfg := fmt.Sprintf("file_transfer {\n  max_file_size = %d\n}\n", max(2*size, 1<<30))
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return err
-	}
 	src := filepath.Join(srcDir, "payload.bin")
 	start := time.Now()
 	if err := makeFile(src, size); err != nil {
@@ -78,7 +73,7 @@ func benchTransfer(ctx context.Context, rep *report, o options, root string, ver
 	if err != nil {
 		return err
 	}
-	d, err := startDaemon(o, dataDir, "--config", cfgPath)
+	d, err := startTransferDaemon(ctx, o, dir, dataDir, "", want)
 	if err != nil {
 		return err
 	}
@@ -87,9 +82,6 @@ func benchTransfer(ctx context.Context, rep *report, o options, root string, ver
 			err = errors.Join(err, fmt.Errorf("stop daemon: %w", serr))
 		}
 	}()
-	if _, err := d.waitReady(ctx, want, 30*time.Second); err != nil {
-		return err
-	}
 
 	// Item 2: idle RSS.
 	select {
@@ -363,12 +355,7 @@ func benchUnicastNoFsync(ctx context.Context, rep *report, o options, dir, src, 
 	timed func(string, func() (time.Duration, error)) (time.Duration, error), bCopy string) (err error) {
 	size := o.size
 	dataDir, scratch := filepath.Join(dir, "data-nofsync"), filepath.Join(dir, "cp", "nofsync-copy.bin")
-	cfgPath := filepath.Join(dir, "castray-nofsync.hcl")
-	cfg := fmt.Sprintf("file_transfer {\n  max_file_size = %d\n}\nplugin \"local\" {\n  config {\n    fsync = false\n  }\n}\n", max(2*size, 1<<30))
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return err
-	}
-	d, err := startDaemon(o, dataDir, "--config", cfgPath)
+	d, err := startTransferDaemon(ctx, o, dir, dataDir, "plugin \"local\" {\n  config {\n    fsync = false\n  }\n}\n", want)
 	if err != nil {
 		return err
 	}
@@ -377,9 +364,6 @@ func benchUnicastNoFsync(ctx context.Context, rep *report, o options, dir, src, 
 			err = errors.Join(err, fmt.Errorf("stop daemon: %w", serr))
 		}
 	}()
-	if _, err := d.waitReady(ctx, want, 30*time.Second); err != nil {
-		return err
-	}
 	if _, err := uploadCastRay(ctx, curl, d, src, "payload.bin", size, sum); err != nil {
 		return err
 	}
@@ -405,6 +389,26 @@ func benchUnicastNoFsync(ctx context.Context, rep *report, o options, dir, src, 
 		figure: fmtRate(uni, size), baseName: bCopy, baseline: fmtRate(b, size), ratio: thrRatio(uni, b),
 		goal: ">= 0.8 (MiB/s)", verdict: verdict(float64(b) >= 0.8*float64(uni))})
 	return nil
+}
+
+// startTransferDaemon starts a daemon on dataDir whose upload limit fits
+// the benchmark's file, with extra configuration appended, and waits until
+// its want plugins are healthy.
+func startTransferDaemon(ctx context.Context, o options, dir, dataDir, extra string, want int) (*daemon, error) {
+	cfgPath := filepath.Join(dir, filepath.Base(dataDir)+".hcl")
+	cfg := fmt.Sprintf("file_transfer {\n  max_file_size = %d\n}\n%s", max(2*o.size, 1<<30), extra)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	d, err := startDaemon(o, dataDir, "--config", cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.waitReady(ctx, want, 30*time.Second); err != nil {
+		_, _ = d.stop()
+		return nil, err
+	}
+	return d, nil
 }
 
 // thrRatio is the throughput of CastRay over that of a baseline (above 1:

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,28 +23,11 @@ import (
 
 const numCPUs = 2
 
-type collector struct {
-	mu    sync.Mutex
-	cands []*sdk.ClusterCandidate
-	notes []*sdk.DiscoverNote
-}
-
-func (c *collector) Candidate(x *sdk.ClusterCandidate) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.cands = append(c.cands, x)
-	return nil
-}
-
-func (c *collector) Note(n *sdk.DiscoverNote) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.notes = append(c.notes, n)
-	return nil
-}
+// collector is the SDK's collecting sink with a note lookup.
+type collector struct{ plugintest.Sink }
 
 func (c *collector) note(sub string) *sdk.DiscoverNote {
-	for _, n := range c.notes {
+	for _, n := range c.Notes() {
 		if strings.Contains(n.GetMessage(), sub) {
 			return n
 		}
@@ -80,7 +62,7 @@ func discover(t *testing.T, d sdk.Discoverer, req *sdk.DiscoverRequest) (*collec
 		t.Fatalf("Discover: %v", err)
 	}
 	t.Logf("Discover took %v: summary %v", el.Round(time.Millisecond), s)
-	for _, n := range got.notes {
+	for _, n := range got.Notes() {
 		t.Logf("note %s %s: %s", n.GetLevel(), n.GetTarget(), n.GetMessage())
 	}
 	return &got, s, el
@@ -140,10 +122,10 @@ func TestRayStatusLive(t *testing.T) {
 		for round := 1; round <= 2; round++ {
 			got, s, el := discover(t, d, &sdk.DiscoverRequest{Addresses: []string{c.GCSAddress}, TimeoutMs: 60000, ProbeTimeoutMs: 1000})
 			t.Logf("TIMING plugin Discover, one `ray status --address` (round %d, round 1 includes `ray --version`): %v", round, el.Round(time.Millisecond))
-			if len(got.cands) != 1 || s.GetCandidates() != 1 || len(s.GetErrors()) != 0 {
-				t.Fatalf("candidates %d, summary %v", len(got.cands), s)
+			if len(got.Candidates()) != 1 || s.GetCandidates() != 1 || len(s.GetErrors()) != 0 {
+				t.Fatalf("candidates %d, summary %v", len(got.Candidates()), s)
 			}
-			cand := got.cands[0]
+			cand := got.Candidates()[0]
 			if cand.GetSource() != "ray-status" || cand.GetGcsAddress() != c.GCSAddress || cand.GetNodeCount() != 1 ||
 				cand.GetStatus() != sdk.StatusActive || cand.GetAuthRequired() {
 				t.Errorf("candidate %v", cand)
@@ -161,7 +143,7 @@ func TestRayStatusLive(t *testing.T) {
 				t.Errorf("node_ids %q", ids)
 			}
 			t.Logf("evidence %q attributes %v", cand.GetEvidence(), cand.GetAttributes())
-			raw, _ := json.Marshal([]any{got.cands, got.notes, s})
+			raw, _ := json.Marshal([]any{got.Candidates(), got.Notes(), s})
 			if strings.Contains(string(raw), c.Token) {
 				t.Fatal("the token leaked into the plugin's output")
 			}
@@ -173,10 +155,10 @@ func TestRayStatusLive(t *testing.T) {
 		t.Setenv("RAY_ADDRESS", c.GCSAddress)
 		got, s, el := discover(t, d, &sdk.DiscoverRequest{TimeoutMs: 60000})
 		t.Logf("TIMING plugin Discover, plain `ray status`: %v", el.Round(time.Millisecond))
-		if len(got.cands) != 1 || s.GetProbes() != 1 {
-			t.Fatalf("candidates %v summary %v", got.cands, s)
+		if len(got.Candidates()) != 1 || s.GetProbes() != 1 {
+			t.Fatalf("candidates %v summary %v", got.Candidates(), s)
 		}
-		cand := got.cands[0]
+		cand := got.Candidates()[0]
 		if cand.GetGcsAddress() != c.GCSAddress || cand.GetNodeCount() != 1 || cand.GetResourcesTotal()["CPU"] != numCPUs ||
 			!strings.Contains(strings.Join(cand.GetEvidence(), "\n"), "env RAY_ADDRESS") {
 			t.Errorf("candidate %v", cand)
@@ -186,15 +168,15 @@ func TestRayStatusLive(t *testing.T) {
 	t.Run("no token", func(t *testing.T) {
 		d := newPlugin(t, map[string]any{"ray_path": bin, "local": false})
 		got, s, _ := discover(t, d, &sdk.DiscoverRequest{Addresses: []string{c.GCSAddress}, TimeoutMs: 60000})
-		if len(got.cands) != 1 {
-			t.Fatalf("candidates %v summary %v", got.cands, s)
+		if len(got.Candidates()) != 1 {
+			t.Fatalf("candidates %v summary %v", got.Candidates(), s)
 		}
-		cand := got.cands[0]
+		cand := got.Candidates()[0]
 		if !cand.GetAuthRequired() || cand.GetGcsAddress() != c.GCSAddress || cand.GetNodeCount() != -1 {
 			t.Errorf("candidate %v", cand)
 		}
 		if n := got.note("authentication"); n == nil {
-			t.Errorf("no note about authentication: %v", got.notes)
+			t.Errorf("no note about authentication: %v", got.Notes())
 		}
 	})
 
@@ -202,8 +184,8 @@ func TestRayStatusLive(t *testing.T) {
 		dead := closedPort(t)
 		d := newPlugin(t, map[string]any{"ray_path": bin, "local": false, "auth_token": c.Token})
 		got, s, el := discover(t, d, &sdk.DiscoverRequest{Addresses: []string{dead}, TimeoutMs: 60000, ProbeTimeoutMs: 1000})
-		if len(got.cands) != 0 || len(s.GetErrors()) != 0 || got.note("no GCS answered at "+dead) == nil {
-			t.Errorf("candidates %v summary %v", got.cands, s)
+		if len(got.Candidates()) != 0 || len(s.GetErrors()) != 0 || got.note("no GCS answered at "+dead) == nil {
+			t.Errorf("candidates %v summary %v", got.Candidates(), s)
 		}
 		if el > 10*time.Second {
 			t.Errorf("the precheck should have skipped the CLI, took %v", el)
@@ -212,8 +194,8 @@ func TestRayStatusLive(t *testing.T) {
 		// killed at timeout_ms, with everything it started.
 		d = newPlugin(t, map[string]any{"ray_path": bin, "local": false, "precheck": false, "timeout_ms": 3000})
 		got, s, el = discover(t, d, &sdk.DiscoverRequest{Addresses: []string{dead}, TimeoutMs: 60000})
-		if len(got.cands) != 0 || len(s.GetErrors()) != 1 || !strings.Contains(s.GetErrors()[0], "timed out") {
-			t.Errorf("candidates %v summary %v", got.cands, s)
+		if len(got.Candidates()) != 0 || len(s.GetErrors()) != 1 || !strings.Contains(s.GetErrors()[0], "timed out") {
+			t.Errorf("candidates %v summary %v", got.Candidates(), s)
 		}
 		if el > 20*time.Second {
 			t.Errorf("a 3 s timeout took %v", el)
@@ -226,8 +208,8 @@ func TestRayStatusLive(t *testing.T) {
 	t.Run("no CLI", func(t *testing.T) {
 		d := newPlugin(t, map[string]any{"ray_path": filepath.Join(t.TempDir(), "nowhere", "ray")})
 		got, s, _ := discover(t, d, &sdk.DiscoverRequest{Addresses: []string{c.GCSAddress}})
-		if len(got.cands) != 0 || s.GetCandidates() != 0 || len(s.GetErrors()) != 0 || got.note("ray CLI not found") == nil {
-			t.Errorf("candidates %v notes %v summary %v", got.cands, got.notes, s)
+		if len(got.Candidates()) != 0 || s.GetCandidates() != 0 || len(s.GetErrors()) != 0 || got.note("ray CLI not found") == nil {
+			t.Errorf("candidates %v notes %v summary %v", got.Candidates(), got.Notes(), s)
 		}
 	})
 

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	hclog "github.com/hashicorp/go-hclog"
@@ -20,46 +19,26 @@ import (
 	"github.com/castray/castray/sdk/plugintest"
 )
 
-type sink struct {
-	mu    sync.Mutex
-	cands []*sdk.ClusterCandidate
-	notes []*sdk.DiscoverNote
-}
-
-func (s *sink) Candidate(c *sdk.ClusterCandidate) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cands = append(s.cands, c)
-	return nil
-}
-
-func (s *sink) Note(n *sdk.DiscoverNote) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.notes = append(s.notes, n)
-	return nil
-}
-
 // discover runs one round and returns the candidates by session name.
 func discover(t *testing.T, d sdk.Discoverer) map[string]*sdk.ClusterCandidate {
 	t.Helper()
-	s := &sink{}
+	s := &plugintest.Sink{}
 	sum, err := d.Discover(context.Background(), &sdk.DiscoverRequest{TimeoutMs: 10000, ProbeTimeoutMs: 1000}, s)
 	if err != nil {
 		t.Fatalf("Discover: %v", err)
 	}
 	out := map[string]*sdk.ClusterCandidate{}
-	for _, c := range s.cands {
+	for _, c := range s.Candidates() {
 		if _, dup := out[c.GetSessionName()]; dup {
 			t.Errorf("session %s reported twice", c.GetSessionName())
 		}
 		out[c.GetSessionName()] = c
 	}
-	for _, n := range s.notes {
+	for _, n := range s.Notes() {
 		t.Logf("note: %s %s: %s", n.GetLevel(), n.GetTarget(), n.GetMessage())
 	}
-	if int(sum.GetCandidates()) != len(s.cands) {
-		t.Errorf("summary says %d candidates, %d streamed", sum.GetCandidates(), len(s.cands))
+	if int(sum.GetCandidates()) != len(s.Candidates()) {
+		t.Errorf("summary says %d candidates, %d streamed", sum.GetCandidates(), len(s.Candidates()))
 	}
 	return out
 }
