@@ -46,7 +46,7 @@ e2e: build ray-venv
 bench: build ray-venv
 	CASTRAY_BIN_DIR=$(CURDIR)/$(BIN) CASTRAY_RAY_BIN=$(CURDIR)/$(RAY_VENV)/bin/ray ./e2e/bench.sh
 
-# Regenerates the Go code of both buf modules (sdk/proto: the plugin protocol; host/rayclient/proto:
+# Regenerates the Go code of both buf modules (sdk/proto: the plugin protocol; sdk/ray/proto:
 # CastRay's minimal description of Ray's ray.rpc wire format) with pinned generators fetched as Go
 # modules.
 BUF_VERSION          := v1.75.0
@@ -57,7 +57,7 @@ proto:
 	GOBIN=$(TOOLS) GOFLAGS= $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 	GOBIN=$(TOOLS) GOFLAGS= $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO)
 	GOBIN=$(TOOLS) GOFLAGS= $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC)
-	for m in sdk/proto host/rayclient/proto; do \
+	for m in sdk/proto sdk/ray/proto; do \
 		(cd $$m && PATH=$(TOOLS):$$PATH buf lint && PATH=$(TOOLS):$$PATH buf generate) || exit 1; \
 	done
 

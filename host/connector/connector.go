@@ -14,15 +14,15 @@ import (
 	hclog "github.com/hashicorp/go-hclog"
 
 	"github.com/castray/castray/host/events"
-	"github.com/castray/castray/host/rayclient"
 	"github.com/castray/castray/host/registry"
+	"github.com/castray/castray/sdk/ray"
 )
 
 // Source reads one cluster's tables.
 type Source interface {
-	Info(ctx context.Context) (rayclient.ClusterInfo, error)
-	Nodes(ctx context.Context) ([]rayclient.Node, error)
-	Actors(ctx context.Context) ([]rayclient.Actor, error)
+	Info(ctx context.Context) (ray.ClusterInfo, error)
+	Nodes(ctx context.Context) ([]ray.Node, error)
+	Actors(ctx context.Context) ([]ray.Actor, error)
 	Close() error
 }
 
@@ -101,7 +101,7 @@ type ActorFilter struct {
 // Worker or Demo in their name.
 var DefaultActorFilter = ActorFilter{Named: true, ClassPatterns: []string{"*Node*", "*Worker*", "*Demo*"}}
 
-func (f ActorFilter) match(a rayclient.Actor) bool {
+func (f ActorFilter) match(a ray.Actor) bool {
 	if f.Named && a.Name != "" {
 		return true
 	}
@@ -240,7 +240,7 @@ func (c *Connector) Connect(ctx context.Context, address string) (Cluster, bool,
 }
 
 // connID names a connection after the cluster's identity.
-func connID(info rayclient.ClusterInfo, address string) string {
+func connID(info ray.ClusterInfo, address string) string {
 	switch {
 	case info.ClusterID != "":
 		return "c-" + shorten(info.ClusterID, 12)
@@ -351,7 +351,7 @@ func (k *conn) snapshot() Cluster {
 	return st
 }
 
-func (k *conn) setInfo(info rayclient.ClusterInfo) {
+func (k *conn) setInfo(info ray.ClusterInfo) {
 	k.state.ClusterID, k.state.SessionName, k.state.RayVersion = info.ClusterID, info.SessionName, info.RayVersion
 	if info.DashboardURL != "" {
 		k.state.DashboardURL = info.DashboardURL

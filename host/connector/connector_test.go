@@ -8,16 +8,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/castray/castray/host/rayclient"
 	"github.com/castray/castray/host/registry"
+	"github.com/castray/castray/sdk/ray"
 )
 
 // fakeCluster is a scripted Ray cluster behind a Source.
 type fakeCluster struct {
 	mu     sync.Mutex
-	info   rayclient.ClusterInfo
-	nodes  []rayclient.Node
-	actors []rayclient.Actor
+	info   ray.ClusterInfo
+	nodes  []ray.Node
+	actors []ray.Actor
 	down   bool
 }
 
@@ -36,22 +36,22 @@ func (s fakeSource) err() error {
 	return nil
 }
 
-func (s fakeSource) Info(context.Context) (rayclient.ClusterInfo, error) {
+func (s fakeSource) Info(context.Context) (ray.ClusterInfo, error) {
 	s.f.mu.Lock()
 	defer s.f.mu.Unlock()
 	return s.f.info, s.err()
 }
 
-func (s fakeSource) Nodes(context.Context) ([]rayclient.Node, error) {
+func (s fakeSource) Nodes(context.Context) ([]ray.Node, error) {
 	s.f.mu.Lock()
 	defer s.f.mu.Unlock()
-	return append([]rayclient.Node(nil), s.f.nodes...), s.err()
+	return append([]ray.Node(nil), s.f.nodes...), s.err()
 }
 
-func (s fakeSource) Actors(context.Context) ([]rayclient.Actor, error) {
+func (s fakeSource) Actors(context.Context) ([]ray.Actor, error) {
 	s.f.mu.Lock()
 	defer s.f.mu.Unlock()
-	return append([]rayclient.Actor(nil), s.f.actors...), s.err()
+	return append([]ray.Actor(nil), s.f.actors...), s.err()
 }
 
 func (s fakeSource) Close() error { return nil }
@@ -101,8 +101,8 @@ func (r *recorder) count(typ string) int {
 	return n
 }
 
-func node(id, ip, state string, head bool) rayclient.Node {
-	return rayclient.Node{NodeID: id, Address: ip, State: state, IsHead: head, ResourcesTotal: map[string]float64{"CPU": 1}}
+func node(id, ip, state string, head bool) ray.Node {
+	return ray.Node{NodeID: id, Address: ip, State: state, IsHead: head, ResourcesTotal: map[string]float64{"CPU": 1}}
 }
 
 func setup(t *testing.T, d fakeDialer) (*Connector, *registry.Registry, *recorder) {
@@ -127,9 +127,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestConnectMapsNodesAndActors(t *testing.T) {
 	f := &fakeCluster{
-		info:  rayclient.ClusterInfo{ClusterID: "abcdef0123456789", SessionName: "session_1", RayVersion: "2.60.0"},
-		nodes: []rayclient.Node{node("n1", "10.0.0.1", "ALIVE", true), node("n2", "10.0.0.2", "ALIVE", false)},
-		actors: []rayclient.Actor{
+		info:  ray.ClusterInfo{ClusterID: "abcdef0123456789", SessionName: "session_1", RayVersion: "2.60.0"},
+		nodes: []ray.Node{node("n1", "10.0.0.1", "ALIVE", true), node("n2", "10.0.0.2", "ALIVE", false)},
+		actors: []ray.Actor{
 			{ActorID: "a1", ClassName: "CastingNode", State: "ALIVE", NodeID: "n2", PID: 42},
 			{ActorID: "a2", ClassName: "Helper", Name: "named", State: "ALIVE", NodeID: "n1"},
 			{ActorID: "a3", ClassName: "Helper", State: "ALIVE"},
@@ -172,8 +172,8 @@ func TestConnectMapsNodesAndActors(t *testing.T) {
 }
 
 func TestSyncFollowsChangesAndOutages(t *testing.T) {
-	f := &fakeCluster{info: rayclient.ClusterInfo{SessionName: "session_a"},
-		nodes: []rayclient.Node{node("n1", "10.0.0.1", "ALIVE", true), node("n2", "10.0.0.2", "ALIVE", false)}}
+	f := &fakeCluster{info: ray.ClusterInfo{SessionName: "session_a"},
+		nodes: []ray.Node{node("n1", "10.0.0.1", "ALIVE", true), node("n2", "10.0.0.2", "ALIVE", false)}}
 	c, reg, rec := setup(t, fakeDialer{"g:6379": f})
 	st, _, err := c.Connect(context.Background(), "g:6379")
 	if err != nil {
@@ -204,7 +204,7 @@ func TestSyncFollowsChangesAndOutages(t *testing.T) {
 	f.set(func(f *fakeCluster) {
 		f.down = false
 		f.info.SessionName = "session_b"
-		f.nodes = []rayclient.Node{node("m1", "10.0.0.1", "ALIVE", true)}
+		f.nodes = []ray.Node{node("m1", "10.0.0.1", "ALIVE", true)}
 	})
 	waitFor(t, "reconnect", func() bool { s, _ := c.Get(st.ID); return s.State == StateConnected })
 	s, _ := c.Get(st.ID)
@@ -221,8 +221,8 @@ func TestSyncFollowsChangesAndOutages(t *testing.T) {
 }
 
 func TestTwoClustersAndDisconnect(t *testing.T) {
-	a := &fakeCluster{info: rayclient.ClusterInfo{ClusterID: "aaaa"}, nodes: []rayclient.Node{node("n1", "10.0.0.1", "ALIVE", true)}}
-	b := &fakeCluster{info: rayclient.ClusterInfo{ClusterID: "bbbb"}, nodes: []rayclient.Node{node("n1", "10.0.1.1", "ALIVE", true)}}
+	a := &fakeCluster{info: ray.ClusterInfo{ClusterID: "aaaa"}, nodes: []ray.Node{node("n1", "10.0.0.1", "ALIVE", true)}}
+	b := &fakeCluster{info: ray.ClusterInfo{ClusterID: "bbbb"}, nodes: []ray.Node{node("n1", "10.0.1.1", "ALIVE", true)}}
 	c, reg, rec := setup(t, fakeDialer{"a:8265": a, "b:8265": b})
 	for _, addr := range []string{"a:8265", "b:8265"} {
 		if _, _, err := c.Connect(context.Background(), addr); err != nil {
@@ -260,10 +260,10 @@ func TestDialFailureListsAttempts(t *testing.T) {
 
 func TestActorFilter(t *testing.T) {
 	f := ActorFilter{Named: false, ClassPatterns: []string{"Casting*"}}
-	if !f.match(rayclient.Actor{ClassName: "CastingNode"}) || f.match(rayclient.Actor{ClassName: "Other", Name: "x"}) {
+	if !f.match(ray.Actor{ClassName: "CastingNode"}) || f.match(ray.Actor{ClassName: "Other", Name: "x"}) {
 		t.Fatal("pattern filter")
 	}
-	if !DefaultActorFilter.match(rayclient.Actor{ClassName: "Other", Name: "x"}) || DefaultActorFilter.match(rayclient.Actor{ClassName: "Other"}) {
+	if !DefaultActorFilter.match(ray.Actor{ClassName: "Other", Name: "x"}) || DefaultActorFilter.match(ray.Actor{ClassName: "Other"}) {
 		t.Fatal("default filter")
 	}
 }

@@ -10,11 +10,11 @@ import (
 
 	hclog "github.com/hashicorp/go-hclog"
 
-	"github.com/castray/castray/host/rayclient"
+	"github.com/castray/castray/sdk/ray"
 	"github.com/castray/castray/sdk/raytoken"
 )
 
-// rayDialer reaches clusters with rayclient: a dashboard URL directly, a
+// rayDialer reaches clusters with sdk/ray: a dashboard URL directly, a
 // bare host:port after identifying what answers there, and, when a
 // dashboard cannot be used, the GCS on the seed's ports (10001, 6379,
 // dashboard port − 1). Every attempt is recorded.
@@ -51,11 +51,11 @@ func (r *dialRun) record(method, addr string, start time.Time, err error) {
 
 // Dial implements Dialer.
 func (d *rayDialer) Dial(ctx context.Context, address string) (Dialed, error) {
-	a, err := rayclient.ParseAddress(address)
+	a, err := ray.ParseAddress(address)
 	if err != nil {
 		return Dialed{}, &AddressError{Err: err}
 	}
-	if a.Kind == rayclient.KindLocal {
+	if a.Kind == ray.KindLocal {
 		return Dialed{}, &AddressError{Err: fmt.Errorf("%q means the cluster on this machine: give its address instead (\"127.0.0.1:8265\", \"http://host:8265\" or the GCS \"host:6379\"), or run discovery", address)}
 	}
 	tok, err := raytoken.Find(d.token)
@@ -67,12 +67,12 @@ func (d *rayDialer) Dial(ctx context.Context, address string) (Dialed, error) {
 	var src Source
 	var via string
 	switch a.Kind {
-	case rayclient.KindDashboard:
+	case ray.KindDashboard:
 		src, via = r.dashboard(ctx, a.String())
 		if src == nil {
 			src, via = r.gcsFallback(ctx, a.Host, a.Port)
 		}
-	case rayclient.KindClientServer:
+	case ray.KindClientServer:
 		// The client server serves no tables: reach the same host's GCS
 		// and dashboard on their usual ports.
 		src, via = r.gcsFallback(ctx, a.Host, 0)
@@ -92,12 +92,12 @@ func (d *rayDialer) Dial(ctx context.Context, address string) (Dialed, error) {
 // identified asks what answers on host:port and connects accordingly.
 func (r *dialRun) identified(ctx context.Context, host string, port int) (Source, string) {
 	start := time.Now()
-	kind, evidence, err := rayclient.Identify(ctx, host, port, r.token, r.d.timeout/4)
+	kind, evidence, err := ray.Identify(ctx, host, port, r.token, r.d.timeout/4)
 	if err == nil && len(evidence) > 0 {
 		r.d.log.Debug("identified", "address", net.JoinHostPort(host, strconv.Itoa(port)), "kind", kind, "evidence", evidence)
 	}
 	hp := net.JoinHostPort(host, strconv.Itoa(port))
-	if err == nil && kind == rayclient.KindDashboardAgent {
+	if err == nil && kind == ray.KindDashboardAgent {
 		err = errors.New("this is a node's dashboard agent, not the cluster's dashboard or GCS")
 	}
 	r.record("identify", hp, start, err)
@@ -105,14 +105,14 @@ func (r *dialRun) identified(ctx context.Context, host string, port int) (Source
 		return nil, ""
 	}
 	switch kind {
-	case rayclient.KindDashboard:
+	case ray.KindDashboard:
 		if src, via := r.dashboard(ctx, "http://"+hp); src != nil {
 			return src, via
 		}
 		return r.gcsFallback(ctx, host, port)
-	case rayclient.KindGCS:
+	case ray.KindGCS:
 		return r.gcs(ctx, hp)
-	case rayclient.KindClientServer:
+	case ray.KindClientServer:
 		if src, via := r.gcsFallback(ctx, host, 0); src != nil {
 			return src, via
 		}
@@ -129,8 +129,8 @@ func (r *dialRun) gcsFallback(ctx context.Context, host string, dashboardPort in
 		ports = append(ports, dashboardPort-1)
 	}
 	start := time.Now()
-	kind, _, err := rayclient.Identify(ctx, host, 10001, r.token, r.d.timeout/4)
-	if err == nil && kind != rayclient.KindGCS {
+	kind, _, err := ray.Identify(ctx, host, 10001, r.token, r.d.timeout/4)
+	if err == nil && kind != ray.KindGCS {
 		err = fmt.Errorf("answers as %s, not the GCS", kind)
 	}
 	r.record("gcs", net.JoinHostPort(host, "10001"), start, err)
@@ -150,7 +150,7 @@ func (r *dialRun) gcsFallback(ctx context.Context, host string, dashboardPort in
 
 func (r *dialRun) dashboard(ctx context.Context, url string) (Source, string) {
 	start := time.Now()
-	d, err := rayclient.NewDashboard(url, r.token, r.d.timeout)
+	d, err := ray.NewDashboard(url, r.token, r.d.timeout)
 	if err == nil {
 		if _, err = d.Version(ctx); err != nil {
 			d.Close()
@@ -165,7 +165,7 @@ func (r *dialRun) dashboard(ctx context.Context, url string) (Source, string) {
 
 func (r *dialRun) gcs(ctx context.Context, addr string) (Source, string) {
 	start := time.Now()
-	g, err := rayclient.DialGCS(ctx, addr, r.token)
+	g, err := ray.DialGCS(ctx, addr, r.token)
 	r.record("gcs", addr, start, err)
 	if err != nil {
 		return nil, ""
@@ -176,16 +176,16 @@ func (r *dialRun) gcs(ctx context.Context, addr string) (Source, string) {
 // partial accepts a truncated listing (the rows are still the cluster's);
 // any other error fails the sync.
 func partial[T any](rows []T, err error) ([]T, error) {
-	if err != nil && !errors.Is(err, rayclient.ErrTruncated) {
+	if err != nil && !errors.Is(err, ray.ErrTruncated) {
 		return nil, err
 	}
 	return rows, nil
 }
 
 // dashSource reads a cluster through its dashboard.
-type dashSource struct{ d *rayclient.Dashboard }
+type dashSource struct{ d *ray.Dashboard }
 
-func (s *dashSource) Info(ctx context.Context) (rayclient.ClusterInfo, error) {
+func (s *dashSource) Info(ctx context.Context) (ray.ClusterInfo, error) {
 	info, err := s.d.Version(ctx)
 	if err != nil {
 		return info, err
@@ -211,7 +211,7 @@ const summaryMaxNodes = 500
 
 // Nodes reads the State API, with resources available from the summary
 // view for clusters of up to summaryMaxNodes nodes.
-func (s *dashSource) Nodes(ctx context.Context) ([]rayclient.Node, error) {
+func (s *dashSource) Nodes(ctx context.Context) ([]ray.Node, error) {
 	nodes, err := partial(s.d.Nodes(ctx))
 	if err != nil {
 		return nil, err
@@ -231,21 +231,21 @@ func (s *dashSource) Nodes(ctx context.Context) ([]rayclient.Node, error) {
 	return nodes, nil
 }
 
-func (s *dashSource) Actors(ctx context.Context) ([]rayclient.Actor, error) {
+func (s *dashSource) Actors(ctx context.Context) ([]ray.Actor, error) {
 	return partial(s.d.Actors(ctx))
 }
 
 func (s *dashSource) Close() error { s.d.Close(); return nil }
 
 // gcsSource reads a cluster through its GCS.
-type gcsSource struct{ g *rayclient.GCS }
+type gcsSource struct{ g *ray.GCS }
 
-func (s *gcsSource) Info(ctx context.Context) (rayclient.ClusterInfo, error) {
+func (s *gcsSource) Info(ctx context.Context) (ray.ClusterInfo, error) {
 	version, err := s.g.CheckAlive(ctx)
 	if err != nil {
-		return rayclient.ClusterInfo{}, err
+		return ray.ClusterInfo{}, err
 	}
-	info := rayclient.ClusterInfo{RayVersion: version, GCSAddress: s.g.Addr()}
+	info := ray.ClusterInfo{RayVersion: version, GCSAddress: s.g.Addr()}
 	if id, err := s.g.ClusterID(ctx); err == nil {
 		info.ClusterID = id
 	}
@@ -258,11 +258,11 @@ func (s *gcsSource) Info(ctx context.Context) (rayclient.ClusterInfo, error) {
 	return info, nil
 }
 
-func (s *gcsSource) Nodes(ctx context.Context) ([]rayclient.Node, error) {
+func (s *gcsSource) Nodes(ctx context.Context) ([]ray.Node, error) {
 	return partial(s.g.Nodes(ctx))
 }
 
-func (s *gcsSource) Actors(ctx context.Context) ([]rayclient.Actor, error) {
+func (s *gcsSource) Actors(ctx context.Context) ([]ray.Actor, error) {
 	return partial(s.g.Actors(ctx))
 }
 

@@ -12,6 +12,6 @@
 // nodes and ray:<cluster>:actor:<actor id hex> for actors, where <cluster>
 // is the connection's id, fixed at connect time.
 //
-// The package reaches Ray only through a Dialer (production: rayclient); it
+// The package reaches Ray only through a Dialer (production: sdk/ray); it
 // must not serve HTTP, read configuration files or touch plugins.
 package connector

@@ -4,8 +4,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/castray/castray/host/rayclient"
 	"github.com/castray/castray/host/registry"
+	"github.com/castray/castray/sdk/ray"
 )
 
 // NodeID is the virtual node id of a Ray node.
@@ -21,7 +21,7 @@ func ActorID(cluster, actorHex string) string { return "ray:" + cluster + ":acto
 // resources, node:<ip>); Available is filled when the source reports it. A
 // ray-actor's Resources are its required_resources. Labels carry Ray's node
 // labels, and for actors the class, namespace, job, pid and hosting node.
-func toVirtual(cluster, via string, nodes []rayclient.Node, actors []rayclient.Actor, f ActorFilter, now time.Time) ([]registry.Node, int, int) {
+func toVirtual(cluster, via string, nodes []ray.Node, actors []ray.Actor, f ActorFilter, now time.Time) ([]registry.Node, int, int) {
 	source := "ray-" + via
 	out := make([]registry.Node, 0, len(nodes)+len(actors))
 	nodeIP := make(map[string]string, len(nodes))

@@ -4,7 +4,7 @@ package connector
 // (10,000 nodes cannot run on one machine). Everything that checks what
 // CastRay does with Ray itself runs against real Ray in e2e/; here the fake
 // only supplies size and on-cue changes. The Connector is wired as in
-// production: the real rayDialer (NewRayDialer), rayclient's Dashboard and
+// production: the real rayDialer (NewRayDialer), sdk/ray's Dashboard and
 // a real registry.
 //
 // What fakeray generates (e2e/fakeray/fakeray.go, populate): Nodes nodes,
@@ -15,7 +15,7 @@ package connector
 //
 // Truncation: the State API caps every listing at 10,000 rows (the GCS
 // returns at most RAY_MAX_LIMIT_FROM_DATA_SOURCE rows, the API refuses
-// limit > 10000). With 50,000 ALIVE actors rayclient returns the first
+// limit > 10000). With 50,000 ALIVE actors sdk/ray returns the first
 // 10,000 alive actors in GCS order with a *TruncatedError, and the
 // connector's `partial` accepts them: the sync succeeds, the cluster stays
 // connected with no LastError, and only the filter-matching actors of that
@@ -25,7 +25,7 @@ package connector
 // the next alive actor in GCS order slides in and, if it matches the
 // filter, appears as node_added. Nodes are not affected at 10,000: the
 // node listing is exactly at the cap, which the client does not count as
-// truncated (above it, rayclient falls back to /nodes?view=summary).
+// truncated (above it, sdk/ray falls back to /nodes?view=summary).
 
 import (
 	"context"
@@ -39,8 +39,8 @@ import (
 	"time"
 
 	"github.com/castray/castray/e2e/fakeray"
-	"github.com/castray/castray/host/rayclient"
 	"github.com/castray/castray/host/registry"
+	"github.com/castray/castray/sdk/ray"
 )
 
 const (
@@ -107,7 +107,7 @@ func scaleSync(t testing.TB, c *Connector, id string) {
 }
 
 // scaleRayView is what Ray (here the fake) answers, read independently of the
-// connector with a plain rayclient.Dashboard: the virtual node ids the
+// connector with a plain ray.Dashboard: the virtual node ids the
 // registry should hold, mapped to their expected state.
 type scaleRayView struct {
 	want           map[string]registry.State
@@ -119,7 +119,7 @@ type scaleRayView struct {
 
 func scaleReadRay(t testing.TB, url, cluster string) scaleRayView {
 	t.Helper()
-	d, err := rayclient.NewDashboard(url, "", time.Minute)
+	d, err := ray.NewDashboard(url, "", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func scaleReadRay(t testing.TB, url, cluster string) scaleRayView {
 	}
 	actors, aerr := d.Actors(ctx)
 	v := scaleRayView{want: map[string]registry.State{}, nodes: len(nodes), actorRows: len(actors), actorsTotal: len(actors)}
-	if te, ok := aerr.(*rayclient.TruncatedError); ok {
+	if te, ok := aerr.(*ray.TruncatedError); ok {
 		v.actorsTotal = te.Total
 	} else if aerr != nil {
 		t.Fatalf("actors: %v", aerr)
@@ -248,7 +248,7 @@ func TestScale10kNodes(t *testing.T) {
 
 	// Truncation: the actor listing is capped at 10,000 rows. The
 	// connector keeps what came back; see the file comment.
-	if actors > rayclient.MaxStateLimit {
+	if actors > ray.MaxStateLimit {
 		// fakeray's generator: 3 actors in 10 match (Worker, or named).
 		matchingInCluster := 0
 		for i := 0; i < actors; i++ {
@@ -256,7 +256,7 @@ func TestScale10kNodes(t *testing.T) {
 				matchingInCluster++
 			}
 		}
-		if v.actorRows != rayclient.MaxStateLimit || v.actorsTotal < actors {
+		if v.actorRows != ray.MaxStateLimit || v.actorsTotal < actors {
 			t.Fatalf("fake did not truncate: %d rows, total %d", v.actorRows, v.actorsTotal)
 		}
 		if st.Actors >= matchingInCluster {

@@ -1,4 +1,5 @@
-// Package rayclient speaks Ray's own protocols from Go, with no Python: the
+// Package ray is the SDK's Ray protocol kit, shared by the host and every
+// plugin (a plugin may import only sdk/). It speaks Ray's own protocols from Go, with no Python: the
 // dashboard's HTTP APIs (version, authentication mode, State API nodes and
 // actors) and the GCS's gRPC services (cluster id, node and actor tables,
 // internal KV), through a minimal .proto of its own (package ray.rpc, only the
@@ -7,7 +8,7 @@
 // ray:// and RAY_ADDRESS forms) and identifies what answers on a bare
 // host:port.
 //
-// Verified against a live Ray 2.60.0 (e2e/rayclient): Identify tells the
+// Verified against a live Ray 2.60.0 (e2e/ray): Identify tells the
 // dashboard, GCS, client server and agent ports apart with and without a
 // token; the dashboard and the GCS agree on node id, cluster id, CPU total
 // and start time; KV dashboard/dashboard is the dashboard's host:port and a
@@ -21,4 +22,4 @@
 //
 // It owns no state beyond its connections: it must not touch the registry,
 // the store or events. Auth tokens are sent, never logged.
-package rayclient
+package ray

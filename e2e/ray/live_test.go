@@ -1,6 +1,6 @@
-// Package rayclient_test checks host/rayclient against a real Ray head
+// Package ray_test checks sdk/ray against a real Ray head
 // started by e2e/raycluster (make e2e). It needs the pinned Ray venv.
-package rayclient_test
+package ray_test
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/castray/castray/e2e/raycluster"
-	"github.com/castray/castray/host/rayclient"
+	"github.com/castray/castray/sdk/ray"
 )
 
 const actorScript = `
@@ -65,7 +65,7 @@ func eventually(t *testing.T, what string, f func() error) {
 	}
 }
 
-func findActor(as []rayclient.Actor, name string) *rayclient.Actor {
+func findActor(as []ray.Actor, name string) *ray.Actor {
 	for i := range as {
 		if as[i].Name == name {
 			return &as[i]
@@ -82,16 +82,16 @@ func TestLiveTokenMode(t *testing.T) {
 	for _, tc := range []struct {
 		host string
 		port int
-		want rayclient.Kind
+		want ray.Kind
 	}{
-		{"127.0.0.1", c.DashboardPort, rayclient.KindDashboard},
-		{c.NodeIP, c.GCSPort, rayclient.KindGCS},
-		{c.NodeIP, c.ClientServerPort, rayclient.KindClientServer},
-		{c.NodeIP, c.DashboardAgentListenPort, rayclient.KindDashboardAgent},
+		{"127.0.0.1", c.DashboardPort, ray.KindDashboard},
+		{c.NodeIP, c.GCSPort, ray.KindGCS},
+		{c.NodeIP, c.ClientServerPort, ray.KindClientServer},
+		{c.NodeIP, c.DashboardAgentListenPort, ray.KindDashboardAgent},
 	} {
 		for _, tok := range []string{c.Token, ""} {
 			start := time.Now()
-			k, ev, err := rayclient.Identify(ctx, tc.host, tc.port, tok, 2*time.Second)
+			k, ev, err := ray.Identify(ctx, tc.host, tc.port, tok, 2*time.Second)
 			t.Logf("Identify %s:%d (token=%v) = %s in %s; %v; evidence: %q", tc.host, tc.port, tok != "", k, time.Since(start), err, ev)
 			if err != nil || k != tc.want {
 				t.Errorf("Identify %s:%d = %s, %v; want %s", tc.host, tc.port, k, err, tc.want)
@@ -103,12 +103,12 @@ func TestLiveTokenMode(t *testing.T) {
 			}
 		}
 	}
-	if _, _, err := rayclient.Identify(ctx, "127.0.0.1", c.DashboardMetricPort, "", time.Second); !errors.Is(err, rayclient.ErrNotRay) {
+	if _, _, err := ray.Identify(ctx, "127.0.0.1", c.DashboardMetricPort, "", time.Second); !errors.Is(err, ray.ErrNotRay) {
 		t.Errorf("Identify dashboard metrics port: %v, want ErrNotRay", err)
 	}
 
 	// Dashboard.
-	d, err := rayclient.NewDashboard(c.DashboardURL, c.Token, 10*time.Second)
+	d, err := ray.NewDashboard(c.DashboardURL, c.Token, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,8 +121,8 @@ func TestLiveTokenMode(t *testing.T) {
 		t.Errorf("Version = %+v, %v", info, err)
 	}
 	for _, tok := range []string{"", "wrong-token"} {
-		bad, _ := rayclient.NewDashboard(c.DashboardURL, tok, 10*time.Second)
-		if _, err := bad.Version(ctx); !errors.Is(err, rayclient.ErrAuth) {
+		bad, _ := ray.NewDashboard(c.DashboardURL, tok, 10*time.Second)
+		if _, err := bad.Version(ctx); !errors.Is(err, ray.ErrAuth) {
 			t.Errorf("Version with token %q: %v, want ErrAuth", tok, err)
 		} else {
 			t.Logf("dashboard without/with wrong token: %v", err)
@@ -144,15 +144,15 @@ func TestLiveTokenMode(t *testing.T) {
 	}
 
 	// GCS.
-	if _, err := rayclient.DialGCS(ctx, c.GCSAddress, ""); !errors.Is(err, rayclient.ErrAuth) {
+	if _, err := ray.DialGCS(ctx, c.GCSAddress, ""); !errors.Is(err, ray.ErrAuth) {
 		t.Errorf("DialGCS without token: %v, want ErrAuth", err)
 	} else {
 		t.Logf("GCS without token: %v", err)
 	}
-	if _, err := rayclient.DialGCS(ctx, c.GCSAddress, "wrong"); !errors.Is(err, rayclient.ErrAuth) {
+	if _, err := ray.DialGCS(ctx, c.GCSAddress, "wrong"); !errors.Is(err, ray.ErrAuth) {
 		t.Errorf("DialGCS with a wrong token: %v, want ErrAuth", err)
 	}
-	g, err := rayclient.DialGCS(ctx, c.GCSAddress, c.Token)
+	g, err := ray.DialGCS(ctx, c.GCSAddress, c.Token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,14 +183,14 @@ func TestLiveTokenMode(t *testing.T) {
 	}
 	_, err = g.KVGet(ctx, "castray", "no-such-key")
 	t.Logf("KV missing key: %v", err)
-	if !errors.Is(err, rayclient.ErrNotFound) {
+	if !errors.Is(err, ray.ErrNotFound) {
 		t.Errorf("KV missing key: %v, want ErrNotFound", err)
 	}
 
 	// A named detached actor holding one CPU.
 	t.Log(strings.TrimSpace(runPython(t, c, "start")))
-	check := func(list func(context.Context) ([]rayclient.Actor, error), who string) *rayclient.Actor {
-		var a *rayclient.Actor
+	check := func(list func(context.Context) ([]ray.Actor, error), who string) *ray.Actor {
+		var a *ray.Actor
 		eventually(t, who+" Actors lists castray-probe", func() error {
 			as, err := list(ctx)
 			if err != nil {
@@ -214,7 +214,7 @@ func TestLiveTokenMode(t *testing.T) {
 	st, body, err := c.HTTPGet("/api/v0/actors?detail=true&limit=10&filter_keys=state&filter_predicates=%3D&filter_values=ALIVE")
 	t.Logf("raw actors (status %d, %v): %s", st, err, body)
 	if dir := os.Getenv("CASTRAY_CAPTURE_TESTDATA"); dir == "1" && st == 200 {
-		_ = os.WriteFile("../../host/rayclient/testdata/live-2.60.0/api_v0_actors_detail_alive.json", bytes.ReplaceAll(body, []byte(c.Token), []byte("<TOKEN>")), 0o644)
+		_ = os.WriteFile("../../sdk/ray/testdata/live-2.60.0/api_v0_actors_detail_alive.json", bytes.ReplaceAll(body, []byte(c.Token), []byte("<TOKEN>")), 0o644)
 	}
 	eventually(t, "summary shows 1 CPU available", func() error {
 		ns, err := d.NodesSummary(ctx)
@@ -231,7 +231,7 @@ func TestLiveTokenMode(t *testing.T) {
 	// Kill it: gone from the alive lists, DEAD in the full ones.
 	t.Log(strings.TrimSpace(runPython(t, c, "kill")))
 	eventually(t, "actor gone", func() error {
-		for who, list := range map[string]func(context.Context) ([]rayclient.Actor, error){"dashboard": d.Actors, "GCS": g.Actors} {
+		for who, list := range map[string]func(context.Context) ([]ray.Actor, error){"dashboard": d.Actors, "GCS": g.Actors} {
 			as, err := list(ctx)
 			if err != nil {
 				return err
@@ -240,7 +240,7 @@ func TestLiveTokenMode(t *testing.T) {
 				return errors.New(who + " still lists it")
 			}
 		}
-		for who, list := range map[string]func(context.Context) ([]rayclient.Actor, error){"dashboard": d.AllActors, "GCS": g.AllActors} {
+		for who, list := range map[string]func(context.Context) ([]ray.Actor, error){"dashboard": d.AllActors, "GCS": g.AllActors} {
 			as, err := list(ctx)
 			if err != nil {
 				return err
@@ -259,23 +259,23 @@ func TestLiveAuthDisabled(t *testing.T) {
 	for _, tc := range []struct {
 		host string
 		port int
-		want rayclient.Kind
+		want ray.Kind
 	}{
-		{"127.0.0.1", c.DashboardPort, rayclient.KindDashboard},
-		{c.NodeIP, c.GCSPort, rayclient.KindGCS},
-		{c.NodeIP, c.ClientServerPort, rayclient.KindClientServer},
+		{"127.0.0.1", c.DashboardPort, ray.KindDashboard},
+		{c.NodeIP, c.GCSPort, ray.KindGCS},
+		{c.NodeIP, c.ClientServerPort, ray.KindClientServer},
 	} {
-		k, ev, err := rayclient.Identify(ctx, tc.host, tc.port, "", 2*time.Second)
+		k, ev, err := ray.Identify(ctx, tc.host, tc.port, "", 2*time.Second)
 		t.Logf("Identify %s:%d = %s, %v; %q", tc.host, tc.port, k, err, ev)
 		if err != nil || k != tc.want {
 			t.Errorf("Identify %s:%d = %s, %v; want %s", tc.host, tc.port, k, err, tc.want)
 		}
 	}
-	d, _ := rayclient.NewDashboard(c.DashboardURL, "", 10*time.Second)
+	d, _ := ray.NewDashboard(c.DashboardURL, "", 10*time.Second)
 	if m, err := d.AuthMode(ctx); err != nil || m != "disabled" {
 		t.Errorf("AuthMode = %q, %v", m, err)
 	}
-	g, err := rayclient.DialGCS(ctx, c.GCSAddress, "")
+	g, err := ray.DialGCS(ctx, c.GCSAddress, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -720,7 +720,7 @@ const file_ray_rpc_gcs_service_proto_rawDesc = "" +
 	"\x13ActorInfoGcsService\x12Q\n" +
 	"\x0fGetAllActorInfo\x12\x1f.ray.rpc.GetAllActorInfoRequest\x1a\x1d.ray.rpc.GetAllActorInfoReply2c\n" +
 	"\x14InternalKVGcsService\x12K\n" +
-	"\rInternalKVGet\x12\x1d.ray.rpc.InternalKVGetRequest\x1a\x1b.ray.rpc.InternalKVGetReplyB?Z=github.com/castray/castray/host/rayclient/proto/ray/rpc;raypbb\x06proto3"
+	"\rInternalKVGet\x12\x1d.ray.rpc.InternalKVGetRequest\x1a\x1b.ray.rpc.InternalKVGetReplyB8Z6github.com/castray/castray/sdk/ray/proto/ray/rpc;raypbb\x06proto3"
 
 var (
 	file_ray_rpc_gcs_service_proto_rawDescOnce sync.Once

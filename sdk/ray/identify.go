@@ -1,4 +1,4 @@
-package rayclient
+package ray
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	raypb "github.com/castray/castray/host/rayclient/proto/ray/rpc"
+	raypb "github.com/castray/castray/sdk/ray/proto/ray/rpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
@@ -24,7 +24,7 @@ import (
 // bogusMethod exists on no server. Ray's servers check the method before the
 // token, so in token mode a Ray method gets UNAUTHENTICATED while this one
 // gets UNIMPLEMENTED (portscan README, verified on 2.60.0).
-const bogusMethod = "/castray.rayclient.NoSuchService/NoSuchMethod"
+const bogusMethod = "/castray.sdk/ray.NoSuchService/NoSuchMethod"
 
 // Identify tells what answers on host:port: a Ray dashboard, GCS, client
 // server or dashboard agent. evidence lists what was asked and answered

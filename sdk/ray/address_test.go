@@ -1,4 +1,4 @@
-package rayclient
+package ray
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package rayclient
+package ray
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"path"
 	"time"
 
-	raypb "github.com/castray/castray/host/rayclient/proto/ray/rpc"
+	raypb "github.com/castray/castray/sdk/ray/proto/ray/rpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"

@@ -187,7 +187,7 @@ const file_ray_rpc_ray_client_proto_rawDesc = "" +
 	"\x0eIS_INITIALIZED\x10\x00\x12\b\n" +
 	"\x04PING\x10\x062X\n" +
 	"\fRayletDriver\x12H\n" +
-	"\vClusterInfo\x12\x1b.ray.rpc.ClusterInfoRequest\x1a\x1c.ray.rpc.ClusterInfoResponseB?Z=github.com/castray/castray/host/rayclient/proto/ray/rpc;raypbb\x06proto3"
+	"\vClusterInfo\x12\x1b.ray.rpc.ClusterInfoRequest\x1a\x1c.ray.rpc.ClusterInfoResponseB8Z6github.com/castray/castray/sdk/ray/proto/ray/rpc;raypbb\x06proto3"
 
 var (
 	file_ray_rpc_ray_client_proto_rawDescOnce sync.Once

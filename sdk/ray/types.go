@@ -1,4 +1,4 @@
-package rayclient
+package ray
 
 // Node is one Ray node as CastRay needs it, whichever API it came from
 // (the dashboard's State API or the GCS's GetAllNodeInfo).
