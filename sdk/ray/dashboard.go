@@ -163,7 +163,7 @@ func (d *Dashboard) AuthMode(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return parseAuthMode(body)
+	return DecodeAuthMode(body)
 }
 
 // Version is GET /api/version (needs the token in token mode): RayVersion,
@@ -173,7 +173,7 @@ func (d *Dashboard) Version(ctx context.Context) (ClusterInfo, error) {
 	if err != nil {
 		return ClusterInfo{}, err
 	}
-	v, err := parseVersion(body)
+	v, err := DecodeVersion(body)
 	if err != nil {
 		return ClusterInfo{}, fmt.Errorf("%w: %v", ErrNotRay, err)
 	}
@@ -187,7 +187,7 @@ func (d *Dashboard) ClusterID(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return parseClusterID(body)
+	return DecodeClusterID(body)
 }
 
 func (d *Dashboard) limit() int {

@@ -11,9 +11,9 @@ func FuzzDecoders(f *testing.F) {
 	}
 	f.Add([]byte(`{"result": true, "data": {"result": {"total": 5, "num_filtered": 9, "result": [{"node_id": "aa", "state": "ALIVE", "start_time_ms": "12"}]}}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = parseAuthMode(b)
-		_, _ = parseVersion(b)
-		_, _ = parseClusterID(b)
+		_, _ = DecodeAuthMode(b)
+		_, _ = DecodeVersion(b)
+		_, _ = DecodeClusterID(b)
 		if ns, l, err := parseStateNodes(b); err == nil {
 			if len(ns) != len(l.Rows) {
 				t.Fatal("row count")

@@ -234,7 +234,7 @@ func identifyHTTP(ctx context.Context, addr, token string, timeout time.Duration
 	if err != nil {
 		return "", append(ev, fmt.Sprintf("GET %s/api/authentication_mode → %v", base, err))
 	}
-	if mode, perr := parseAuthMode(body); code == 200 && perr == nil {
+	if mode, perr := DecodeAuthMode(body); code == 200 && perr == nil {
 		ev = append(ev, fmt.Sprintf("GET %s/api/authentication_mode → 200 %q (a Ray dashboard)", base, mode))
 		tok := ""
 		if mode == "token" {
@@ -242,7 +242,7 @@ func identifyHTTP(ctx context.Context, addr, token string, timeout time.Duration
 		}
 		if mode != "token" || token != "" {
 			if c, b, err := get("/api/version", tok); err == nil && c == 200 {
-				if v, err := parseVersion(b); err == nil {
+				if v, err := DecodeVersion(b); err == nil {
 					ev = append(ev, fmt.Sprintf("GET %s/api/version → 200 ray %s", base, v.RayVersion))
 				}
 			} else if err == nil && (c == 401 || c == 403) {

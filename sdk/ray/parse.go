@@ -18,9 +18,9 @@ import (
 // against the answers of a live Ray 2.60.0 (e2e/raycluster/testdata,
 // plugins/discovery/dashboard-scan/dashscan/testdata, testdata/).
 
-// parseAuthMode reads GET /api/authentication_mode:
+// DecodeAuthMode decodes GET /api/authentication_mode:
 // {"authentication_mode": "token"|"disabled"|"k8s"}.
-func parseAuthMode(body []byte) (string, error) {
+func DecodeAuthMode(body []byte) (string, error) {
 	var v struct {
 		Mode *string `json:"authentication_mode"`
 	}
@@ -33,29 +33,29 @@ func parseAuthMode(body []byte) (string, error) {
 	return *v.Mode, nil
 }
 
-// versionInfo is GET /api/version (not enveloped).
-type versionInfo struct {
+// VersionInfo is what GET /api/version says (not enveloped).
+type VersionInfo struct {
 	RayVersion  string
 	RayCommit   string
 	SessionName string
 }
 
-// parseVersion reads GET /api/version: {"version": "4", "ray_version",
+// DecodeVersion decodes GET /api/version: {"version": "4", "ray_version",
 // "ray_commit", "session_name"}. A JSON answer without a plausible
 // ray_version is not a Ray dashboard.
-func parseVersion(body []byte) (versionInfo, error) {
+func DecodeVersion(body []byte) (VersionInfo, error) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
-		return versionInfo{}, fmt.Errorf("version: %w", err)
+		return VersionInfo{}, fmt.Errorf("version: %w", err)
 	}
-	var v versionInfo
+	var v VersionInfo
 	for key, dst := range map[string]*string{"ray_version": &v.RayVersion, "ray_commit": &v.RayCommit, "session_name": &v.SessionName} {
 		if r, ok := raw[key]; ok {
 			_ = json.Unmarshal(r, dst) // only strings count
 		}
 	}
 	if !plausibleVersion(v.RayVersion) {
-		return versionInfo{}, fmt.Errorf("version: no plausible ray_version (%q)", clip(v.RayVersion))
+		return VersionInfo{}, fmt.Errorf("version: no plausible ray_version (%q)", clip(v.RayVersion))
 	}
 	if !validSessionName(v.SessionName) {
 		v.SessionName = ""
@@ -114,8 +114,8 @@ func parseEnvelope(what string, body []byte) (json.RawMessage, error) {
 	return e.Data, nil
 }
 
-// parseClusterID reads GET /cluster_id: data.clusterId (56 hex digits).
-func parseClusterID(body []byte) (string, error) {
+// DecodeClusterID decodes GET /cluster_id: data.clusterId (56 hex digits).
+func DecodeClusterID(body []byte) (string, error) {
 	data, err := parseEnvelope("cluster_id", body)
 	if err != nil {
 		return "", err
