@@ -19,9 +19,9 @@ type Config struct {
 	WebServer       WebServer       `koanf:"web_server" json:"web_server"`
 	ExternalCluster ExternalCluster `koanf:"external_cluster" json:"external_cluster"`
 	FileTransfer    FileTransfer    `koanf:"file_transfer" json:"file_transfer"`
-	Networking      Networking      `koanf:"networking" json:"networking"` // legacy, accepted and unused
+	Networking      Networking      `koanf:"networking" json:"networking" compat:"unused"`
 	Logging         Logging         `koanf:"logging" json:"logging"`
-	DemoFiles       DemoFiles       `koanf:"demo_files" json:"demo_files"` // legacy, accepted and unused
+	DemoFiles       DemoFiles       `koanf:"demo_files" json:"demo_files" compat:"unused"`
 	Events          Events          `koanf:"events" json:"events"`
 	// DataDir is where the daemon keeps its state. Default "castray-data",
 	// used as given (a relative path is relative to the working directory).
@@ -32,6 +32,12 @@ type Config struct {
 	PluginDir string `koanf:"plugin_dir" json:"plugin_dir"`
 	// Plugins holds one entry per `plugin "<name>" { ... }` block.
 	Plugins map[string]Plugin `koanf:"plugin" json:"plugin"`
+
+	// Unused lists the keys the user set that CastRay accepts for
+	// compatibility with the original's configuration files but does not
+	// act on (fields tagged compat:"unused"), for the daemon to warn about
+	// once. Load fills it; it is not a setting.
+	Unused []string `koanf:"-" json:"-"`
 }
 
 // RayCluster says which Ray cluster the daemon attaches to.
@@ -39,13 +45,14 @@ type RayCluster struct {
 	// Address is a Ray address ("auto", "host:port", "ray://host:port").
 	// Default "auto". RAY_ADDRESS overrides it (below CASTRAY_ variables).
 	Address   string `koanf:"address" json:"address"`
-	Namespace string `koanf:"namespace" json:"namespace"` // default "castray"
+	Namespace string `koanf:"namespace" json:"namespace" compat:"unused"` // default "castray"
 	// CreateDemoNodes starts demo nodes when no cluster is found. Default true.
 	CreateDemoNodes bool `koanf:"create_demo_nodes" json:"create_demo_nodes"`
-	// RuntimeEnv is passed to Ray as is; free-form, not validated here.
-	RuntimeEnv        map[string]any `koanf:"runtime_env" json:"runtime_env"`
-	ExternalDiscovery bool           `koanf:"external_discovery" json:"external_discovery"` // default false
-	FallbackToLocal   bool           `koanf:"fallback_to_local" json:"fallback_to_local"`   // default true
+	// RuntimeEnv is the original's runtime_env for its Ray actors;
+	// free-form, not validated here.
+	RuntimeEnv        map[string]any `koanf:"runtime_env" json:"runtime_env" compat:"unused"`
+	ExternalDiscovery bool           `koanf:"external_discovery" json:"external_discovery" compat:"unused"` // default false
+	FallbackToLocal   bool           `koanf:"fallback_to_local" json:"fallback_to_local"`                   // default true
 }
 
 // WebServer configures the HTTP API and web UI listener.
@@ -97,7 +104,7 @@ type FileTransfer struct {
 	// byte moving, or a transfer whose backend reports nothing, for this
 	// long fails. Default 300, > 0.
 	Timeout     float64 `koanf:"timeout" json:"timeout"`
-	DownloadDir string  `koanf:"download_dir" json:"download_dir"` // legacy, default ""
+	DownloadDir string  `koanf:"download_dir" json:"download_dir" compat:"unused"` // default ""
 	// ResumeOnStart resumes at start-up the transfers a stop or crash of the
 	// daemon interrupted. Default true.
 	ResumeOnStart bool `koanf:"resume_on_start" json:"resume_on_start"`
@@ -122,10 +129,10 @@ type Logging struct {
 	// is read as warn, "critical" and "fatal" as error). Load stores it in
 	// lower case. Default "info".
 	Level       string `koanf:"level" json:"level"`
-	File        string `koanf:"file" json:"file"`                 // default "" = stderr
-	MaxSize     int64  `koanf:"max_size" json:"max_size"`         // bytes, >= 0
-	BackupCount int    `koanf:"backup_count" json:"backup_count"` // >= 0
-	Format      string `koanf:"format" json:"format"`             // "text" (default) or "json"
+	File        string `koanf:"file" json:"file"`                                 // default "" = stderr
+	MaxSize     int64  `koanf:"max_size" json:"max_size" compat:"unused"`         // bytes, >= 0
+	BackupCount int    `koanf:"backup_count" json:"backup_count" compat:"unused"` // >= 0
+	Format      string `koanf:"format" json:"format"`                             // "text" (default) or "json"
 }
 
 // DemoFiles is the original's demo file generator: accepted so old files

@@ -54,9 +54,14 @@
 // plugin sha256 pins are lower-cased, and web_server.log_level (the
 // original's spelling) fills logging.level when only it is set.
 //
-// The legacy sections networking and demo_files and the key
-// file_transfer.download_dir are accepted, type-checked and unused, so the
-// original's configuration files load unchanged.
+// Keys of the original CastRay that CastRay does not act on (the sections
+// networking and demo_files; ray_cluster.namespace, runtime_env and
+// external_discovery; file_transfer.download_dir; logging.max_size and
+// backup_count: the fields tagged compat:"unused") are accepted and
+// type-checked, so every configuration file the original shipped loads
+// unchanged; Load lists the ones the user set in Config.Unused for the
+// daemon to name in one warning. Keys that were never the original's are
+// errors.
 //
 // # Boundaries
 //

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/knadh/koanf/providers/confmap"
@@ -191,7 +192,42 @@ func Load(opts LoadOptions) (*Config, error) {
 	if err := p.err(path); err != nil {
 		return nil, err
 	}
+	cfg.Unused = unusedKeys(user.Keys())
 	return cfg, nil
+}
+
+// unusedKeys returns the keys tagged compat:"unused" that one of the set
+// keys is, or is under, sorted and once each.
+func unusedKeys(set []string) []string {
+	var compat []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			key := tagName(f)
+			if key == "" {
+				continue
+			}
+			switch {
+			case f.Tag.Get("compat") == "unused":
+				compat = append(compat, prefix+key)
+			case f.Type.Kind() == reflect.Struct:
+				walk(f.Type, prefix+key+".")
+			}
+		}
+	}
+	walk(reflect.TypeFor[Config](), "")
+	var out []string
+	for _, c := range compat {
+		for _, k := range set {
+			if k == c || strings.HasPrefix(k, c+".") {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // resolvePath picks the configuration file: LoadOptions.Path, else a

@@ -241,6 +241,9 @@ func TestLegacyFilesLoadUnchanged(t *testing.T) {
 		!seed.ExternalCluster.Enabled || !seed.ExternalCluster.AutoDiscover || seed.ExternalCluster.ConnectionTimeout != 10 {
 		t.Errorf("seed example: %+v", seed)
 	}
+	if want := []string{"ray_cluster.external_discovery"}; !reflect.DeepEqual(seed.Unused, want) {
+		t.Errorf("seed example: unused keys %q, want %q", seed.Unused, want)
+	}
 
 	orig := mustLoad(t, config.LoadOptions{Path: "testdata/original-linux.json"})
 	want := config.Default()
@@ -256,6 +259,8 @@ func TestLegacyFilesLoadUnchanged(t *testing.T) {
 	want.Networking = config.Networking{UDPPortRange: []int{9000, 9999}, MulticastGroup: "224.1.1.1", MulticastPort: 9999}
 	want.Logging = config.Logging{Level: "info", File: "/opt/castray-system/logs/castray.log", MaxSize: 104857600, BackupCount: 5, Format: "text"}
 	want.DemoFiles = config.DemoFiles{Enabled: true, Directory: "/opt/castray-system/demo_files", Files: []string{"config.json", "data.txt", "report.md"}}
+	want.Unused = []string{"demo_files", "file_transfer.download_dir", "logging.backup_count", "logging.max_size",
+		"networking", "ray_cluster.namespace", "ray_cluster.runtime_env"}
 	if !reflect.DeepEqual(orig, want) {
 		t.Errorf("original file:\n got %+v\nwant %+v", orig, want)
 	}
@@ -288,8 +293,11 @@ func TestExamples(t *testing.T) {
 					t.Errorf("plugin local = %+v (present %v)", p, ok)
 				}
 				if !cfg.ExternalCluster.Enabled || !cfg.ExternalCluster.AutoDiscover || cfg.ExternalCluster.ConnectionTimeout != 10 ||
-					!cfg.RayCluster.ExternalDiscovery || !cfg.RayCluster.FallbackToLocal {
+					!cfg.RayCluster.FallbackToLocal {
 					t.Errorf("seed settings lost: %+v %+v", cfg.RayCluster, cfg.ExternalCluster)
+				}
+				if len(cfg.Unused) != 0 {
+					t.Errorf("CastRay's own example sets keys it does not use: %q", cfg.Unused)
 				}
 			case "seed-external-cluster.json":
 				if cfg.WebServer.Host != "0.0.0.0" || !cfg.ExternalCluster.Enabled {

@@ -48,6 +48,9 @@ func newServeCmd() *cobra.Command {
 			if ignored := config.IgnoredEnv(os.Environ()); len(ignored) > 0 {
 				log.Warn("ignoring unknown CASTRAY_ environment variables", "names", strings.Join(ignored, ","))
 			}
+			if len(cfg.Unused) > 0 {
+				log.Warn("configuration keys kept from the original CastRay have no effect here", "keys", strings.Join(cfg.Unused, ","))
+			}
 			d, err := daemon.New(cfg, log, os.Stdout)
 			if err != nil {
 				return err

@@ -20,10 +20,9 @@ ray_cluster {
   # has somewhere to send files.
   create_demo_nodes = true
 
-  # Accepted from the original's configuration. fallback_to_local (start a
-  # Ray head owned by CastRay when none is found) is not implemented yet.
-  external_discovery = true
-  fallback_to_local  = true
+  # When the address above or external_cluster.auto_discover reaches no
+  # cluster, start a Ray head owned by CastRay (needs the ray CLI on PATH).
+  fallback_to_local = true
 }
 
 web_server {
