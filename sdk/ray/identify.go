@@ -1,84 +1,243 @@
 package ray
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	raypb "github.com/castray/castray/sdk/ray/proto/ray/rpc"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 )
 
-// bogusMethod exists on no server. Ray's servers check the method before the
-// token, so in token mode a Ray method gets UNAUTHENTICATED while this one
-// gets UNIMPLEMENTED (portscan README, verified on 2.60.0).
-const bogusMethod = "/castray.sdk/ray.NoSuchService/NoSuchMethod"
+// DefaultProbeTimeout bounds the connect and each request of Probe and
+// Identify unless they are given a timeout.
+const DefaultProbeTimeout = 2 * time.Second
+
+// ProbeOptions tune Probe.
+type ProbeOptions struct {
+	// Token is the Ray auth token ("" for none). It is sent only to a
+	// server that has already answered like Ray without it: a GCS or client
+	// server that refused a Ray method but not an unknown one, a dashboard
+	// whose /api/authentication_mode asks for one. It never appears in
+	// evidence.
+	Token string
+	// Timeout bounds the TCP connect and each request (0:
+	// DefaultProbeTimeout).
+	Timeout time.Duration
+	// Expect is the component the port usually serves. It only orders the
+	// probes: KindDashboard and KindDashboardAgent try HTTP first (the
+	// latter its health check before the dashboard's endpoints), anything
+	// else gRPC first. Whatever is expected, what answers decides.
+	Expect Kind
+	// Details makes a GCS probe also read the cluster id and the alive
+	// nodes (GetClusterId, GetAllNodeInfo{state_filter: ALIVE}); failures
+	// there are GCSFinding.Problems, not a verdict.
+	Details bool
+	// UserAgent is sent with every HTTP request and gRPC call (default
+	// "castray/<Version>"; never a browser's: Ray refuses some requests
+	// from a "Mozilla" User-Agent).
+	UserAgent string
+}
+
+// Finding is what Probe learnt about one host:port.
+type Finding struct {
+	// Addr is host:port.
+	Addr string
+	// Kind is the Ray component that answered; "" when the port is open
+	// but not Ray (see NotRay).
+	Kind Kind
+	// Evidence lists what was asked and answered, in order (never the
+	// token).
+	Evidence []string
+	// GCS is set when Kind is KindGCS.
+	GCS *GCSFinding
+	// ClientServer is set when Kind is KindClientServer.
+	ClientServer *ClientServerFinding
+	// Dashboard is set when Kind is KindDashboard. A dashboard agent
+	// (KindDashboardAgent) has no details of its own.
+	Dashboard *DashboardFinding
+	// NotRay says why an open port is not Ray (Kind == "").
+	NotRay string
+	// Silent: the port accepted the connection but sent nothing within
+	// the timeout (then NotRay says so too, and it was not asked again in
+	// another protocol).
+	Silent bool
+}
+
+// AuthFinding is what a Ray server said about token auth.
+type AuthFinding struct {
+	// TokenMode: the server refused Ray's calls without a token (or, for a
+	// dashboard, its authentication mode asks for one).
+	TokenMode bool
+	// AuthRequired: token mode, and no token was given or it was rejected;
+	// the finding holds only what the server tells without a token.
+	AuthRequired bool
+	// TokenRejected: the token was sent and refused.
+	TokenRejected bool
+}
+
+// GCSFinding is what a GCS told.
+type GCSFinding struct {
+	AuthFinding
+	// RayVersion is CheckAlive's ray_version ("" when the token is
+	// missing or rejected).
+	RayVersion string
+	// IsLeader is CheckAlive's is_leader.
+	IsLeader bool
+	// ClusterID is GetClusterId's cluster id in hex (ProbeOptions.Details).
+	ClusterID string
+	// NodesKnown: GetAllNodeInfo answered; AliveNodes is then the alive
+	// nodes as the GCS sent them (ProbeOptions.Details).
+	NodesKnown bool
+	AliveNodes []*raypb.GcsNodeInfo
+	// Problems are detail calls that failed; the GCS is still a GCS.
+	Problems []string
+}
+
+// ClientServerFinding is a Ray client server.
+type ClientServerFinding struct {
+	AuthFinding
+}
+
+// DashboardFinding is a Ray dashboard.
+type DashboardFinding struct {
+	AuthFinding
+	// URL is "http://host:port".
+	URL string
+	// AuthMode is /api/authentication_mode's answer ("disabled", "token",
+	// "k8s"; "" when it gave none, as older Ray does).
+	AuthMode string
+	// Version is /api/version's answer, nil when it gave none (no or a
+	// rejected token in token mode).
+	Version *VersionInfo
+}
 
 // Identify tells what answers on host:port: a Ray dashboard, GCS, client
 // server or dashboard agent. evidence lists what was asked and answered
-// (never the token). timeout bounds each probe (0: 2 s); a refused
-// connection fails at once. Anything else is an error matching ErrNotRay.
+// (never the token). timeout bounds each probe (0: DefaultProbeTimeout); a
+// refused connection fails at once. An open port that is not Ray is an
+// error matching ErrNotRay.
 //
-// Order: TCP connect; gRPC NodeInfoGcsService/CheckAlive (GCS); gRPC
-// RayletDriver/ClusterInfo{PING} (client server); HTTP GET
-// /api/authentication_mode and /api/gcs_healthz (dashboard, both open in
-// token mode), /api/local_raylet_healthz (agent). A port that accepted the
-// connection but sent nothing is not asked again over HTTP. The token is
-// sent only to a server that already answered like Ray without it (to read
-// the version for the evidence); a token-mode server is recognised without
-// it (UNAUTHENTICATED for a Ray method, UNIMPLEMENTED for an unknown one).
-// A rejected token does not fail identification; the evidence says so.
+// It is Probe without details, gRPC first: TCP connect; gRPC
+// NodeInfoGcsService/CheckAlive (GCS); gRPC RayletDriver/ClusterInfo{PING}
+// (client server); HTTP GET /api/authentication_mode, /api/version and
+// /api/gcs_healthz (dashboard), /api/local_raylet_healthz (agent). A port
+// that accepted the connection but sent nothing is not asked again over
+// HTTP. A token-mode server is recognised without the token
+// (UNAUTHENTICATED for a Ray method, UNIMPLEMENTED for an unknown one); a
+// rejected token does not fail identification, the evidence says so.
 func Identify(ctx context.Context, host string, port int, token string, timeout time.Duration) (Kind, []string, error) {
-	if timeout <= 0 {
-		timeout = 2 * time.Second
+	f, err := Probe(ctx, host, port, ProbeOptions{Token: token, Timeout: timeout})
+	if err != nil {
+		var ev []string
+		if f != nil {
+			ev = f.Evidence
+		}
+		return "", ev, err
+	}
+	if f.Kind == "" {
+		return "", f.Evidence, fmt.Errorf("%w: %s: %s", ErrNotRay, f.Addr, f.NotRay)
+	}
+	return f.Kind, f.Evidence, nil
+}
+
+// Probe connects to host:port and fingerprints what answers by protocol
+// (see Identify for the requests, ProbeOptions for the order and the
+// token). A port counts as Ray only when it answers a Ray-specific request
+// the way Ray does: a gRPC server that knows none of Ray's methods, an HTTP
+// server without Ray's endpoints and a listener that says nothing are
+// findings with Kind "" and a NotRay reason, not errors.
+//
+// The error is the failed TCP connect (errors.Is(err,
+// syscall.ECONNREFUSED) for a closed port), an *AddressError for a port
+// out of range, or ctx's error when ctx ended before the port was
+// fingerprinted (the finding then holds the evidence so far). Probe closes
+// every connection it opened before it returns.
+func Probe(ctx context.Context, host string, port int, opts ProbeOptions) (*Finding, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultProbeTimeout
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "castray/" + Version
 	}
 	if port < 1 || port > 65535 {
-		return "", nil, &AddressError{Input: strconv.Itoa(port), Problem: "port out of range 1-65535"}
+		return nil, &AddressError{Input: strconv.Itoa(port), Problem: "port out of range 1-65535"}
 	}
-	addr := net.JoinHostPort(host, strconv.Itoa(port))
-	var ev []string
+	p := &prober{host: host, port: port, addr: net.JoinHostPort(host, strconv.Itoa(port)), opts: opts}
+	f := &Finding{Addr: p.addr}
 
-	dctx, cancel := context.WithTimeout(ctx, timeout)
-	c, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
+	dctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	c, err := (&net.Dialer{}).DialContext(dctx, "tcp", p.addr)
 	cancel()
 	if err != nil {
-		return "", nil, fmt.Errorf("%s: %w", addr, err)
+		if cerr := ctx.Err(); cerr != nil {
+			return f, cerr
+		}
+		return f, fmt.Errorf("%s: %w", p.addr, err)
 	}
 	_ = c.Close()
 
-	var heard atomic.Bool
-	kind, gev, silent := identifyGRPC(ctx, addr, token, timeout, &heard)
-	ev = append(ev, gev...)
-	if kind != "" {
-		return kind, ev, nil
+	steps := []func(context.Context, *Finding) stepResult{p.grpc, p.http}
+	if opts.Expect == KindDashboard || opts.Expect == KindDashboardAgent {
+		steps = []func(context.Context, *Finding) stepResult{p.http, p.grpc}
+	}
+	for _, step := range steps {
+		if err := ctx.Err(); err != nil {
+			return f, err
+		}
+		switch step(ctx, f) {
+		case stepDone:
+			return f, nil
+		case stepTimedOut:
+			if !p.heard.Load() {
+				f.Silent = true
+				f.NotRay = fmt.Sprintf("accepts connections but sent nothing within %v", opts.Timeout)
+				return f, nil
+			}
+		}
 	}
 	if err := ctx.Err(); err != nil {
-		return "", ev, err
+		return f, err
 	}
-	if silent {
-		return "", ev, fmt.Errorf("%w: %s accepted the connection but sent nothing within %s", ErrNotRay, addr, timeout)
+	f.NotRay = "open, but answers neither Ray's gRPC methods nor the dashboard's HTTP endpoints"
+	return f, nil
+}
+
+// stepResult is how one protocol's probes ended.
+type stepResult int
+
+const (
+	// stepDone: the finding is complete (Ray, or not Ray with a reason).
+	stepDone stepResult = iota
+	// stepNoAnswer: no answer in this protocol; try the other one.
+	stepNoAnswer
+	// stepTimedOut: no answer in this protocol before the timeout; the
+	// other one is tried only if the peer ever sent a byte.
+	stepTimedOut
+)
+
+// prober holds one Probe call's state.
+type prober struct {
+	host  string
+	port  int
+	addr  string
+	opts  ProbeOptions
+	heard atomic.Bool // the peer sent at least one byte, in any protocol
+}
+
+// dial opens a TCP connection that records in p.heard whether the peer
+// ever sent a byte, which tells a silent listener from a server speaking
+// another protocol.
+func (p *prober) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
 	}
-	kind, hev := identifyHTTP(ctx, addr, token, timeout)
-	ev = append(ev, hev...)
-	if kind != "" {
-		return kind, ev, nil
-	}
-	if err := ctx.Err(); err != nil {
-		return "", ev, err
-	}
-	return "", ev, fmt.Errorf("%w: %s answers neither Ray's gRPC methods nor the dashboard's HTTP endpoints", ErrNotRay, addr)
+	return &countingConn{Conn: c, heard: &p.heard}, nil
 }
 
 // countingConn records whether the peer ever sent a byte.
@@ -87,176 +246,16 @@ type countingConn struct {
 	heard *atomic.Bool
 }
 
-func (c *countingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
+func (c *countingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
 	if n > 0 {
 		c.heard.Store(true)
 	}
 	return n, err
 }
 
-func identifyGRPC(ctx context.Context, addr, token string, timeout time.Duration, heard *atomic.Bool) (kind Kind, ev []string, silent bool) {
-	conn, err := grpc.NewClient("passthrough:///"+addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithUserAgent("castray/"+Version),
-		grpc.WithDisableRetry(),
-		grpc.WithDisableServiceConfig(),
-		grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
-			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", a)
-			if err != nil {
-				return nil, err
-			}
-			return &countingConn{Conn: c, heard: heard}, nil
-		}),
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff: backoff.Config{BaseDelay: timeout, Multiplier: 1, MaxDelay: timeout},
-			// Longer than the call's own deadline: a port that accepts and
-			// stays silent must end the call with DeadlineExceeded (silent),
-			// never with the connect attempt's Unavailable that raced it.
-			MinConnectTimeout: 2 * timeout,
-		}),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<20)),
-	)
-	if err != nil {
-		return "", []string{"gRPC: " + err.Error()}, false
-	}
-	defer conn.Close()
-	call := func(withToken bool, f func(ctx context.Context) error) codes.Code {
-		cctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		if withToken {
-			cctx = metadata.AppendToOutgoingContext(cctx, "authorization", "Bearer "+token)
-		}
-		return status.Code(f(cctx))
-	}
-	transport := func(c codes.Code) bool {
-		return c == codes.Unavailable || c == codes.DeadlineExceeded || c == codes.Canceled
-	}
-	knowsMethods := func() bool {
-		c := call(false, func(ctx context.Context) error {
-			return conn.Invoke(ctx, bogusMethod, &raypb.CheckAliveRequest{}, &raypb.CheckAliveReply{})
-		})
-		return c == codes.Unimplemented
-	}
-
-	gcs := raypb.NewNodeInfoGcsServiceClient(conn)
-	var version string
-	checkAlive := func(withToken bool) codes.Code {
-		return call(withToken, func(ctx context.Context) error {
-			r, err := gcs.CheckAlive(ctx, &raypb.CheckAliveRequest{})
-			if err == nil {
-				if !plausibleVersion(r.GetRayVersion()) {
-					return status.Error(codes.Internal, "no ray_version")
-				}
-				version = r.GetRayVersion()
-			}
-			return err
-		})
-	}
-	const ca = "gRPC /ray.rpc.NodeInfoGcsService/CheckAlive"
-	first := checkAlive(false)
-	switch {
-	case first == codes.OK:
-		return KindGCS, []string{fmt.Sprintf("%s on %s → OK, ray %s (auth off)", ca, addr, version)}, false
-	case transport(first):
-		return "", []string{fmt.Sprintf("%s on %s → %s (no gRPC answer)", ca, addr, first)}, first == codes.DeadlineExceeded && !heard.Load()
-	case first == codes.Unauthenticated && knowsMethods():
-		ev = append(ev, fmt.Sprintf("%s on %s → UNAUTHENTICATED without a token, an unknown method → UNIMPLEMENTED (a Ray GCS in token mode)", ca, addr))
-		switch {
-		case token == "":
-			ev = append(ev, "no auth token given")
-		case checkAlive(true) == codes.OK:
-			ev = append(ev, fmt.Sprintf("%s with the token → OK, ray %s", ca, version))
-		default:
-			ev = append(ev, ca+" with the token → UNAUTHENTICATED (token rejected)")
-		}
-		return KindGCS, ev, false
-	}
-	ev = append(ev, fmt.Sprintf("%s on %s → %s", ca, addr, first))
-
-	driver := raypb.NewRayletDriverClient(conn)
-	ping := func(withToken bool) codes.Code {
-		return call(withToken, func(ctx context.Context) error {
-			r, err := driver.ClusterInfo(ctx, &raypb.ClusterInfoRequest{Type: raypb.ClusterInfoType_PING})
-			if err == nil && !json.Valid([]byte(r.GetJson())) {
-				return status.Error(codes.Internal, "not JSON")
-			}
-			return err
-		})
-	}
-	const ci = "gRPC /ray.rpc.RayletDriver/ClusterInfo(PING)"
-	p := ping(false)
-	switch {
-	case p == codes.OK:
-		return KindClientServer, append(ev, fmt.Sprintf("%s on %s → OK (Ray client server, auth off)", ci, addr)), false
-	case p == codes.Unauthenticated && knowsMethods():
-		ev = append(ev, fmt.Sprintf("%s on %s → UNAUTHENTICATED without a token, an unknown method → UNIMPLEMENTED (a Ray client server in token mode)", ci, addr))
-		switch {
-		case token == "":
-			ev = append(ev, "no auth token given")
-		case ping(true) == codes.OK:
-			ev = append(ev, ci+" with the token → OK")
-		default:
-			ev = append(ev, ci+" with the token → refused (token rejected)")
-		}
-		return KindClientServer, ev, false
-	}
-	return "", append(ev, fmt.Sprintf("%s on %s → %s", ci, addr, p)), false
-}
-
-func identifyHTTP(ctx context.Context, addr, token string, timeout time.Duration) (Kind, []string) {
-	client := &http.Client{
-		Timeout:       timeout,
-		Transport:     &http.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: timeout}).DialContext, DisableKeepAlives: true},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	defer client.CloseIdleConnections()
-	base := "http://" + addr
-	get := func(path, tok string) (int, []byte, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
-		if err != nil {
-			return 0, nil, err
-		}
-		req.Header.Set("User-Agent", "castray/"+Version)
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, nil, scrubURLError(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return resp.StatusCode, b, err
-	}
-	var ev []string
-	code, body, err := get("/api/authentication_mode", "")
-	if err != nil {
-		return "", append(ev, fmt.Sprintf("GET %s/api/authentication_mode → %v", base, err))
-	}
-	if mode, perr := DecodeAuthMode(body); code == 200 && perr == nil {
-		ev = append(ev, fmt.Sprintf("GET %s/api/authentication_mode → 200 %q (a Ray dashboard)", base, mode))
-		tok := ""
-		if mode == "token" {
-			tok = token
-		}
-		if mode != "token" || token != "" {
-			if c, b, err := get("/api/version", tok); err == nil && c == 200 {
-				if v, err := DecodeVersion(b); err == nil {
-					ev = append(ev, fmt.Sprintf("GET %s/api/version → 200 ray %s", base, v.RayVersion))
-				}
-			} else if err == nil && (c == 401 || c == 403) {
-				ev = append(ev, fmt.Sprintf("GET %s/api/version with the token → %d (token rejected)", base, c))
-			}
-		}
-		return KindDashboard, ev
-	}
-	ev = append(ev, fmt.Sprintf("GET %s/api/authentication_mode → %d", base, code))
-	if c, b, err := get("/api/gcs_healthz", ""); err == nil && c == 200 && string(bytes.TrimSpace(b)) == "success" {
-		return KindDashboard, append(ev, fmt.Sprintf("GET %s/api/gcs_healthz → 200 success (a Ray dashboard)", base))
-	}
-	if c, b, err := get("/api/local_raylet_healthz", ""); err == nil && c == 200 && string(bytes.TrimSpace(b)) == "success" {
-		return KindDashboardAgent, append(ev, fmt.Sprintf("GET %s/api/local_raylet_healthz → 200 success (a Ray dashboard agent)", base))
-	}
-	return "", ev
+// isTimeout reports an error that is a deadline running out.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
