@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	castrayv1 "github.com/castray/castray/sdk/proto/castray/v1"
 )
@@ -22,11 +23,12 @@ import (
 // basePlugin serves and dispenses the base Plugin service.
 type basePlugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	impl Plugin
+	impl   Plugin
+	server *pluginServer // on the plugin's side
 }
 
 func (p *basePlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	castrayv1.RegisterPluginServer(s, &pluginServer{impl: p.impl})
+	castrayv1.RegisterPluginServer(s, p.server)
 	return nil
 }
 
@@ -38,10 +40,11 @@ func (p *basePlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc
 type discoveryPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	impl Discoverer
+	info *pluginServer // on the plugin's side: the source of defaults
 }
 
 func (p *discoveryPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	castrayv1.RegisterDiscoveryServer(s, &discoveryServer{impl: p.impl})
+	castrayv1.RegisterDiscoveryServer(s, &discoveryServer{impl: p.impl, info: p.info})
 	return nil
 }
 
@@ -70,27 +73,64 @@ func (p *transferPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *
 	}, nil
 }
 
-// ClientPluginSet is the plugin set the daemon uses to dispense any plugin.
-// Dispense PluginSetBase first, read the kind from Info, then dispense the
-// kind's entry, which returns a Discoverer or a Transferer.
+// ClientPluginSet is the versioned plugin set the daemon uses to dispense
+// any plugin: one set per version in APIVersions, all offered at once so
+// that go-plugin picks the highest version the plugin serves too. Dispense
+// PluginSetBase first, read the kind from Info, then dispense the kind's
+// entry, which returns a Discoverer or a Transferer.
 func ClientPluginSet() map[int]plugin.PluginSet {
-	return map[int]plugin.PluginSet{APIVersion: {
-		PluginSetBase:      &basePlugin{},
-		PluginSetDiscovery: &discoveryPlugin{},
-		PluginSetTransfer:  &transferPlugin{},
-	}}
+	sets := map[int]plugin.PluginSet{}
+	for _, v := range APIVersions() {
+		// Every version so far is version 1 on the wire; a later one that
+		// changes a message gets adapters of its own here.
+		sets[v] = plugin.PluginSet{
+			PluginSetBase:      &basePlugin{},
+			PluginSetDiscovery: &discoveryPlugin{},
+			PluginSetTransfer:  &transferPlugin{},
+		}
+	}
+	return sets
 }
 
 // --- base service -------------------------------------------------------
 
 type pluginServer struct {
 	castrayv1.UnimplementedPluginServer
-	impl Plugin
+	impl     Plugin
+	kind     PluginKind // impl's kind
+	versions []int      // the API versions served
 }
 
 func (s *pluginServer) GetInfo(ctx context.Context, _ *castrayv1.GetInfoRequest) (*castrayv1.PluginInfo, error) {
-	info, err := s.impl.Info(ctx)
+	info, err := s.info(ctx)
 	return info, statusError(err)
+}
+
+// info is the implementation's Info with what it leaves empty filled in:
+// the kind from the interface it implements, the name from the executable
+// (see defaultName) and the API versions from those served.
+func (s *pluginServer) info(ctx context.Context) (*PluginInfo, error) {
+	info, err := s.impl.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if info == nil {
+		info = &PluginInfo{}
+	} else {
+		info = proto.Clone(info).(*PluginInfo) // the implementation's value may be shared
+	}
+	if info.GetKind() == castrayv1.PluginKind_PLUGIN_KIND_UNSPECIFIED {
+		info.Kind = s.kind
+	}
+	if info.GetName() == "" {
+		info.Name = defaultName(info.GetKind())
+	}
+	if len(info.GetApiVersions()) == 0 {
+		for _, v := range s.versions {
+			info.ApiVersions = append(info.ApiVersions, uint32(v))
+		}
+	}
+	return info, nil
 }
 
 func (s *pluginServer) GetConfigSchema(ctx context.Context, _ *castrayv1.GetConfigSchemaRequest) (*castrayv1.ConfigSchema, error) {
@@ -131,6 +171,24 @@ func (p *pluginClient) Configure(ctx context.Context, req *ConfigureRequest) ([]
 type discoveryServer struct {
 	castrayv1.UnimplementedDiscoveryServer
 	impl Discoverer
+	info *pluginServer // nil: no defaults
+
+	nameOnce sync.Once
+	name     string
+}
+
+// source is the default ClusterCandidate.source: the plugin's name, as
+// GetInfo reports it (empty if Info fails).
+func (s *discoveryServer) source(ctx context.Context) string {
+	s.nameOnce.Do(func() {
+		if s.info == nil {
+			return
+		}
+		if info, err := s.info.info(ctx); err == nil {
+			s.name = info.GetName()
+		}
+	})
+	return s.name
 }
 
 // streamDiscoverSink sends what the implementation finds down the stream.
@@ -143,6 +201,8 @@ type streamDiscoverSink struct {
 	mu     sync.Mutex
 	stream grpc.ServerStreamingServer[castrayv1.DiscoverEvent]
 	err    error // the first failed Send, or errDiscoverReturned
+	// source, when set, names the plugin in candidates that name no source.
+	source func() string
 }
 
 // errDiscoverReturned is what a plugin's goroutine gets when it reports
@@ -175,6 +235,10 @@ func (s *streamDiscoverSink) close(ev *castrayv1.DiscoverEvent) error {
 }
 
 func (s *streamDiscoverSink) Candidate(c *ClusterCandidate) error {
+	if c != nil && c.GetSource() == "" && s.source != nil {
+		c = proto.Clone(c).(*ClusterCandidate) // the caller keeps its value
+		c.Source = s.source()
+	}
 	return s.send(&castrayv1.DiscoverEvent{Event: &castrayv1.DiscoverEvent_Candidate{Candidate: c}})
 }
 
@@ -183,7 +247,8 @@ func (s *streamDiscoverSink) Note(n *DiscoverNote) error {
 }
 
 func (s *discoveryServer) Discover(req *castrayv1.DiscoverRequest, stream grpc.ServerStreamingServer[castrayv1.DiscoverEvent]) error {
-	sink := &streamDiscoverSink{stream: stream}
+	ctx := stream.Context()
+	sink := &streamDiscoverSink{stream: stream, source: func() string { return s.source(ctx) }}
 	summary, err := s.impl.Discover(stream.Context(), req, sink)
 	if err != nil {
 		_ = sink.close(nil)

@@ -8,15 +8,35 @@ import (
 	castrayv1 "github.com/castray/castray/sdk/proto/castray/v1"
 )
 
-// APIVersion is the newest plugin API version this SDK speaks. It is also the
-// go-plugin protocol version of the handshake.
+// APIVersion is the newest plugin API version this SDK speaks.
+//
+// Versions are negotiated the way hashicorp/go-plugin intends: the daemon
+// offers every version in APIVersions (PLUGIN_PROTOCOL_VERSIONS), a plugin
+// serves one go-plugin plugin set per version it implements (see
+// WithAPIVersions; the default is every version of its SDK), and go-plugin
+// picks the highest version both sides have. The daemon passes the
+// negotiated version to Configure (ConfigureRequest.api_version) and shows
+// it in /api/plugins. Version 1 is a promise: a plugin written against it
+// keeps building against later SDKs and keeps loading in later daemons.
 const APIVersion = 1
+
+// APIVersions returns every plugin API version this SDK speaks, oldest
+// first. The daemon offers all of them; a plugin serves them all unless it
+// says otherwise with WithAPIVersions.
+func APIVersions() []int { return []int{1} }
 
 // Handshake is shared by the daemon and every plugin. The magic cookie only
 // stops a plugin binary from being run by hand by mistake; it is not a
-// security measure (AutoMTLS and the optional SHA-256 pin are).
+// security measure (mTLS and the optional SHA-256 pin are).
+//
+// The cookie is independent of the API version: its value ends in "v1" for
+// history only and never changes, so plugins of every API version pass the
+// same handshake and the version is settled by negotiation alone.
+// ProtocolVersion is go-plugin's legacy single version, used only by a peer
+// that sends no list of versions; both sides here always use
+// VersionedPlugins.
 var Handshake = plugin.HandshakeConfig{
-	ProtocolVersion:  APIVersion,
+	ProtocolVersion:  1, // the oldest version: what a legacy peer speaks
 	MagicCookieKey:   "CASTRAY_PLUGIN_MAGIC_COOKIE",
 	MagicCookieValue: "6f1c0f3e-castray-plugin-v1",
 }
