@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // FakeClock is a clock for the rate limiter that never waits: a sleep
@@ -40,18 +42,15 @@ func (c *FakeClock) Slept() time.Duration {
 	return c.slept
 }
 
-// bucket returns a token bucket on c.
-func (c *FakeClock) bucket(rate float64, burst int) *bucket {
-	b := newBucket(rate, burst)
-	b.now, b.sleep = c.Now, c.Sleep
-	b.last = b.now()
-	return b
+// limiter returns a rate limiter on c.
+func (c *FakeClock) limiter(r float64, burst int) *limiter {
+	return &limiter{lim: rate.NewLimiter(rate.Limit(r), burst), clock: c}
 }
 
 // UseFakeLimiterClock makes the rate limiter of s's Discover calls run on a
 // new FakeClock, which it returns.
 func UseFakeLimiterClock(s *Scanner) *FakeClock {
 	c := newFakeClock()
-	s.newLimiter = c.bucket
+	s.clock = c
 	return c
 }

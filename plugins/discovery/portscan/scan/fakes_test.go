@@ -17,18 +17,31 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/castray/castray/sdk/plugintest"
+	raypb "github.com/castray/castray/sdk/ray/proto/ray/rpc"
 )
 
-// Fakes of Ray's servers for the tests. They replay replies captured from a
-// real Ray 2.60.0 head (testdata/live-2.60.0, see its README) and answer
-// status-only cases with the codes and messages the real servers gave.
+// Fakes of Ray's servers for the tests. They replay, byte for byte, the
+// replies captured from a real Ray 2.60.0 head (the HTTP bodies in
+// testdata/live-2.60.0, the gRPC replies in sdk/ray's
+// testdata/gcs-live-2.60.0; see their READMEs) and answer status-only cases
+// with the codes and messages the real servers gave.
 
 func live(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "live-2.60.0", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// grpcCapture reads a captured gRPC reply from sdk/ray's testdata.
+func grpcCapture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "sdk", "ray", "testdata", "gcs-live-2.60.0", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,19 +144,19 @@ func replay(b []byte) func([]byte) ([]byte, error) {
 // startFakeGCS replays the captured GCS replies; GetAllNodeInfo's head node
 // gets agentPort as its dashboard agent port (0: as captured).
 func startFakeGCS(t *testing.T, token string, agentPort int) *fakeGRPC {
-	nodes := live(t, "get_all_node_info_reply.pb")
+	nodes := grpcCapture(t, "get_all_node_info_reply.pb")
 	if agentPort > 0 {
 		nodes = patchAgentPort(t, nodes, agentPort)
 	}
 	return startFakeRay(t, token, "InvalidAuthToken: Authentication token is missing or incorrect", map[string]func([]byte) ([]byte, error){
-		"/ray.rpc.NodeInfoGcsService/CheckAlive":     replay(live(t, "check_alive_reply.pb")),
-		"/ray.rpc.NodeInfoGcsService/GetClusterId":   replay(live(t, "get_cluster_id_reply.pb")),
+		"/ray.rpc.NodeInfoGcsService/CheckAlive":     replay(grpcCapture(t, "check_alive_reply.pb")),
+		"/ray.rpc.NodeInfoGcsService/GetClusterId":   replay(grpcCapture(t, "get_cluster_id_reply.pb")),
 		"/ray.rpc.NodeInfoGcsService/GetAllNodeInfo": replay(nodes),
 	})
 }
 
 func startFakeClientServer(t *testing.T, token string) *fakeGRPC {
-	ping := live(t, "client_cluster_info_ping_reply.pb")
+	ping := grpcCapture(t, "client_cluster_info_ping_reply.pb")
 	return startFakeRay(t, token, "Invalid or missing authentication token", map[string]func([]byte) ([]byte, error){
 		"/ray.rpc.RayletDriver/ClusterInfo": func(req []byte) ([]byte, error) {
 			if string(req) != "\x08\x06" { // only PING is answered without a specific server
@@ -154,37 +167,23 @@ func startFakeClientServer(t *testing.T, token string) *fakeGRPC {
 	})
 }
 
-// patchAgentPort rewrites dashboard_agent_listen_port (31) of every node in
-// a GetAllNodeInfoReply.
+// patchAgentPort sets dashboard_agent_listen_port of every node in a
+// GetAllNodeInfoReply (the fields it does not declare survive as unknown
+// fields).
 func patchAgentPort(t *testing.T, reply []byte, port int) []byte {
 	t.Helper()
-	var out []byte
-	for b := reply; len(b) > 0; {
-		num, typ, n := protowire.ConsumeTag(b)
-		m := protowire.ConsumeFieldValue(num, typ, b[n:])
-		if n < 0 || m < 0 {
-			t.Fatal("bad capture")
-		}
-		if num != 2 {
-			out = append(out, b[:n+m]...)
-			b = b[n+m:]
-			continue
-		}
-		node, _ := protowire.ConsumeBytes(b[n:])
-		var nb []byte
-		for c := node; len(c) > 0; {
-			fnum, ftyp, k := protowire.ConsumeTag(c)
-			l := protowire.ConsumeFieldValue(fnum, ftyp, c[k:])
-			if fnum != 31 {
-				nb = append(nb, c[:k+l]...)
-			}
-			c = c[k+l:]
-		}
-		nb = protowire.AppendVarint(protowire.AppendTag(nb, 31, protowire.VarintType), uint64(port))
-		out = protowire.AppendBytes(protowire.AppendTag(out, 2, protowire.BytesType), nb)
-		b = b[n+m:]
+	var r raypb.GetAllNodeInfoReply
+	if err := proto.Unmarshal(reply, &r); err != nil {
+		t.Fatal(err)
 	}
-	return out
+	for _, n := range r.GetNodeInfoList() {
+		n.DashboardAgentListenPort = int32(port)
+	}
+	b, err := proto.Marshal(&r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // startNonRayGRPC is an ordinary gRPC server (only the health service).

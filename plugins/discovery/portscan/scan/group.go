@@ -4,10 +4,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/castray/castray/sdk"
+	"github.com/castray/castray/sdk/ray"
 )
 
 // group turns one host's port results into candidates and notes.
@@ -30,7 +31,7 @@ func group(host string, results []portResult, local map[string]bool) ([]*sdk.Clu
 
 	type gcsCand struct {
 		c *sdk.ClusterCandidate
-		f *gcsFinding
+		f *ray.GCSFinding
 	}
 	var gcss []gcsCand
 	var unreachable []string
@@ -43,12 +44,13 @@ func group(host string, results []portResult, local map[string]bool) ([]*sdk.Clu
 			if firstDialErr == nil {
 				firstDialErr = r.dialErr
 			}
-		case r.notRay != "":
-			note("info", addr, "open port, not Ray: %s", r.notRay)
-		case r.gcs != nil:
-			c := gcsCandidate(r.gcs)
-			gcss = append(gcss, gcsCand{c, r.gcs})
-			for _, p := range r.gcs.Problems {
+		case r.found == nil:
+		case r.found.Kind == "":
+			note("info", addr, "open port, not Ray: %s", r.found.NotRay)
+		case r.found.GCS != nil:
+			c := gcsCandidate(r.found)
+			gcss = append(gcss, gcsCand{c, r.found.GCS})
+			for _, p := range r.found.GCS.Problems {
 				note("warn", addr, "Ray GCS answered, but %s", p)
 			}
 		}
@@ -70,9 +72,12 @@ func group(host string, results []portResult, local map[string]bool) ([]*sdk.Clu
 	}
 
 	for _, r := range results {
-		switch {
-		case r.dash != nil:
-			d := r.dash
+		if r.found == nil {
+			continue
+		}
+		switch f := r.found; {
+		case f.Dashboard != nil:
+			d := f.Dashboard
 			var joined *sdk.ClusterCandidate
 			if d.Version != nil && d.Version.SessionName != "" {
 				for _, g := range gcss {
@@ -84,7 +89,7 @@ func group(host string, results []portResult, local map[string]bool) ([]*sdk.Clu
 			}
 			if joined != nil {
 				joined.DashboardUrl = d.URL
-				joined.Evidence = append(joined.Evidence, d.Evidence...)
+				joined.Evidence = append(joined.Evidence, f.Evidence...)
 				joined.Evidence = append(joined.Evidence, "dashboard and GCS report the same session "+d.Version.SessionName)
 				joined.AuthRequired = joined.AuthRequired || d.AuthRequired
 				addDashAttrs(joined, d)
@@ -93,25 +98,24 @@ func group(host string, results []portResult, local map[string]bool) ([]*sdk.Clu
 			c := newCandidate()
 			c.DashboardUrl = d.URL
 			c.AuthRequired = d.AuthRequired
-			c.Evidence = d.Evidence
+			c.Evidence = f.Evidence
 			if d.Version != nil {
 				c.RayVersion = d.Version.RayVersion
 				c.SessionName = d.Version.SessionName
 			}
 			addDashAttrs(c, d)
 			cands = append(cands, c)
-		case r.client != nil:
+		case f.ClientServer != nil:
 			c := newCandidate()
-			c.ClientAddress = "ray://" + r.client.Addr
-			c.AuthRequired = r.client.AuthRequired
-			c.Evidence = r.client.Evidence
+			c.ClientAddress = "ray://" + f.Addr
+			c.AuthRequired = f.ClientServer.AuthRequired
+			c.Evidence = f.Evidence
 			cands = append(cands, c)
-		case r.agent != nil:
-			a := r.agent
-			addr := joinHostPort(a.Host, a.Port)
+		case f.Kind == ray.KindDashboardAgent:
+			addr := joinHostPort(host, r.port)
 			var owner *gcsCand
 			for i := range gcss {
-				if gcss[i].f.hasAgent(a.Host, a.Port, local) {
+				if hasAgent(gcss[i].f, host, r.port, local) {
 					owner = &gcss[i]
 					break
 				}
@@ -120,8 +124,8 @@ func group(host string, results []portResult, local map[string]bool) ([]*sdk.Clu
 				note("info", addr, "Ray dashboard agent (a Ray node runs here); no GCS found in this scan lists it, so its cluster is unknown")
 				continue
 			}
-			owner.c.Evidence = append(owner.c.Evidence, a.Evidence...)
-			owner.c.Evidence = append(owner.c.Evidence, fmt.Sprintf("GCS lists a node on %s with dashboard agent port %d", a.Host, a.Port))
+			owner.c.Evidence = append(owner.c.Evidence, f.Evidence...)
+			owner.c.Evidence = append(owner.c.Evidence, fmt.Sprintf("GCS lists a node on %s with dashboard agent port %d", host, r.port))
 			if prev := owner.c.Attributes["dashboard_agent"]; prev != "" {
 				addr = prev + "," + addr
 			}
@@ -139,7 +143,7 @@ func newCandidate() *sdk.ClusterCandidate {
 	return &sdk.ClusterCandidate{Source: Name, NodeCount: -1, Status: sdk.StatusActive, Attributes: map[string]string{}}
 }
 
-func addDashAttrs(c *sdk.ClusterCandidate, d *dashFinding) {
+func addDashAttrs(c *sdk.ClusterCandidate, d *ray.DashboardFinding) {
 	if d.AuthMode != "" {
 		c.Attributes["auth_mode"] = d.AuthMode
 	}
@@ -154,35 +158,36 @@ func addDashAttrs(c *sdk.ClusterCandidate, d *dashFinding) {
 	}
 }
 
-// gcsCandidate is the candidate of one GCS finding.
-func gcsCandidate(f *gcsFinding) *sdk.ClusterCandidate {
+// gcsCandidate is the candidate of a port found to be a GCS.
+func gcsCandidate(found *ray.Finding) *sdk.ClusterCandidate {
+	f := found.GCS
 	c := newCandidate()
-	c.GcsAddress = f.Addr
+	c.GcsAddress = found.Addr
 	c.ClusterId = f.ClusterID
 	c.RayVersion = f.RayVersion
 	c.AuthRequired = f.AuthRequired
-	c.Evidence = append([]string(nil), f.Evidence...)
+	c.Evidence = append([]string(nil), found.Evidence...)
 	if f.NodesKnown {
 		c.NodeCount = int32(len(f.AliveNodes))
 		total := map[string]float64{}
 		for _, n := range f.AliveNodes {
-			for k, v := range n.Resources {
+			for k, v := range n.GetResourcesTotal() {
 				// node:<ip> and node:__internal_head__ mark nodes; they are
 				// not capacity.
 				if !strings.HasPrefix(k, "node:") {
 					total[k] += v
 				}
 			}
-			if n.IsHead {
-				if base := path.Base(n.SessionDir); strings.HasPrefix(base, "session_") && path.IsAbs(n.SessionDir) {
-					c.SessionDir = n.SessionDir
-					c.SessionName = base
+			if n.GetIsHeadNode() {
+				if dir := n.GetSessionDir(); strings.HasPrefix(path.Base(dir), "session_") && path.IsAbs(dir) {
+					c.SessionDir = dir
+					c.SessionName = path.Base(dir)
 				}
-				if len(n.NodeID) > 0 {
-					c.Attributes["head_node_id"] = hex.EncodeToString(n.NodeID)
+				if len(n.GetNodeId()) > 0 {
+					c.Attributes["head_node_id"] = hex.EncodeToString(n.GetNodeId())
 				}
-				if n.Address != "" {
-					c.Attributes["head_node_ip"] = n.Address
+				if a := n.GetNodeManagerAddress(); a != "" {
+					c.Attributes["head_node_ip"] = a
 				}
 			}
 		}
@@ -191,11 +196,11 @@ func gcsCandidate(f *gcsFinding) *sdk.ClusterCandidate {
 		}
 		var ips []string
 		for _, n := range f.AliveNodes {
-			if n.Address != "" && !containsStr(ips, n.Address) {
-				ips = append(ips, n.Address)
+			if a := n.GetNodeManagerAddress(); a != "" && !slices.Contains(ips, a) {
+				ips = append(ips, a)
 			}
 		}
-		sort.Strings(ips)
+		slices.Sort(ips)
 		if len(ips) > 0 {
 			c.Attributes["node_ips"] = strings.Join(ips, ",")
 		}
@@ -215,21 +220,13 @@ func gcsCandidate(f *gcsFinding) *sdk.ClusterCandidate {
 // hasAgent reports whether the GCS lists an alive node on host whose
 // dashboard agent listens on port. A loopback host matches a node whose
 // address belongs to this machine.
-func (f *gcsFinding) hasAgent(host string, port int, local map[string]bool) bool {
+func hasAgent(f *ray.GCSFinding, host string, port int, local map[string]bool) bool {
 	for _, n := range f.AliveNodes {
-		if int(n.DashboardAgentPort) != port {
+		if int(n.GetDashboardAgentListenPort()) != port {
 			continue
 		}
-		if n.Address == host || (isLoopback(host) && (local[n.Address] || isLoopback(n.Address))) {
-			return true
-		}
-	}
-	return false
-}
-
-func containsStr(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
+		a := n.GetNodeManagerAddress()
+		if a == host || (isLoopback(host) && (local[a] || isLoopback(a))) {
 			return true
 		}
 	}

@@ -609,7 +609,7 @@ func TestDefaultScope(t *testing.T) {
 // candidate, with warn notes and an unknown node count.
 func TestGCSPartialAnswers(t *testing.T) {
 	g := startFakeRay(t, "", "", map[string]func([]byte) ([]byte, error){
-		"/ray.rpc.NodeInfoGcsService/CheckAlive":   replay(live(t, "check_alive_reply.pb")),
+		"/ray.rpc.NodeInfoGcsService/CheckAlive":   replay(grpcCapture(t, "check_alive_reply.pb")),
 		"/ray.rpc.NodeInfoGcsService/GetClusterId": replay([]byte{0x12, 0xff}), // truncated bytes field
 	})
 	c, _, _ := discover(t, plugin(t, nil), &sdk.DiscoverRequest{Hosts: []string{"127.0.0.1"}, Ports: ports(g.port)})

@@ -14,8 +14,11 @@ import (
 	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 
 	"github.com/castray/castray/sdk"
+	"github.com/castray/castray/sdk/ray"
 )
 
 // Name and Version identify the plugin.
@@ -102,8 +105,9 @@ type Scanner struct {
 	mu  sync.Mutex
 	cfg Config
 
-	// newLimiter, when set, replaces newBucket (tests use a fake clock).
-	newLimiter func(rate float64, burst int) *bucket
+	// clock paces the rate limiter; nil is the real one (tests use a fake
+	// clock that never waits).
+	clock clock
 }
 
 // New returns a Scanner with the default configuration.
@@ -253,14 +257,17 @@ func (s *Scanner) Discover(ctx context.Context, req *sdk.DiscoverRequest, sink s
 	}
 	extra := addressTargets(req.GetAddresses(), entries, ports)
 
-	newLimiter := newBucket
-	if s.newLimiter != nil {
-		newLimiter = s.newLimiter
+	clk := s.clock
+	if clk == nil {
+		clk = realClock{}
 	}
 	sc := &scan{
 		ctx: ctx, log: s.log, out: out, timeout: probeTimeout, token: token,
-		limiter: newLimiter(cfg.RatePerSecond, min(cfg.Concurrency, max(1, int(cfg.RatePerSecond)))),
-		local:   localAddrs(),
+		limiter: &limiter{
+			lim:   rate.NewLimiter(rate.Limit(cfg.RatePerSecond), min(cfg.Concurrency, max(1, int(cfg.RatePerSecond)))),
+			clock: clk,
+		},
+		local: localAddrs(),
 	}
 	total := len(extra)
 	for _, e := range entries {
@@ -376,7 +383,7 @@ type scan struct {
 	out     *output
 	timeout time.Duration
 	token   string
-	limiter *bucket
+	limiter *limiter
 	local   map[string]bool
 
 	probes     atomic.Int64
@@ -392,38 +399,22 @@ type hostState struct {
 	results []portResult
 }
 
-type job struct {
-	h    *hostState
-	port portSpec
-}
-
-// run probes every port of every host with `workers` workers and emits each
-// host's candidates as soon as its last port is done.
+// run probes every port of every host, at most `workers` at once, and
+// emits each host's candidates as soon as its last port is done.
 func (sc *scan) run(entries []hostEntry, ports []portSpec, extra []target, workers int) {
-	jobs := make(chan job)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				sc.do(j)
-			}
-		}()
-	}
+	var g errgroup.Group
+	g.SetLimit(workers)
 	send := func(t target) bool {
 		if len(t.ports) == 0 {
 			return true
 		}
 		h := &hostState{host: t.host, pending: len(t.ports), start: time.Now()}
-		for _, p := range t.ports {
-			select {
-			case jobs <- job{h: h, port: p}:
-			case <-sc.ctx.Done():
+		for i, p := range t.ports {
+			if sc.ctx.Err() != nil {
 				// Account for the ports never handed out, so the host is
 				// still reported with what its probed ports found.
 				h.mu.Lock()
-				h.pending -= len(t.ports) - slices.Index(t.ports, p)
+				h.pending -= len(t.ports) - i
 				done := h.pending == 0
 				h.mu.Unlock()
 				if done {
@@ -431,6 +422,12 @@ func (sc *scan) run(entries []hostEntry, ports []portSpec, extra []target, worke
 				}
 				return false
 			}
+			// Blocks while `workers` probes run; a cancelled scan ends
+			// them promptly.
+			g.Go(func() error {
+				sc.do(h, p)
+				return nil
+			})
 		}
 		return true
 	}
@@ -449,27 +446,26 @@ feed:
 			}
 		}
 	}
-	close(jobs)
-	wg.Wait()
+	_ = g.Wait() // the probes report through sc.out, never an error
 }
 
 // do probes one port and, if it was the host's last, emits the host.
-func (sc *scan) do(j job) {
+func (sc *scan) do(h *hostState, ps portSpec) {
 	var res portResult
-	res.port, res.role = j.port.Port, j.port.Role
-	if err := sc.limiter.Wait(sc.ctx); err != nil {
+	res.port, res.role = ps.Port, ps.Role
+	if err := sc.limiter.wait(sc.ctx); err != nil {
 		res.skipped = true
 	} else {
 		sc.probes.Add(1)
-		res = sc.probe(j.h.host, j.port)
+		res = sc.probe(h.host, ps)
 	}
-	j.h.mu.Lock()
-	j.h.results = append(j.h.results, res)
-	j.h.pending--
-	done := j.h.pending == 0
-	j.h.mu.Unlock()
+	h.mu.Lock()
+	h.results = append(h.results, res)
+	h.pending--
+	done := h.pending == 0
+	h.mu.Unlock()
 	if done {
-		sc.emit(j.h)
+		sc.emit(h)
 	}
 }
 
@@ -480,93 +476,80 @@ type portResult struct {
 	skipped bool // the scan ended before this port was probed
 	closed  bool
 	dialErr error
-	gcs     *gcsFinding
-	client  *clientFinding
-	dash    *dashFinding
-	agent   *agentFinding
-	notRay  string
+	found   *ray.Finding // the port answered (Ray or not: see found.Kind)
 }
 
-// probe connects to one port and, if it is open, fingerprints it: the
-// protocol the port's role suggests first, then the other one. A listener
-// that accepted but said nothing until the probe timeout is not asked again.
+// probe connects to one port and, if it is open, fingerprints it with
+// sdk/ray's Probe: the protocol the port's role suggests first, then the
+// other one (a listener that said nothing is not asked twice).
 func (sc *scan) probe(host string, ps portSpec) portResult {
 	res := portResult{port: ps.Port, role: ps.Role}
-	addr := joinHostPort(host, ps.Port)
-	d := net.Dialer{Timeout: sc.timeout}
-	conn, err := d.DialContext(sc.ctx, "tcp", addr)
-	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			res.closed = true
-		} else if sc.ctx.Err() != nil {
-			res.skipped = true
-		} else {
-			res.dialErr = err
-		}
-		return res
-	}
-	_ = conn.Close()
-
-	var heard atomic.Bool
-	tryGRPC := func() bool {
-		g, err := newGRPCProber(addr, sc.timeout, sc.token, &heard)
-		if err != nil {
-			res.notRay = "gRPC client: " + err.Error()
-			return true
-		}
-		defer g.Close()
-		v := g.fingerprint(sc.ctx)
-		switch {
-		case v.GCS != nil:
-			res.gcs = v.GCS
-		case v.Client != nil:
-			res.client = v.Client
-		case v.NotRay != "":
-			res.notRay = v.NotRay
-		case v.Timeout && !heard.Load():
-			res.notRay = fmt.Sprintf("accepts connections but sent nothing within %v", sc.timeout)
-		default:
-			return false
-		}
-		return true
-	}
-	tryHTTP := func() bool {
-		h := newHTTPProber(host, ps.Port, sc.timeout, sc.token, &heard)
-		defer h.Close()
-		v := h.fingerprint(sc.ctx, ps.Role == roleAgent)
-		switch {
-		case v.Dash != nil:
-			res.dash = v.Dash
-		case v.Agent != nil:
-			res.agent = v.Agent
-		case v.NotRay != "":
-			res.notRay = v.NotRay
-		case v.Timeout && !heard.Load():
-			res.notRay = fmt.Sprintf("accepts connections but sent nothing within %v", sc.timeout)
-		default:
-			return false
-		}
-		return true
-	}
-	order := []func() bool{tryGRPC, tryHTTP}
-	if ps.Role == roleDashboard || ps.Role == roleAgent {
-		order = []func() bool{tryHTTP, tryGRPC}
-	}
-	for _, try := range order {
-		if sc.ctx.Err() != nil {
-			res.skipped = true
-			return res
-		}
-		if try() {
-			return res
-		}
-	}
-	if sc.ctx.Err() != nil {
+	f, err := ray.Probe(sc.ctx, host, ps.Port, ray.ProbeOptions{
+		Token:     sc.token,
+		Timeout:   sc.timeout,
+		Expect:    ps.Role.kind(),
+		Details:   true,
+		UserAgent: userAgent,
+	})
+	switch {
+	case err == nil:
+		res.found = f
+	case errors.Is(err, syscall.ECONNREFUSED):
+		res.closed = true
+	case sc.ctx.Err() != nil:
 		res.skipped = true
-		return res
+	default:
+		res.dialErr = err
 	}
-	res.notRay = "open, but answers neither Ray's gRPC nor Ray's HTTP"
 	return res
+}
+
+// clock is the rate limiter's time.
+type clock interface {
+	Now() time.Time
+	// Sleep waits for d or until ctx is done.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// limiter paces the new connection attempts of one Discover call: a token
+// bucket (rate.Limiter) read on clock, so tests need not wait.
+type limiter struct {
+	lim   *rate.Limiter
+	clock clock
+}
+
+// wait takes one token, sleeping until it is due or ctx is done.
+func (l *limiter) wait(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now := l.clock.Now()
+	r := l.lim.ReserveN(now, 1)
+	if !r.OK() {
+		return fmt.Errorf("rate limiter: burst %d is below 1", l.lim.Burst())
+	}
+	if d := r.DelayFrom(now); d > 0 {
+		if err := l.clock.Sleep(ctx, d); err != nil {
+			r.CancelAt(l.clock.Now())
+			return err
+		}
+	}
+	return nil
 }
 
 // emit groups a finished host's findings into candidates and notes.

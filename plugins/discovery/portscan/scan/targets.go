@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+
+	"github.com/castray/castray/sdk/ray"
 )
 
 // Limits of one host entry. A block wider than a /24 (IPv4) or a /120
@@ -40,6 +42,22 @@ func (r role) String() string {
 		return "agent"
 	}
 	return "unknown"
+}
+
+// kind is the Ray component the role expects, which orders sdk/ray's
+// probes (HTTP first for a dashboard or agent, gRPC first otherwise).
+func (r role) kind() ray.Kind {
+	switch r {
+	case roleGCS:
+		return ray.KindGCS
+	case roleClient:
+		return ray.KindClientServer
+	case roleDashboard:
+		return ray.KindDashboard
+	case roleAgent:
+		return ray.KindDashboardAgent
+	}
+	return ""
 }
 
 // Ray's well-known ports (Ray 2.60 defaults).

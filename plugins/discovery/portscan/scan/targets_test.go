@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 func TestParseHostEntryGuard(t *testing.T) {
@@ -123,12 +125,13 @@ func TestAddressTargets(t *testing.T) {
 	}
 }
 
-func TestBucket(t *testing.T) {
+// TestLimiter: rate.Limiter on the fake clock, as the scan uses it.
+func TestLimiter(t *testing.T) {
 	ctx := context.Background()
 	clock := newFakeClock()
-	b := clock.bucket(50, 5)
+	b := clock.limiter(50, 5)
 	for i := range 15 {
-		if err := b.Wait(ctx); err != nil {
+		if err := b.wait(ctx); err != nil {
 			t.Fatal(err)
 		}
 		// The burst is free; then one token per 20 ms.
@@ -140,22 +143,22 @@ func TestBucket(t *testing.T) {
 	_ = clock.Sleep(ctx, time.Hour)
 	before := clock.Slept()
 	for range 5 {
-		_ = b.Wait(ctx)
+		_ = b.wait(ctx)
 	}
 	if clock.Slept() != before {
 		t.Fatalf("a refilled burst waited %v", clock.Slept()-before)
 	}
-	if _ = b.Wait(ctx); clock.Slept() == before {
+	if _ = b.wait(ctx); clock.Slept() == before {
 		t.Fatal("the sixth token after a refill did not wait")
 	}
 
 	// A cancelled context ends a wait (on the real clock: a token every
 	// 1000 s).
 	cctx, cancel := context.WithCancel(ctx)
-	slow := newBucket(0.001, 1)
-	_ = slow.Wait(cctx)
+	slow := &limiter{lim: rate.NewLimiter(0.001, 1), clock: realClock{}}
+	_ = slow.wait(cctx)
 	done := make(chan error, 1)
-	go func() { done <- slow.Wait(cctx) }()
+	go func() { done <- slow.wait(cctx) }()
 	cancel()
 	select {
 	case err := <-done:
