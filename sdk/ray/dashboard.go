@@ -2,9 +2,7 @@ package ray
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -86,74 +84,23 @@ func (d *Dashboard) URL() string { return d.base }
 func (d *Dashboard) Close() { d.client.CloseIdleConnections() }
 
 // get fetches base+path and returns the body of a 200 answer. 401/403 →
-// ErrAuth; other statuses → *StatusError with the (clipped) body.
+// ErrAuth; 404 → ErrNotFound; other statuses → *StatusError with Ray's
+// msg (Answer.Err).
 func (d *Dashboard) get(ctx context.Context, path string, limit int64) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.base+path, nil)
+	what := "GET " + d.base + pathOnly(path)
+	a, err := Get(ctx, d.client, d.base+path, GetOptions{Token: d.token, Timeout: d.timeout, Limit: limit})
 	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := a.Err(what, d.token != ""); err != nil {
 		return nil, err
 	}
-	req.Header.Set("User-Agent", "castray/"+Version)
-	req.Header.Set("Accept", "application/json")
-	if d.token != "" {
-		req.Header.Set("Authorization", "Bearer "+d.token)
-	}
-	resp, err := d.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s%s: %w", d.base, pathOnly(path), scrubURLError(err))
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("GET %s%s: reading body: %w", d.base, pathOnly(path), scrubURLError(err))
-	}
-	if int64(len(body)) > limit {
-		return nil, fmt.Errorf("GET %s%s: body larger than %d bytes", d.base, pathOnly(path), limit)
-	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-		return body, nil
-	case http.StatusUnauthorized:
-		return nil, fmt.Errorf("%w: GET %s%s → 401 (token auth is on and %s): %s", ErrAuth, d.base, pathOnly(path), d.tokenState(), clip(string(body)))
-	case http.StatusForbidden:
-		return nil, fmt.Errorf("%w: GET %s%s → 403 (the token was rejected): %s", ErrAuth, d.base, pathOnly(path), clip(string(body)))
-	case http.StatusNotFound:
-		return nil, fmt.Errorf("%w: GET %s%s → 404", ErrNotFound, d.base, pathOnly(path))
-	}
-	return nil, &StatusError{Method: "GET " + d.base + pathOnly(path), Code: int32(resp.StatusCode), Message: dashboardMessage(body)}
-}
-
-func (d *Dashboard) tokenState() string {
-	if d.token == "" {
-		return "no token was given"
-	}
-	return "the token was not accepted"
-}
-
-// dashboardMessage is the "msg" of an envelope, else the body, clipped.
-func dashboardMessage(body []byte) string {
-	if _, err := parseEnvelope("", body); err != nil {
-		var se *StatusError
-		if errors.As(err, &se) {
-			return se.Message
-		}
-	}
-	return clip(string(body))
+	return a.Body, nil
 }
 
 func pathOnly(p string) string {
 	p, _, _ = strings.Cut(p, "?")
 	return p
-}
-
-// scrubURLError drops the URL (already in our message) from a client error.
-func scrubURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 // AuthMode is GET /api/authentication_mode (open without a token):
@@ -214,7 +161,7 @@ func (d *Dashboard) Nodes(ctx context.Context) ([]Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	truncated, want := l.truncated()
+	truncated, want := l.Truncated()
 	if !truncated {
 		return nodes, nil
 	}
@@ -248,12 +195,12 @@ func (d *Dashboard) NodesSummary(ctx context.Context) ([]Node, error) {
 	return s.Nodes, err
 }
 
-func (d *Dashboard) summary(ctx context.Context, known []string) (summary, error) {
+func (d *Dashboard) summary(ctx context.Context, known []string) (NodesSummary, error) {
 	body, err := d.get(ctx, "/nodes?view=summary", listBody)
 	if err != nil {
-		return summary{}, err
+		return NodesSummary{}, err
 	}
-	return parseNodesSummary(body, known)
+	return DecodeNodesSummary(body, known)
 }
 
 // Actors lists the alive actors through the State API:
@@ -297,7 +244,7 @@ func (d *Dashboard) actors(ctx context.Context, state string) ([]Actor, error) {
 		}
 		actors = kept
 	}
-	if truncated, want := l.truncated(); truncated {
+	if truncated, want := l.Truncated(); truncated {
 		return actors, &TruncatedError{What: "actors", Returned: len(actors), Total: want}
 	}
 	return actors, nil
@@ -313,8 +260,8 @@ func (d *Dashboard) GCSAddress(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if s.GCSAddress != "" {
-		return s.GCSAddress, nil
+	if s.Head.GCSAddress != "" {
+		return s.Head.GCSAddress, nil
 	}
 	for _, n := range s.Nodes {
 		if !n.IsHead || n.State != "ALIVE" {
@@ -324,7 +271,7 @@ func (d *Dashboard) GCSAddress(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if _, facts, err := parseNodeDetail(body); err == nil && facts.GCSAddress != "" {
+		if _, facts, err := DecodeNodeDetail(body); err == nil && facts.GCSAddress != "" {
 			return facts.GCSAddress, nil
 		}
 	}

@@ -13,10 +13,11 @@ import (
 	"unicode"
 )
 
-// The decoders below read the Ray dashboard's JSON answers. Each takes the
-// raw body and never panics (fuzz tests hold them to it); each was written
-// against the answers of a live Ray 2.60.0 (e2e/raycluster/testdata,
-// plugins/discovery/dashboard-scan/dashscan/testdata, testdata/).
+// The decoders below read the Ray dashboard's answers. Each takes the raw
+// body and never panics (fuzz tests hold them to it); each was written
+// against the answers of a live Ray 2.60.0 (testdata/live-2.60.0, e2e/raycluster/testdata,
+// plugins/discovery/dashboard-scan/dashscan/testdata). They are the only
+// copy in CastRay: the host's Dashboard client and the plugins use them.
 
 // DecodeAuthMode decodes GET /api/authentication_mode:
 // {"authentication_mode": "token"|"disabled"|"k8s"}.
@@ -35,33 +36,48 @@ func DecodeAuthMode(body []byte) (string, error) {
 
 // VersionInfo is what GET /api/version says (not enveloped).
 type VersionInfo struct {
-	RayVersion  string
-	RayCommit   string
+	RayVersion string
+	RayCommit  string
+	// SessionName is "" when absent (Ray before 2.x) or not a session name.
 	SessionName string
+	// APIVersion is the dashboard API's own version ("version", "4" in
+	// 2.60), "" when absent.
+	APIVersion string
 }
 
 // DecodeVersion decodes GET /api/version: {"version": "4", "ray_version",
 // "ray_commit", "session_name"}. A JSON answer without a plausible
-// ray_version is not a Ray dashboard.
+// ray_version (another server's {"version": "1.2.3"}) is not a Ray
+// dashboard. Only strings count; implausible optional fields are dropped,
+// the rest kept.
 func DecodeVersion(body []byte) (VersionInfo, error) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return VersionInfo{}, fmt.Errorf("version: %w", err)
 	}
 	var v VersionInfo
-	for key, dst := range map[string]*string{"ray_version": &v.RayVersion, "ray_commit": &v.RayCommit, "session_name": &v.SessionName} {
+	for key, dst := range map[string]*string{
+		"ray_version": &v.RayVersion, "ray_commit": &v.RayCommit,
+		"session_name": &v.SessionName, "version": &v.APIVersion,
+	} {
 		if r, ok := raw[key]; ok {
 			_ = json.Unmarshal(r, dst) // only strings count
 		}
 	}
+	if v.RayVersion == "" {
+		return VersionInfo{}, errors.New("version: no ray_version")
+	}
 	if !plausibleVersion(v.RayVersion) {
-		return VersionInfo{}, fmt.Errorf("version: no plausible ray_version (%q)", clip(v.RayVersion))
+		return VersionInfo{}, fmt.Errorf("version: implausible ray_version %q", clip(v.RayVersion))
 	}
 	if !validSessionName(v.SessionName) {
 		v.SessionName = ""
 	}
 	if len(v.RayCommit) > 64 {
 		v.RayCommit = ""
+	}
+	if len(v.APIVersion) > 16 {
+		v.APIVersion = ""
 	}
 	return v, nil
 }
@@ -126,17 +142,18 @@ func DecodeClusterID(body []byte) (string, error) {
 	if err := json.Unmarshal(data, &d); err != nil {
 		return "", fmt.Errorf("cluster_id: %w", err)
 	}
-	if len(d.ID) != 56 || cleanHexID(d.ID) == "" {
+	if !validClusterID(d.ID) {
 		return "", fmt.Errorf("cluster_id: not a cluster id: %q", clip(d.ID))
 	}
 	return strings.ToLower(d.ID), nil
 }
 
-// stateList is a State API listing: data.result.{total,
+// StateListing is what a State API listing (data.result.{total,
 // num_after_truncation, num_filtered, result, partial_failure_warning,
-// warnings}.
-type stateList struct {
-	Rows []json.RawMessage
+// warnings}) says about itself besides its rows.
+type StateListing struct {
+	// Returned is the number of rows in the answer.
+	Returned int
 	// Total is the number of entries the source had before the limit
 	// (and, for the GCS side, before its own filters).
 	Total int
@@ -145,24 +162,28 @@ type stateList struct {
 	// source capped its answer (RAY_MAX_LIMIT_FROM_DATA_SOURCE, 10000).
 	NumAfterTruncation int
 	// NumFiltered is how many rows passed every filter, before the
-	// request's limit cut them to len(Rows).
+	// request's limit cut them to Returned.
 	NumFiltered int
-	Warning     string
+	// Warning joins partial_failure_warning and warnings (clipped), "" when
+	// there are none.
+	Warning string
 }
 
-// truncated reports whether rows are missing, and how many rows there
+// Truncated reports whether rows are missing, and how many rows there
 // would be (a lower bound when the data source itself was capped). This is
 // Ray 2.60's counting (state_aggregator.py; e2e/fakeray replays it).
-func (l stateList) truncated() (bool, int) {
-	want := l.NumFiltered
-	if want < len(l.Rows) {
-		want = len(l.Rows)
-	}
+func (l StateListing) Truncated() (bool, int) {
+	want := max(l.NumFiltered, l.Returned)
 	if l.NumAfterTruncation < l.Total && want < l.Total {
-		want = l.Total // the source capped its answer; at least this many
-		return true, want
+		return true, l.Total // the source capped its answer; at least this many
 	}
-	return want > len(l.Rows), want
+	return want > l.Returned, want
+}
+
+// stateList is a listing with its rows still raw, for the per-row decoders.
+type stateList struct {
+	StateListing
+	Rows []json.RawMessage
 }
 
 func parseStateList(what string, body []byte) (stateList, error) {
@@ -199,7 +220,7 @@ func parseStateList(what string, body []byte) (stateList, error) {
 		return stateList{}, fmt.Errorf("%s: no result list", what)
 	}
 	n := len(d.Result.Result)
-	l := stateList{Rows: d.Result.Result, Total: n, NumAfterTruncation: n, NumFiltered: n}
+	l := stateList{Rows: d.Result.Result, StateListing: StateListing{Returned: n, Total: n, NumAfterTruncation: n, NumFiltered: n}}
 	if t := d.Result.Total; t != nil && *t > l.Total {
 		l.Total = *t
 	}
@@ -224,10 +245,18 @@ func parseStateList(what string, body []byte) (stateList, error) {
 	return l, nil
 }
 
-// parseStateNodes reads GET /api/v0/nodes?detail=true. Rows: node_id,
-// node_ip, is_head_node, state, state_message, node_name, resources_total,
-// labels, start_time_ms, end_time_ms (numbers here, unlike the summary).
-// The State API has no available resources.
+// DecodeStateNodes decodes GET /api/v0/nodes (the State API, detail=true
+// or false). Rows: node_id, node_ip, is_head_node, state, state_message,
+// node_name, resources_total, labels and, with detail, start_time_ms,
+// end_time_ms (numbers here, unlike the summary). The State API has no
+// available resources. A row without a hex node id or an ALIVE/DEAD state
+// fails the whole answer; a "result": false answer is a *StatusError with
+// Ray's msg. The listing says whether rows are missing (StateListing.Truncated).
+func DecodeStateNodes(body []byte) ([]Node, StateListing, error) {
+	nodes, l, err := parseStateNodes(body)
+	return nodes, l.StateListing, err
+}
+
 func parseStateNodes(body []byte) ([]Node, stateList, error) {
 	l, err := parseStateList("api/v0/nodes", body)
 	if err != nil {
@@ -323,16 +352,16 @@ var actorStates = map[string]bool{"DEPENDENCIES_UNREADY": true, "PENDING_CREATIO
 
 func validState(s string) bool { return s == "ALIVE" || s == "DEAD" }
 
-// summary is what GET /nodes?view=summary says: every node the GCS lists
-// (no limit), with available resources and the head's GCS address.
-type summary struct {
+// NodesSummary is what GET /nodes?view=summary says: every node the GCS
+// lists (no limit), with available resources and the head raylet's
+// command-line facts.
+type NodesSummary struct {
 	Nodes []Node
-	// GCSAddress is the alive head raylet's --gcs-address (its command
-	// line is in the agent's physical stats, which arrive a few seconds
-	// after the node).
-	GCSAddress string
-	// SessionName is the head raylet's --session-name.
-	SessionName string
+	// Head is what the first alive head node's raylet command line says
+	// (GCS address, cluster id, session); empty until the agent's physical
+	// stats arrive, a few seconds after the node (SessionDir may be known
+	// earlier, from the GCS's node info).
+	Head RayletFacts
 }
 
 // summaryNode is one data.summary[] entry, or the data.detail of GET
@@ -356,6 +385,7 @@ type summaryNode struct {
 		Labels             json.RawMessage `json:"labels"`
 		StartTimeMs        json.RawMessage `json:"startTimeMs"`
 		EndTimeMs          json.RawMessage `json:"endTimeMs"`
+		SessionDir         string          `json:"sessionDir"`
 		DeathInfo          *struct {
 			ReasonMessage string `json:"reasonMessage"`
 		} `json:"deathInfo"`
@@ -364,15 +394,18 @@ type summaryNode struct {
 
 // node turns a summary entry into a Node and its raylet command-line
 // facts; ok is false for stats of a node the GCS no longer lists.
-func (s summaryNode) node(known []string) (Node, rayletFacts, bool) {
+func (s summaryNode) node(known []string) (Node, RayletFacts, bool) {
 	r := s.Raylet
 	if r == nil || !validState(r.State) || cleanHexID(r.NodeID) == "" {
-		return Node{}, rayletFacts{}, false
+		return Node{}, RayletFacts{}, false
 	}
-	facts := parseRayletCmdline(stringList(s.Cmdline))
+	facts := ParseRayletCmdline(stringList(s.Cmdline))
+	if facts.SessionDir == "" {
+		facts.SessionDir = cleanPath(r.SessionDir)
+	}
 	n := Node{
 		NodeID: cleanHexID(r.NodeID), Address: cleanIP(r.NodeManagerAddress), Hostname: clip(r.NodeManagerHost),
-		NodeName: clip(r.NodeName), IsHead: r.IsHeadNode, State: r.State, Labels: stringMap(r.Labels),
+		NodeName: clip(r.NodeName), IsHead: r.IsHeadNode || facts.Head, State: r.State, Labels: stringMap(r.Labels),
 		StartTimeMs: millis(r.StartTimeMs), EndTimeMs: millis(r.EndTimeMs),
 	}
 	if n.Address == "" {
@@ -389,34 +422,37 @@ func (s summaryNode) node(known []string) (Node, rayletFacts, bool) {
 	}
 	// resourcesTotal went through the dashboard's camelCase conversion
 	// ("objectStoreMemory", "node:InternalHead"); map the names back.
-	n.ResourcesTotal = decamelResources(numberMap(r.ResourcesTotal), append(append([]string(nil), known...), facts.StaticResources...))
+	n.ResourcesTotal = DecamelResources(numberMap(r.ResourcesTotal), append(append([]string(nil), known...), facts.StaticResources...))
 	return n, facts, true
 }
 
-// parseNodesSummary reads GET /nodes?view=summary: data.summary[] and
+// DecodeNodesSummary decodes GET /nodes?view=summary: data.summary[] and
 // data.nodeLogicalResources{nodeIdHex: "used/total name" lines}. known are
-// resource names as Ray spells them (e.g. from the State API) to undo the
-// camelCase conversion.
-func parseNodesSummary(body []byte, known []string) (summary, error) {
+// resource names as Ray spells them (e.g. from the State API; nil for
+// none) to undo the dashboard's camelCase conversion, besides Ray's
+// well-known names and each raylet's --static_resource_list. Entries
+// without a raylet, a node id or an ALIVE/DEAD state (stats of a node the
+// GCS no longer lists) are skipped.
+func DecodeNodesSummary(body []byte, known []string) (NodesSummary, error) {
 	data, err := parseEnvelope("nodes?view=summary", body)
 	if err != nil {
-		return summary{}, err
+		return NodesSummary{}, err
 	}
 	var d struct {
 		Summary []json.RawMessage `json:"summary"`
 		Logical map[string]string `json:"nodeLogicalResources"`
 	}
 	if err := json.Unmarshal(data, &d); err != nil {
-		return summary{}, fmt.Errorf("nodes?view=summary: %w", err)
+		return NodesSummary{}, fmt.Errorf("nodes?view=summary: %w", err)
 	}
 	if d.Summary == nil {
-		return summary{}, errors.New("nodes?view=summary: no summary list")
+		return NodesSummary{}, errors.New("nodes?view=summary: no summary list")
 	}
-	var s summary
+	var s NodesSummary
 	for _, raw := range d.Summary {
 		var e summaryNode
 		if err := json.Unmarshal(raw, &e); err != nil {
-			return summary{}, fmt.Errorf("nodes?view=summary: node: %w", err)
+			return NodesSummary{}, fmt.Errorf("nodes?view=summary: node: %w", err)
 		}
 		n, facts, ok := e.node(known)
 		if !ok {
@@ -426,31 +462,33 @@ func parseNodesSummary(body []byte, known []string) (summary, error) {
 			n.ResourcesAvailable = availableFromUsage(text, n.ResourcesTotal)
 		}
 		s.Nodes = append(s.Nodes, n)
-		if n.IsHead && n.State == "ALIVE" && s.GCSAddress == "" {
-			s.GCSAddress, s.SessionName = facts.GCSAddress, facts.SessionName
+		if n.IsHead && n.State == "ALIVE" && s.Head.empty() {
+			s.Head = facts
 		}
 	}
 	return s, nil
 }
 
-// parseNodeDetail reads GET /nodes/{id}: data.detail, a summary entry.
-func parseNodeDetail(body []byte) (Node, rayletFacts, error) {
+// DecodeNodeDetail decodes GET /nodes/{node id}: data.detail, a summary
+// entry (plus actors and workers, not read), and the raylet's command-line
+// facts (empty until the agent's physical stats arrive).
+func DecodeNodeDetail(body []byte) (Node, RayletFacts, error) {
 	data, err := parseEnvelope("nodes/{id}", body)
 	if err != nil {
-		return Node{}, rayletFacts{}, err
+		return Node{}, RayletFacts{}, err
 	}
 	var d struct {
 		Detail *summaryNode `json:"detail"`
 	}
 	if err := json.Unmarshal(data, &d); err != nil {
-		return Node{}, rayletFacts{}, fmt.Errorf("nodes/{id}: %w", err)
+		return Node{}, RayletFacts{}, fmt.Errorf("nodes/{id}: %w", err)
 	}
 	if d.Detail == nil {
-		return Node{}, rayletFacts{}, errors.New("nodes/{id}: no detail")
+		return Node{}, RayletFacts{}, errors.New("nodes/{id}: no detail")
 	}
 	n, facts, ok := d.Detail.node(nil)
 	if !ok {
-		return Node{}, rayletFacts{}, errors.New("nodes/{id}: no raylet")
+		return Node{}, RayletFacts{}, errors.New("nodes/{id}: no raylet")
 	}
 	return n, facts, nil
 }
@@ -517,64 +555,39 @@ func parseAmount(s string) (float64, bool) {
 	return f * mult, true
 }
 
-// rayletFacts are what a raylet's command line says about its cluster.
-type rayletFacts struct {
-	GCSAddress      string // --gcs-address=ip:port
-	SessionName     string // --session-name=
-	StaticResources []string
-}
-
-// parseRayletCmdline reads the raylet's own flags. Flags inside the nested
-// worker commands (--python_worker_command=... --gcs-address=...) are one
-// argument each and are not looked into.
-func parseRayletCmdline(args []string) rayletFacts {
-	var f rayletFacts
-	if len(args) == 0 || !strings.Contains(args[0], "raylet") {
-		return f
-	}
-	for _, a := range args[1:] {
-		k, v, _ := strings.Cut(a, "=")
-		switch k {
-		case "--gcs-address", "--gcs_address":
-			if validHostPort(v) {
-				f.GCSAddress = v
-			}
-		case "--session-name", "--session_name":
-			if validSessionName(v) {
-				f.SessionName = v
-			}
-		case "--static_resource_list":
-			parts := strings.Split(v, ",") // name,value,name,value,...
-			for i := 0; i+1 < len(parts) && len(f.StaticResources) < 1000; i += 2 {
-				if parts[i] != "" && len(parts[i]) <= 200 {
-					f.StaticResources = append(f.StaticResources, parts[i])
-				}
-			}
-		}
-	}
-	return f
-}
-
 // wellKnownResources are Ray's own resource names whose camelCase form the
 // dashboard uses.
 var wellKnownResources = []string{"CPU", "GPU", "TPU", "memory", "object_store_memory", "node:__internal_head__"}
 
-// decamelResources maps camelCased resource names back to Ray's: every name
-// in known (and Ray's well-known ones) whose camelCase form is a key.
-// Unmatched keys are kept as they are.
-func decamelResources(res map[string]float64, known []string) map[string]float64 {
-	if len(res) == 0 {
-		return res
-	}
+// camelIndex maps the dashboard's camelCase form of each name (and of
+// Ray's well-known names) back to the name.
+func camelIndex(known []string) map[string]string {
 	idx := map[string]string{}
 	for _, names := range [][]string{wellKnownResources, known} {
 		for _, k := range names {
 			idx[toCamelCase(k)] = k
 		}
 	}
+	return idx
+}
+
+// DecamelResources maps the resource names of a dashboard answer that went
+// through the dashboard's camelCase conversion ("objectStoreMemory",
+// "node:InternalHead", "acceleratorType:A100") back to Ray's: every name in
+// known (and Ray's well-known ones) whose camelCase form is a key. Other
+// keys are kept as they are; a key that is already a Ray name wins over
+// one renamed to it.
+func DecamelResources(res map[string]float64, known []string) map[string]float64 {
+	if len(res) == 0 {
+		return res
+	}
+	idx := camelIndex(known)
 	out := make(map[string]float64, len(res))
 	for k, v := range res {
-		if orig, ok := idx[k]; ok {
+		if orig, ok := idx[k]; ok && orig != k {
+			if _, literal := res[orig]; literal {
+				continue
+			}
 			k = orig
 		}
 		out[k] = v
@@ -582,8 +595,9 @@ func decamelResources(res map[string]float64, known []string) map[string]float64
 	return out
 }
 
-// toCamelCase is the dashboard's to_camel_case: split on "_", keep the first
-// part, title-case (Python str.title) the others.
+// toCamelCase is the dashboard's key conversion
+// (ray.dashboard.utils.to_camel_case): split on "_", keep the first part,
+// str.title() the others.
 func toCamelCase(s string) string {
 	parts := strings.Split(s, "_")
 	var b strings.Builder
@@ -594,23 +608,22 @@ func toCamelCase(s string) string {
 	return b.String()
 }
 
-// pyTitle is Python's str.title: upper-case a letter after a non-letter,
-// lower-case the others.
+// pyTitle is Python's str.title(): a cased letter after an uncased
+// character is title-cased, every other cased letter lower-cased.
 func pyTitle(s string) string {
 	var b strings.Builder
-	prevLetter := false
+	prevCased := false
 	for _, r := range s {
-		if unicode.IsLetter(r) {
-			if prevLetter {
-				b.WriteRune(unicode.ToLower(r))
-			} else {
-				b.WriteRune(unicode.ToUpper(r))
-			}
-			prevLetter = true
-		} else {
+		cased := unicode.IsUpper(r) || unicode.IsLower(r) || unicode.IsTitle(r)
+		switch {
+		case cased && !prevCased:
+			b.WriteRune(unicode.ToTitle(r))
+		case cased:
+			b.WriteRune(unicode.ToLower(r))
+		default:
 			b.WriteRune(r)
-			prevLetter = false
 		}
+		prevCased = cased
 	}
 	return b.String()
 }
@@ -716,4 +729,17 @@ func cleanIP(s string) string {
 		return ip.String()
 	}
 	return ""
+}
+
+// cleanPath keeps a path from a remote answer only if it is plausible.
+func cleanPath(s string) string {
+	if s == "" || len(s) > 4096 || strings.ContainsAny(s, "\x00\n") {
+		return ""
+	}
+	return s
+}
+
+// validClusterID accepts Ray's cluster id: 28 bytes as hex (56 digits).
+func validClusterID(s string) bool {
+	return len(s) == 56 && cleanHexID(s) != ""
 }
