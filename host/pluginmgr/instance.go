@@ -91,9 +91,13 @@ func (i *instance) launch(ctx context.Context, want *sdk.PluginInfo) (*sdk.Plugi
 		VersionedPlugins: sdk.ClientPluginSet(),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
 		StartTimeout:     i.m.opts.StartTimeout,
 		Logger:           i.m.opts.Logger.Named("plugin").Named(filepath.Base(i.path)),
+	}
+	// Mutual TLS with a P-256 client certificate, not AutoMTLS's P-521 one
+	// that gRPC outside Go refuses (mtls.go).
+	if err := useMTLS(cfg); err != nil {
+		return nil, err
 	}
 	if i.settings.SHA256 != "" {
 		pin, err := hex.DecodeString(i.settings.SHA256)
