@@ -244,14 +244,11 @@ func parseGCS(s string) (ray.Address, error) {
 	return ray.Address{}, fmt.Errorf("%q is not a GCS address (want host:port)", s)
 }
 
-// label names a cluster in notes: its name, else its first address, with
-// its index.
+// label names a cluster in notes: its index, and its name if it has one
+// (the notes name the address anyway).
 func (c ClusterSpec) label(i int) string {
-	switch {
-	case c.Name != "":
+	if c.Name != "" {
 		return fmt.Sprintf("clusters[%d] %q", i, c.Name)
-	case c.DashboardURL != "":
-		return fmt.Sprintf("clusters[%d] %s", i, c.DashboardURL)
 	}
-	return fmt.Sprintf("clusters[%d] %s", i, c.GCSAddress)
+	return fmt.Sprintf("clusters[%d]", i)
 }

@@ -336,7 +336,12 @@ func (v *verifier) fail(ctx context.Context, c *check, err error, sent bool, who
 	case status.Code(err) == codes.Unavailable:
 		// The TCP connect succeeded, so this is no gRPC (HTTP/2) server.
 		c.verdict = notRay
-		c.problem = "not a Ray GCS: no gRPC answer: " + status.Convert(err).Message()
+		msg := err.Error()
+		var se interface{ GRPCStatus() *status.Status }
+		if errors.As(err, &se) {
+			msg = se.GRPCStatus().Message()
+		}
+		c.problem = "not a Ray GCS: no gRPC answer: " + msg
 	default:
 		c.verdict, c.problem = failed, err.Error()
 	}
