@@ -544,7 +544,7 @@ func TestDashboardFromKV(t *testing.T) {
 	for _, tc := range []struct{ gcsHost, kv, url string }{
 		{"127.0.0.1", "127.0.0.1:8265", "http://127.0.0.1:8265"},
 		{"192.0.2.9", "127.0.0.1:8265", "http://127.0.0.1:8265"}, // this machine's own address
-		{"203.0.113.5", "127.0.0.1:8265", ""},                     // a remote head's loopback: not ours
+		{"203.0.113.5", "127.0.0.1:8265", ""},                    // a remote head's loopback: not ours
 		{"203.0.113.5", "localhost:8265", ""},
 		{"203.0.113.5", "0.0.0.0:8265", "http://203.0.113.5:8265"},
 		{"ray-head.example", "[::]:8265", "http://ray-head.example:8265"},
