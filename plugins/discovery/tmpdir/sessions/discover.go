@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +17,7 @@ import (
 	hclog "github.com/hashicorp/go-hclog"
 
 	"github.com/castray/castray/sdk"
+	"github.com/castray/castray/sdk/ray/rayproc"
 )
 
 // Name is the plugin's name, and the Source of its candidates.
@@ -63,7 +63,7 @@ func NewWithOptions(log hclog.Logger, opts Options) *Discoverer {
 		log = hclog.NewNullLogger()
 	}
 	if opts.Processes == nil {
-		opts.Processes = procFS{root: "/proc"}
+		opts.Processes = rayproc.Lister{}
 	}
 	if opts.Ports == nil {
 		opts.Ports = tcpChecker{}
@@ -207,17 +207,17 @@ func (d *Discoverer) Discover(ctx context.Context, req *sdk.DiscoverRequest, sin
 	}
 
 	// The process table, once for the whole call.
-	var idx *procIndex
+	var idx *rayproc.Index
 	if cfg.CheckProcesses {
 		ps, err := d.opts.Processes.Processes(ctx)
 		c.addProbes(1)
 		switch {
 		case err == nil:
-			idx = buildIndex(ps)
+			idx = rayproc.NewIndex(ps)
 		case ctx.Err() != nil:
 			c.addError("stopped while reading the process table: %v", ctx.Err())
 			return c.summary(), nil
-		case errors.Is(err, ErrNoProcessTable):
+		case errors.Is(err, rayproc.ErrNoProcessTable):
 			c.note("info", "/proc", "process checks unavailable (%v); liveness falls back to GCS port checks", err)
 		default:
 			c.note("warn", "/proc", "reading the process table: %v; liveness falls back to GCS port checks", err)
@@ -372,7 +372,7 @@ func (c *call) walkRoots(ctx context.Context, work chan<- *sessionRef) {
 }
 
 // session reads one session, judges it and streams its candidate.
-func (c *call) session(ctx context.Context, ref *sessionRef, idx *procIndex) {
+func (c *call) session(ctx context.Context, ref *sessionRef, idx *rayproc.Index) {
 	sf := readSession(c.d.opts.fs, ref.Real)
 	c.addProbes(1)
 	target := ref.Real
@@ -382,19 +382,19 @@ func (c *call) session(ctx context.Context, ref *sessionRef, idx *procIndex) {
 	for _, p := range sf.Problems {
 		c.note("warn", target, "%s", p)
 	}
-	var procs []rayProc
+	var procs []rayproc.RayProcess
 	if idx != nil {
 		dirs := []string{ref.Real}
 		if ref.Listed != ref.Real {
 			dirs = append(dirs, ref.Listed)
 		}
-		procs = idx.match(ref.Name, dirs)
+		procs = idx.ForSession(ref.Name, dirs)
 	}
 	f := collectFacts(ref, &sf, procs)
 	if len(procs) > 0 {
-		if cs, ok := idx.clientServerFor(f.GCSAddress()); ok {
-			if n, ok := parsePort(cs.flag("port")); ok && validHost(cs.flag("host")) {
-				f.Client, f.ClientFrom = localize(joinHostPort(cs.flag("host"), n)), fmt.Sprintf("live client_server pid %d", cs.PID)
+		if cs, ok := idx.ClientServerFor(f.GCSAddress()); ok {
+			if a := cs.ListenAddress(); a != "" {
+				f.Client, f.ClientFrom = localize(a), fmt.Sprintf("live client_server pid %d", cs.PID)
 			}
 		}
 	}
@@ -447,7 +447,7 @@ func (c *call) session(ctx context.Context, ref *sessionRef, idx *procIndex) {
 }
 
 // judge decides whether the session runs (see the package doc) and says why.
-func (c *call) judge(ctx context.Context, ref *sessionRef, f *facts, idx *procIndex, procs []rayProc, ev []string) (sdk.ClusterStatus, []string) {
+func (c *call) judge(ctx context.Context, ref *sessionRef, f *facts, idx *rayproc.Index, procs []rayproc.RayProcess, ev []string) (sdk.ClusterStatus, []string) {
 	addr := f.GCSAddress()
 	// probe returns "open", "refused"/"no answer" or "" when not probed.
 	probe := func() (string, string) {
@@ -488,13 +488,12 @@ func (c *call) judge(ctx context.Context, ref *sessionRef, f *facts, idx *procIn
 		add("no live Ray process names this session")
 		if f.GCSPort > 0 {
 			var others []string
-			for name := range idx.gcsOwners[f.GCSPort] {
+			for _, name := range idx.SessionsOnGCSPort(f.GCSPort) {
 				if name != ref.Name {
 					others = append(others, name)
 				}
 			}
 			if len(others) > 0 {
-				slices.Sort(others)
 				add(fmt.Sprintf("GCS port %d now belongs to live session %s", f.GCSPort, strings.Join(others, ", ")))
 				return sdk.StatusInactive, ev
 			}
@@ -524,7 +523,7 @@ func (c *call) judge(ctx context.Context, ref *sessionRef, f *facts, idx *procIn
 	return sdk.StatusUnknown, ev
 }
 
-func describeProcs(ps []rayProc) string {
+func describeProcs(ps []rayproc.RayProcess) string {
 	parts := make([]string, 0, len(ps))
 	for _, p := range ps {
 		parts = append(parts, fmt.Sprintf("%s pid %d", p.Role, p.PID))
@@ -532,7 +531,7 @@ func describeProcs(ps []rayProc) string {
 	return strings.Join(parts, ", ")
 }
 
-func pidList(ps []rayProc) string {
+func pidList(ps []rayproc.RayProcess) string {
 	parts := make([]string, 0, len(ps))
 	for _, p := range ps {
 		parts = append(parts, fmt.Sprintf("%s=%d", p.Role, p.PID))

@@ -16,6 +16,8 @@ import (
 
 	"github.com/castray/castray/sdk"
 	"github.com/castray/castray/sdk/plugintest"
+	"github.com/castray/castray/sdk/ray/rayproc"
+	"github.com/castray/castray/sdk/ray/rayproc/rayproctest"
 )
 
 func TestInfoAndSchema(t *testing.T) {
@@ -125,7 +127,6 @@ func newFixture(t *testing.T) *fixture {
 
 	// The raycluster capture (explicit --port), long stopped.
 	copyTree(t, explicitDir, f.explicit)
-	must(t, os.Remove(filepath.Join(f.explicit, "processes.tsv")))
 	must(t, os.Symlink(filepath.Join(f.explicit, explicitSession), filepath.Join(f.explicit, "session_latest")))
 	// The Windows session, as the original CastRay's ./ray_temp held it.
 	copyTree(t, winDir, f.windows)
@@ -281,6 +282,33 @@ func TestPortAnswersWithoutProcess(t *testing.T) {
 	}
 }
 
+// TestDiscoverReadsProcFS runs the default process reader (rayproc) over a fake /proc that
+// holds the live head's captured processes, a zombie raylet of the stale head and a kernel
+// thread: the live session is active by its processes, the stale one inactive.
+func TestDiscoverReadsProcFS(t *testing.T) {
+	f := newFixture(t)
+	proc := t.TempDir()
+	for _, p := range liveProcesses(t, f.root) {
+		rayproctest.Write(t, proc, p)
+	}
+	rayproctest.Write(t, proc, rayproc.Process{PID: 17950, State: "Z",
+		Argv: []string{"raylet", "--session_dir=" + filepath.Join(f.explicit, explicitSession), "--gcs-address=" + explicitGCS}})
+	rayproctest.Write(t, proc, rayproc.Process{PID: 2, Comm: "kthreadd"})
+	ports := &fakePorts{open: map[string]bool{liveGCS: true}}
+	d := serve(t, f.options(t, rayproc.Lister{Root: proc}, ports), f.config())
+	sink, _ := discover(t, d, nil)
+	live := sink.bySession(liveSession)
+	if live == nil || live.GetStatus() != sdk.StatusActive || live.GetClientAddress() != liveClient || live.GetDashboardUrl() != liveDash {
+		t.Fatalf("live = %v", live)
+	}
+	if pids := live.GetAttributes()["pids"]; !strings.Contains(pids, "gcs_server=24875") || !strings.Contains(pids, "raylet=") {
+		t.Errorf("live pids %q", pids)
+	}
+	if c := sink.bySession(explicitSession); c == nil || c.GetStatus() != sdk.StatusInactive || !hasEvidence(c, "no live Ray process names this session") {
+		t.Errorf("stale = %v", c)
+	}
+}
+
 // TestWithoutProcessTable: the GCS port alone decides; with no check at all, unknown.
 func TestWithoutProcessTable(t *testing.T) {
 	f := newFixture(t)
@@ -292,7 +320,7 @@ func TestWithoutProcessTable(t *testing.T) {
 		live  sdk.ClusterStatus
 		stale sdk.ClusterStatus
 	}{
-		{"no /proc", &fakeProcs{err: ErrNoProcessTable}, nil, sdk.StatusActive, sdk.StatusInactive},
+		{"no /proc", rayproc.Lister{Root: filepath.Join(t.TempDir(), "no-proc")}, nil, sdk.StatusActive, sdk.StatusInactive},
 		{"check_processes=false", &fakeProcs{procs: liveProcesses(t, f.root)}, map[string]any{"check_processes": false}, sdk.StatusActive, sdk.StatusInactive},
 		{"no checks", &fakeProcs{procs: liveProcesses(t, f.root)}, map[string]any{"check_processes": false, "check_ports": false}, sdk.StatusUnknown, sdk.StatusUnknown},
 	} {
@@ -321,7 +349,7 @@ func TestWithoutProcessTable(t *testing.T) {
 func TestScopeAndOverrides(t *testing.T) {
 	f := newFixture(t)
 	ports := &fakePorts{open: map[string]bool{liveGCS: true}}
-	d := serve(t, f.options(t, &fakeProcs{err: ErrNoProcessTable}, ports), map[string]any{"include_defaults": false})
+	d := serve(t, f.options(t, &fakeProcs{err: rayproc.ErrNoProcessTable}, ports), map[string]any{"include_defaults": false})
 	override, _ := json.Marshal(map[string]any{"dirs": []string{f.root}})
 	sink, _ := discover(t, d, &sdk.DiscoverRequest{Hosts: []string{"10.0.0.0/8", "not a host!"}, ConfigJson: override, TimeoutMs: 5000})
 	if len(ports.called()) != 0 {

@@ -30,8 +30,8 @@
 // # Live or stale
 //
 // A session is active when a live Ray process (gcs_server, raylet, dashboard, monitor,
-// log_monitor, agents) names it on its command line (/proc/<pid>/cmdline: --session-name,
-// --session-dir, --log_dir, socket paths), and inactive when none does — even if its GCS
+// log_monitor, agents, workers) names it on its command line (/proc/<pid>/cmdline:
+// --session-name, --session-dir, --log_dir, socket paths), and inactive when none does — even if its GCS
 // port answers, when another live session owns that port. With no process naming it but
 // the port answering and unclaimed, the status is unknown (a cluster of another user may be
 // hidden by /proc's hidepid, or a foreign program may hold the port). Without process
@@ -40,7 +40,9 @@
 //
 // # What it must not touch
 //
-// It only reads: the files named above, and /proc/<pid>/cmdline and stat. It never writes
+// It only reads: the files named above, and /proc/<pid>/cmdline and stat, through the kit's
+// process reader (sdk/ray/rayproc), which also recognises the Ray processes and parses
+// their flags. It never writes
 // into a temp dir, never follows a symlink out of a session for anything but reading, never
 // signals a process, and its only network traffic is one TCP connect (closed at once) per
 // session to the GCS port, to loopback or this machine's own addresses unless the request's

@@ -206,33 +206,6 @@ func FuzzParseSessionName(f *testing.F) {
 	})
 }
 
-// FuzzRecognise feeds command lines (NUL-separated, as in /proc/<pid>/cmdline) to the
-// process matcher, seeded with the live head's processes.
-func FuzzRecognise(f *testing.F) {
-	for _, p := range liveProcesses(f, "/tmp/crt-x") {
-		f.Add([]byte(strings.Join(p.Argv, "\x00")))
-	}
-	f.Add([]byte("python3\x00-m\x00ray.util.client.server\x00--address=[::1]:1\x00--port=0"))
-	f.Add([]byte("raylet.exe\x00--session_dir=/x/session_/session_a"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		argv := strings.Split(string(b), "\x00")
-		rp, ok := recognise(Process{PID: 1, Argv: argv})
-		if !ok {
-			return
-		}
-		checkHostPort(t, "gcs", rp.GCSAddress())
-		for _, d := range rp.SessionDirs {
-			if !strings.HasPrefix(d, "/") || !strings.HasPrefix(filepath.Base(d), "session_") {
-				t.Fatalf("session dir %q", d)
-			}
-		}
-		idx := buildIndex([]Process{{PID: 1, Argv: argv}})
-		for _, n := range rp.sessionNames() {
-			idx.match(n, rp.SessionDirs)
-		}
-	})
-}
-
 // FuzzReadSession runs the whole session reader over a session dir whose files are
 // fuzzed, seeded with the Windows session's real files.
 func FuzzReadSession(f *testing.F) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/castray/castray/sdk"
 	"github.com/castray/castray/sdk/plugintest"
+	"github.com/castray/castray/sdk/ray/rayproc"
 )
 
 // Real captures in testdata/ (see each folder's README.md).
@@ -76,14 +77,14 @@ func copyTree(t testing.TB, src, dst string) {
 
 // liveProcesses returns the command lines captured from the live 2.60 head, with its temp
 // dir replaced by root, as a fake process table would show them.
-func liveProcesses(t testing.TB, root string) []Process {
+func liveProcesses(t testing.TB, root string) []rayproc.Process {
 	t.Helper()
 	f, err := os.Open(filepath.Join(liveDir, "processes.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var out []Process
+	var out []rayproc.Process
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for pid := 24875; sc.Scan(); pid++ {
@@ -96,7 +97,7 @@ func liveProcesses(t testing.TB, root string) []Process {
 		for i, a := range p.Argv {
 			p.Argv[i] = strings.ReplaceAll(a, liveTempDir, root)
 		}
-		out = append(out, Process{PID: pid, Argv: p.Argv})
+		out = append(out, rayproc.Process{PID: pid, Argv: p.Argv})
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
@@ -106,12 +107,12 @@ func liveProcesses(t testing.TB, root string) []Process {
 
 // fakeProcs is a ProcessLister with a fixed table.
 type fakeProcs struct {
-	procs []Process
+	procs []rayproc.Process
 	err   error
 	block bool // wait for ctx
 }
 
-func (f *fakeProcs) Processes(ctx context.Context) ([]Process, error) {
+func (f *fakeProcs) Processes(ctx context.Context) ([]rayproc.Process, error) {
 	if f.block {
 		<-ctx.Done()
 		return nil, ctx.Err()

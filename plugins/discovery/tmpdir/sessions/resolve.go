@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/castray/castray/sdk"
+	"github.com/castray/castray/sdk/ray/rayproc"
 )
 
 // facts are the identifiers of one session, each with the source it came from.
@@ -44,7 +45,7 @@ func (f *facts) GCSAddress() string {
 // collectFacts combines, in order of trust, what the live processes of the session, its
 // files and its root's ray_current_cluster say. The first source of a value wins; later
 // sources that disagree are kept as evidence, never merged.
-func collectFacts(ref *sessionRef, sf *sessionFiles, procs []rayProc) *facts {
+func collectFacts(ref *sessionRef, sf *sessionFiles, procs []rayproc.RayProcess) *facts {
 	f := &facts{Ports: map[string]int{}, Windows: sf.GCS.Windows}
 	setPort := func(p int, from string) {
 		switch {
@@ -72,19 +73,19 @@ func collectFacts(ref *sessionRef, sf *sessionFiles, procs []rayProc) *facts {
 			}
 		}
 		if f.ClusterID == "" {
-			if id := p.flag("cluster_id_hex", "cluster_id"); isNodeID(id) {
+			if id := p.Flag("cluster_id_hex", "cluster_id"); isNodeID(id) {
 				f.ClusterID, f.ClusterIDFrom = id, fmt.Sprintf("live %s pid %d", p.Role, p.PID)
 			}
 		}
-		if f.NodeIP == "" && validHost(p.flag("node_ip_address")) {
-			f.NodeIP = p.flag("node_ip_address")
+		if f.NodeIP == "" && validHost(p.NodeIP()) {
+			f.NodeIP = p.NodeIP()
 		}
-		if f.HeadNodeID == "" && p.Role == roleGCS && isNodeID(p.flag("node_id")) {
-			f.HeadNodeID = p.flag("node_id")
+		if f.HeadNodeID == "" && p.Role == rayproc.RoleGCS && isNodeID(p.Flag("node_id")) {
+			f.HeadNodeID = p.Flag("node_id")
 		}
-		if f.Dashboard == "" && p.Role == roleDashboard {
-			if n, ok := parsePort(p.flag("port")); ok && validHost(p.flag("host")) {
-				f.setDashboard(joinHostPort(p.flag("host"), n), fmt.Sprintf("live dashboard pid %d", p.PID))
+		if f.Dashboard == "" && p.Role == rayproc.RoleDashboard {
+			if a := p.ListenAddress(); a != "" {
+				f.setDashboard(a, fmt.Sprintf("live dashboard pid %d", p.PID))
 			}
 		}
 	}
@@ -226,13 +227,13 @@ func localize(hostport string) string {
 	return net.JoinHostPort("127.0.0.1", p)
 }
 
-func roleRank(r string) int {
+func roleRank(r rayproc.Role) int {
 	switch r {
-	case roleGCS:
+	case rayproc.RoleGCS:
 		return 0
-	case roleRaylet:
+	case rayproc.RoleRaylet:
 		return 1
-	case roleDashboard:
+	case rayproc.RoleDashboard:
 		return 2
 	}
 	return 3
