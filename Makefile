@@ -8,10 +8,13 @@ PLUGIN_BIN  := $(BIN)/plugins
 RAY_VERSION ?= 2.60.0
 RAY_VENV    := .venv-ray
 PYTHON      ?= python3
+# The virtualenv of the plugins written in Python (plugins/discovery/python-example).
+PLUGINS_VENV := .venv-plugins
+PY_PLUGIN_REQUIREMENTS := plugins/discovery/python-example/requirements.txt
 
 PLUGINS := $(patsubst plugins/%/main.go,%,$(wildcard plugins/*/*/main.go))
 
-.PHONY: build run test unit e2e bench proto ray-venv fmt vet clean
+.PHONY: build run test unit e2e bench proto ray-venv plugins-venv python-plugins fmt vet clean
 
 build:
 	@mkdir -p $(PLUGIN_BIN)
@@ -33,14 +36,30 @@ $(RAY_VENV)/.stamp-$(RAY_VERSION):
 	$(RAY_VENV)/bin/pip install --quiet --disable-pip-version-check "ray[default]==$(RAY_VERSION)"
 	touch $@
 
+# The Python plugins' own small virtualenv with the pinned packages of requirements.txt (grpcio,
+# grpcio-tools to generate the stubs at build time, grpcio-health-checking, protobuf,
+# cryptography), created once and again when requirements.txt changes.
+plugins-venv: $(PLUGINS_VENV)/.stamp
+$(PLUGINS_VENV)/.stamp: $(PY_PLUGIN_REQUIREMENTS)
+	rm -rf $(PLUGINS_VENV)
+	$(PYTHON) -m venv $(PLUGINS_VENV)
+	$(PLUGINS_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(PY_PLUGIN_REQUIREMENTS)
+	touch $@
+
+# Installs the Python example plugin into bin/plugins (opt-in: `build` needs only Go, and the
+# e2e suite installs it into a plugin directory of its own).
+python-plugins: plugins-venv
+	plugins/discovery/python-example/build.sh $(PLUGINS_VENV)/bin/python $(PLUGIN_BIN)
+
 test: unit e2e
 
 unit:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
 
-e2e: build ray-venv
+e2e: build ray-venv plugins-venv
 	CASTRAY_BIN_DIR=$(CURDIR)/$(BIN) CASTRAY_RAY_BIN=$(CURDIR)/$(RAY_VENV)/bin/ray \
+		CASTRAY_PLUGINS_PYTHON=$(CURDIR)/$(PLUGINS_VENV)/bin/python \
 		$(GO) test -count=1 -p 1 -timeout 20m ./e2e/...
 
 bench: build ray-venv
