@@ -35,6 +35,18 @@
 // logged, listed by List (so /api/plugins) with state failed and its error,
 // never relaunched, and not returned by Transfer or Discoverers.
 //
+// # API versions
+//
+// The daemon offers every plugin API version it knows (Options.PluginSets,
+// by default sdk.ClientPluginSet()) through go-plugin's versioned plugin
+// sets, and go-plugin picks the highest one the plugin serves too: plugins
+// of different versions load side by side, each with its own. The
+// negotiated version is passed to Configure (ConfigureRequest.api_version)
+// and shown in Status.APIVersion, next to the versions the plugin reports
+// (Status.APIVersions, which must include it). A plugin with no version in
+// common fails to load with an error naming the daemon's versions and the
+// plugin's (the SDK prints its list on stderr, which the error quotes).
+//
 // # Use and concurrency
 //
 // Callers get a plugin through Manager.Transfer or Manager.Discoverers. The

@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,6 +39,7 @@ type Status struct {
 	SHA256        string    `json:"sha256"`
 	Version       string    `json:"version"`
 	APIVersion    int       `json:"api_version"`
+	APIVersions   []uint32  `json:"api_versions,omitempty"`
 	Description   string    `json:"description,omitempty"`
 	State         State     `json:"state"`
 	LastError     string    `json:"last_error,omitempty"`
@@ -84,15 +87,17 @@ type instance struct {
 // status, under the lock, and never the instance's fixed fields.
 func (i *instance) launch(ctx context.Context, want *sdk.PluginInfo) (*sdk.PluginInfo, error) {
 	cmd := exec.Command(i.path)
+	stderr := &tailWriter{}
 	cmd.Env = append(os.Environ(), "CASTRAY_PLUGIN_LOG_LEVEL="+i.m.opts.LogLevel)
 	detach(cmd)
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
-		VersionedPlugins: sdk.ClientPluginSet(),
+		VersionedPlugins: i.m.opts.PluginSets,
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     i.m.opts.StartTimeout,
 		Logger:           i.m.opts.Logger.Named("plugin").Named(filepath.Base(i.path)),
+		Stderr:           stderr,
 	}
 	// Mutual TLS with a P-256 client certificate, not AutoMTLS's P-521 one
 	// that gRPC outside Go refuses (mtls.go).
@@ -110,7 +115,7 @@ func (i *instance) launch(ctx context.Context, want *sdk.PluginInfo) (*sdk.Plugi
 	rpc, err := client.Client()
 	if err != nil {
 		client.Kill()
-		return nil, fmt.Errorf("launch: %w", err)
+		return nil, fmt.Errorf("launch: %w", i.launchError(err, stderr))
 	}
 	var info *sdk.PluginInfo
 	fail := func(err error) (*sdk.PluginInfo, error) {
@@ -127,7 +132,7 @@ func (i *instance) launch(ctx context.Context, want *sdk.PluginInfo) (*sdk.Plugi
 		info = nil
 		return fail(fmt.Errorf("fingerprint: %w", err))
 	}
-	if err := checkInfo(info); err != nil {
+	if err := checkInfo(info, client.NegotiatedVersion()); err != nil {
 		return fail(err)
 	}
 	if want != nil && (info.GetName() != want.GetName() || info.GetKind() != want.GetKind()) {
@@ -157,18 +162,20 @@ func (i *instance) launch(ctx context.Context, want *sdk.PluginInfo) (*sdk.Plugi
 	i.mu.Lock()
 	i.client, i.rpc, i.impl = client, rpc, impl.(sdk.Plugin)
 	i.st.Version, i.st.APIVersion, i.st.Description = info.GetPluginVersion(), client.NegotiatedVersion(), info.GetDescription()
+	i.st.APIVersions = info.GetApiVersions()
 	i.st.ConfigSchema, i.st.PID, i.st.StartedAt = fields, pid, time.Now().UTC()
 	i.mu.Unlock()
 	return info, nil
 }
 
-// checkInfo refuses a plugin this daemon cannot use.
-func checkInfo(info *sdk.PluginInfo) error {
+// checkInfo refuses a plugin this daemon cannot use: the API versions it
+// reports must include the one the handshake negotiated.
+func checkInfo(info *sdk.PluginInfo, negotiated int) error {
 	if info.GetName() == "" {
 		return errors.New("fingerprint: plugin reports no name")
 	}
-	if !slices.Contains(info.GetApiVersions(), uint32(sdk.APIVersion)) {
-		return fmt.Errorf("plugin %q speaks API versions %v; this daemon speaks %d", info.GetName(), info.GetApiVersions(), sdk.APIVersion)
+	if !slices.Contains(info.GetApiVersions(), uint32(negotiated)) {
+		return fmt.Errorf("plugin %q reports API versions %v, which lack the negotiated version %d", info.GetName(), info.GetApiVersions(), negotiated)
 	}
 	switch info.GetKind() {
 	case sdk.KindDiscovery, sdk.KindTransfer:
@@ -187,9 +194,9 @@ func (i *instance) configure(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, i.m.opts.StartTimeout)
 	defer cancel()
 	i.mu.Lock()
-	impl := i.impl
+	impl, version := i.impl, i.st.APIVersion
 	i.mu.Unlock()
-	problems, err := impl.Configure(ctx, &sdk.ConfigureRequest{ConfigJson: raw, DataDir: i.m.opts.DataDir, ApiVersion: sdk.APIVersion})
+	problems, err := impl.Configure(ctx, &sdk.ConfigureRequest{ConfigJson: raw, DataDir: i.m.opts.DataDir, ApiVersion: uint32(version)})
 	if err != nil {
 		return fmt.Errorf("configure: %w", err)
 	}
@@ -202,6 +209,69 @@ func (i *instance) configure(ctx context.Context) error {
 		return fmt.Errorf("invalid config: %s", sdk.ConfigErrorsString(problems))
 	}
 	return nil
+}
+
+// launchError words a failed start: the versions offered when go-plugin
+// found none in common with the plugin, and the end of what the plugin
+// wrote on stderr (the SDK's own "no API version in common" message, a
+// panic), which would otherwise be only in the daemon's log.
+func (i *instance) launchError(err error, stderr *tailWriter) error {
+	if strings.Contains(err.Error(), "incompatible API version") {
+		err = fmt.Errorf("no API version in common: this daemon speaks %v: %w", offeredVersions(i.m.opts.PluginSets), err)
+	}
+	tail := stderr.lastLines(3)
+	if tail == "" {
+		return err
+	}
+	if msg := err.Error(); strings.Contains(msg, "Failed to read any lines from plugin's stdout") ||
+		strings.Contains(msg, "plugin exited before we could connect") {
+		// go-plugin's text is a generic checklist; the plugin said why.
+		return fmt.Errorf("the plugin exited without a handshake; its stderr: %s", tail)
+	}
+	return fmt.Errorf("%w; plugin stderr: %s", err, tail)
+}
+
+func offeredVersions(sets map[int]plugin.PluginSet) []int {
+	return slices.Sorted(maps.Keys(sets))
+}
+
+// tailWriter keeps the end of a plugin's stderr, for launch errors.
+type tailWriter struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailMax = 4096
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	if len(w.buf) > tailMax {
+		w.buf = append(w.buf[:0], w.buf[len(w.buf)-tailMax:]...)
+	}
+	return len(p), nil
+}
+
+// lastLines returns up to n last non-empty lines, joined by " | ", each cut
+// to 300 bytes.
+func (w *tailWriter) lastLines(n int) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	lines := strings.Split(string(w.buf), "\n")
+	for j := len(lines) - 1; j >= 0 && len(out) < n; j-- {
+		line := strings.TrimSpace(lines[j])
+		if line == "" {
+			continue
+		}
+		if len(line) > 300 {
+			line = line[:300] + "…"
+		}
+		out = append(out, line)
+	}
+	slices.Reverse(out)
+	return strings.Join(out, " | ")
 }
 
 func (i *instance) status() Status {

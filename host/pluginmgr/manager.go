@@ -18,6 +18,7 @@ import (
 	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
+	plugin "github.com/hashicorp/go-plugin"
 
 	"github.com/castray/castray/sdk"
 )
@@ -63,6 +64,12 @@ type Options struct {
 	// OnState is called (from a supervisor goroutine) when a plugin's state
 	// changes. It must not block.
 	OnState func(Status)
+	// PluginSets are the plugin API versions the daemon offers, each with
+	// its go-plugin plugin set (default sdk.ClientPluginSet(): every version
+	// the SDK knows). go-plugin picks the highest version the plugin serves
+	// too; that version is passed to Configure and shown in Status. Tests
+	// set it to offer a version the SDK does not know yet.
+	PluginSets map[int]plugin.PluginSet
 }
 
 func (o *Options) setDefaults() {
@@ -89,6 +96,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.OnState == nil {
 		o.OnState = func(Status) {}
+	}
+	if len(o.PluginSets) == 0 {
+		o.PluginSets = sdk.ClientPluginSet()
 	}
 }
 

@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 		if marker := os.Getenv("CASTRAY_TEST_MARKER"); marker != "" {
 			_ = os.WriteFile(marker, []byte(mode), 0o600)
 		}
-		sdk.ServeTransfer(&helper{mode: mode})
+		serveHelper(&helper{mode: mode})
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -35,7 +35,10 @@ func TestMain(m *testing.M) {
 type helper struct{ mode string }
 
 // Info follows the mode: a comma-separated list of "ok", "name=<name>"
-// (report that name instead of "helper") and "future" (speak only API 99).
+// (report that name instead of "helper"), "future" (claim only API 99),
+// "v2only" and "v1v2" (serve the simulated API 2 alone or beside 1, see
+// version_test.go) and "api=<n>" (reject a Configure with another
+// api_version).
 func (h *helper) Info(context.Context) (*sdk.PluginInfo, error) {
 	name, versions := "helper", []uint32{sdk.APIVersion}
 	for _, m := range strings.Split(h.mode, ",") {
@@ -44,6 +47,10 @@ func (h *helper) Info(context.Context) (*sdk.PluginInfo, error) {
 			name = strings.TrimPrefix(m, "name=")
 		case m == "future":
 			versions = []uint32{99}
+		case m == "v2only":
+			versions = []uint32{2}
+		case m == "v1v2":
+			versions = []uint32{1, 2}
 		}
 	}
 	return &sdk.PluginInfo{Name: name, Kind: sdk.KindTransfer, PluginVersion: "1.2.3", ApiVersions: versions}, nil
@@ -62,6 +69,11 @@ func (h *helper) Configure(_ context.Context, req *sdk.ConfigureRequest) ([]*sdk
 	}
 	if cfg.Speed < 0 {
 		return []*sdk.ConfigError{{Key: "speed", Message: "must not be negative"}}, nil
+	}
+	for _, m := range strings.Split(h.mode, ",") {
+		if want, ok := strings.CutPrefix(m, "api="); ok && fmt.Sprint(req.GetApiVersion()) != want {
+			return []*sdk.ConfigError{{Message: fmt.Sprintf("configured with API version %d, want %s", req.GetApiVersion(), want)}}, nil
+		}
 	}
 	return nil, nil
 }
