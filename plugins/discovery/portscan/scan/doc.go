@@ -1,29 +1,38 @@
 // Package scan is the logic of the "portscan" discovery strategy: it connects
-// to the configured hosts (loopback by default) on Ray's well-known ports and
-// fingerprints each open port by protocol.
+// to the configured hosts (loopback by default) on Ray's well-known ports,
+// has sdk/ray's Probe fingerprint each open port by protocol, and turns what
+// one host's ports answered into cluster candidates and notes.
 //
-//   - GCS (gRPC): /ray.rpc.NodeInfoGcsService/CheckAlive (version), then
-//     GetClusterId and GetAllNodeInfo (cluster id, alive nodes, resources,
-//     session dir, dashboard agent ports).
-//   - Ray client server (gRPC): /ray.rpc.RayletDriver/ClusterInfo with type
-//     PING, the call a Ray client makes before it connects.
-//   - Dashboard (HTTP): /api/authentication_mode, /api/version,
-//     /api/gcs_healthz.
-//   - Dashboard agent (HTTP): /api/local_raylet_healthz.
+// What it owns:
 //
-// A port counts as Ray only when it answers a Ray-specific request the way
-// Ray does: a gRPC server that knows none of Ray's methods, an HTTP server
-// without Ray's endpoints and a listener that says nothing are reported as
-// notes, never as clusters. The Ray protobuf messages are encoded and decoded
-// by hand with protowire (rayproto.go); no Ray .proto is vendored.
+//   - the scope: config and request validation, host entries and CIDR
+//     blocks with the wide-scan guard (targets.go), the port list and each
+//     port's expected role, which only orders the probes (HTTP first for
+//     dashboard and agent ports, gRPC first otherwise);
+//   - the pacing: at most `concurrency` ports probed at once
+//     (errgroup.SetLimit), new connection attempts paced by a
+//     golang.org/x/time/rate token bucket read on an injectable clock (tests
+//     never wait), the request's time budget and cancellation;
+//   - the grouping (group.go): a GCS is a candidate (cluster id, version,
+//     alive nodes, resources, session); a dashboard joins the GCS candidate
+//     with its session name, an agent the GCS candidate that lists a node
+//     with its port; anything else stands alone or is a note;
+//   - the auth token lookup (config, RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH,
+//     ~/.ray/auth_token, through sdk/raytoken).
 //
-// The auth token (config, RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH,
-// ~/.ray/auth_token) is sent only to a port that has already answered like
-// Ray without it, so a scan never hands the token to an unknown service, and
-// it never appears in evidence, notes, attributes or logs.
+// What it does not own: the Ray protocols. sdk/ray's Probe makes the calls
+// (gRPC NodeInfoGcsService/CheckAlive, GetClusterId, GetAllNodeInfo and
+// RayletDriver/ClusterInfo{PING} on the generated ray.rpc stubs; HTTP
+// /api/authentication_mode, /api/version, /api/gcs_healthz,
+// /api/local_raylet_healthz), decides whether a port is Ray (a gRPC server
+// that knows none of Ray's methods, an HTTP server without Ray's endpoints
+// and a listener that says nothing are reported as notes, never as
+// clusters), and sends the token only to a port that already answered like
+// Ray without it. The token never appears in evidence, notes, attributes or
+// logs.
 //
-// The package owns the sockets it opens for one Discover call and closes all
-// of them before Discover returns. It must not probe anything outside the
-// request's or configuration's scope, must not write files, and knows nothing
-// of the daemon (it sees only the sdk types).
+// The package closes every socket of one Discover call before Discover
+// returns. It must not probe anything outside the request's or
+// configuration's scope, must not write files, and knows nothing of the
+// daemon (it sees only the sdk types).
 package scan
