@@ -165,7 +165,7 @@ func (v *verifier) dashboard(ctx context.Context, a ray.Address) *check {
 	info, err := client.Version(ctx)
 	if err != nil {
 		v.fail(ctx, c, err, sent, "the dashboard")
-		v.addEvidence(c, "GET %s/api/version: %s (%s)", c.target, c.problem, v.ms(t))
+		v.addEvidence(c, "GET %s/api/version: %s (%v) (%s)", c.target, c.verdict, err, v.ms(t))
 		return c
 	}
 	c.verdict = verified
@@ -225,7 +225,7 @@ func (v *verifier) gcs(ctx context.Context, a ray.Address) *check {
 	}
 	if err != nil {
 		v.fail(ctx, c, err, sent, "the GCS")
-		v.addEvidence(c, "GCS %s CheckAlive: %s (%s)", c.target, c.problem, v.ms(t))
+		v.addEvidence(c, "GCS %s CheckAlive: %s (%v) (%s)", c.target, c.verdict, err, v.ms(t))
 		return c
 	}
 	defer g.Close()
@@ -318,8 +318,8 @@ func (v *verifier) fail(ctx context.Context, c *check, err error, sent bool, who
 		if sent {
 			c.problem = fmt.Sprintf("auth required: %s rejected the token from %s", who, v.tok.source)
 		} else {
-			c.problem = fmt.Sprintf("auth required: token auth is on and no token was found "+
-				"(set auth_token or auth_token_file for this cluster, or RAY_AUTH_TOKEN): %v", err)
+			c.problem = "auth required: token auth is on and no token was found " +
+				"(set auth_token or auth_token_file for this cluster, or RAY_AUTH_TOKEN)"
 		}
 	case isTimeout(ctx, err):
 		c.verdict = unreachable
