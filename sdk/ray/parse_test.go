@@ -275,3 +275,24 @@ func TestDecamelResources(t *testing.T) {
 		t.Fatalf("collision: %v", got)
 	}
 }
+
+func TestAliveTotals(t *testing.T) {
+	nodes := []Node{
+		{NodeID: "aa", IsHead: true, State: "DEAD", ResourcesTotal: map[string]float64{"CPU": 16}},
+		{NodeID: "bb", State: "ALIVE", ResourcesTotal: map[string]float64{"CPU": 4, "GPU": 1}},
+		{NodeID: "cc", IsHead: true, State: "ALIVE", ResourcesTotal: map[string]float64{"CPU": 8}},
+	}
+	alive, res := AliveTotals(nodes)
+	if alive != 2 || !reflect.DeepEqual(res, map[string]float64{"CPU": 12, "GPU": 1}) {
+		t.Fatalf("%d %v (the dead node must not count)", alive, res)
+	}
+	if h, ok := AliveHead(nodes); !ok || h.NodeID != "cc" {
+		t.Fatalf("head %+v %v", h, ok)
+	}
+	if alive, res := AliveTotals(nil); alive != 0 || res == nil || len(res) != 0 {
+		t.Fatalf("none: %d %v", alive, res)
+	}
+	if _, ok := AliveHead(nodes[:2]); ok {
+		t.Fatal("a dead head is no head")
+	}
+}

@@ -51,3 +51,29 @@ type ClusterInfo struct {
 	DashboardURL string `json:"dashboard_url,omitempty"`
 	AuthMode     string `json:"auth_mode,omitempty"` // "disabled", "token", "k8s" or "" when unknown
 }
+
+// AliveTotals counts the alive nodes and sums their ResourcesTotal (an
+// empty map when none is alive): what a cluster has now, by Ray's names.
+func AliveTotals(nodes []Node) (alive int, resources map[string]float64) {
+	resources = map[string]float64{}
+	for _, n := range nodes {
+		if n.State != "ALIVE" {
+			continue
+		}
+		alive++
+		for k, v := range n.ResourcesTotal {
+			resources[k] += v
+		}
+	}
+	return alive, resources
+}
+
+// AliveHead returns the first alive head node, if any.
+func AliveHead(nodes []Node) (Node, bool) {
+	for _, n := range nodes {
+		if n.IsHead && n.State == "ALIVE" {
+			return n, true
+		}
+	}
+	return Node{}, false
+}

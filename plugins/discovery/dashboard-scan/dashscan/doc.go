@@ -29,6 +29,14 @@
 // address, the cluster id, the session name and dir. When the State API
 // fails, /nodes?view=summary is the fallback node list.
 //
+// Every request goes through sdk/ray's Get and every answer through its
+// decoders (DecodeAuthMode, DecodeVersion, DecodeStateNodes,
+// DecodeClusterStatus, DecodeClusterID, DecodeNodesSummary,
+// DecodeNodeDetail, ParseRayletCmdline): what the dashboard's answers mean
+// is the Ray protocol kit's knowledge, shared with the host. This package
+// keeps what is the scan's: its targets and scope, the recognition order
+// and the token rule above, the probes' orchestration and the candidates.
+//
 // The package owns nothing but its HTTP connections; it writes no files,
 // starts no processes, reads only the token sources (auth_token,
 // RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token) and never logs or

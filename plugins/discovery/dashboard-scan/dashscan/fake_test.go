@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +16,22 @@ import (
 	"github.com/castray/castray/sdk"
 	"github.com/castray/castray/sdk/plugintest"
 )
+
+// live reads a capture from a real Ray 2.60.0 head (testdata/README.md).
+// Captures saved as "HTTP <status>\n<body>" are returned without that line.
+func live(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "live-2.60.0", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasPrefix(string(b), "HTTP ") {
+		if _, rest, ok := strings.Cut(string(b), "\n"); ok {
+			return []byte(rest)
+		}
+	}
+	return b
+}
 
 // headB is what the captures of head B say (testdata/README.md).
 var headB = struct {

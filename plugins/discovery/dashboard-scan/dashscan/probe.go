@@ -5,30 +5,27 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/castray/castray/sdk"
+	"github.com/castray/castray/sdk/ray"
 )
 
 // UserAgent is sent with every request. Never a browser's: Ray refuses
 // POST/PUT from "Mozilla" user agents, and a scanner should say what it is.
 const UserAgent = "castray-discovery/" + Version
 
-// Body limits: small endpoints are a few hundred bytes; node lists grow
-// with the cluster (the State API row is ~400 bytes, a node summary entry
-// ~30 KiB).
+// Body limits of 200 answers (ray.Get keeps 64 KiB of any other): small
+// endpoints are a few hundred bytes; node lists grow with the cluster (the
+// State API row is ~400 bytes, a node summary entry ~30 KiB).
 const (
 	smallBody = 64 << 10
 	largeBody = 64 << 20
-	errorBody = 4 << 10
 )
 
 // newClient returns the one HTTP client of a Discover call: no proxy (a
@@ -63,12 +60,10 @@ func newClient(cfg Config, probeTimeout time.Duration) *http.Client {
 	}
 }
 
-// answer is the outcome of one GET.
+// answer is the outcome of one GET: ray.Get's answer and error.
 type answer struct {
-	status int
-	body   []byte
-	err    error
-	took   time.Duration
+	ray.Answer
+	err error
 }
 
 // failure classifies a transport error.
@@ -82,59 +77,23 @@ const (
 )
 
 func classify(err error) failure {
-	var ne net.Error
 	switch {
 	case err == nil:
 		return failNone
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case ray.IsRefused(err):
 		return failClosed
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+	case ray.IsTimeout(err):
 		return failTimeout
 	}
 	return failOther
 }
 
-// get sends one GET with its own timeout. token is sent only when not
-// empty; the caller decides (only to dashboards that announce token auth).
-func get(ctx context.Context, c *http.Client, rawURL, tok string, timeout time.Duration, limit int64) answer {
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
-	if err != nil {
-		return answer{err: err}
-	}
-	req.Header.Set("User-Agent", UserAgent)
-	req.Header.Set("Accept", "application/json, text/plain;q=0.9, */*;q=0.1")
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return answer{err: scrubURLError(err), took: time.Since(start)}
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		limit = errorBody
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err == nil && int64(len(body)) > limit {
-		if resp.StatusCode == http.StatusOK {
-			err = fmt.Errorf("answer larger than %d bytes", limit)
-		}
-		body = body[:limit]
-	}
-	return answer{status: resp.StatusCode, body: body, err: err, took: time.Since(start)}
-}
-
-// scrubURLError drops the *url.Error wrapper's "Get \"...\": " prefix so
-// notes stay short; the URL is named by the caller.
-func scrubURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
+// get sends one GET through the Discover call's client with its own
+// timeout. tok is sent only when not empty; the caller decides (only to
+// dashboards that announce token auth).
+func (p *prober) get(ctx context.Context, rawURL, tok string, timeout time.Duration, limit int64) answer {
+	a, err := ray.Get(ctx, p.client, rawURL, ray.GetOptions{Token: tok, Timeout: timeout, Limit: limit, UserAgent: UserAgent})
+	return answer{Answer: a, err: err}
 }
 
 // target is one dashboard base URL to probe.
@@ -187,15 +146,15 @@ func (p *prober) probe(ctx context.Context, t target) outcome {
 		notes = append(notes, &sdk.DiscoverNote{Level: level, Message: fmt.Sprintf(format, args...), Target: t.base})
 	}
 	evidence := func(path string, a answer, what string) {
-		s := fmt.Sprintf("GET %s%s → %d", t.base, path, a.status)
+		s := fmt.Sprintf("GET %s%s → %d", t.base, path, a.Status)
 		if what != "" {
 			s += " " + what
 		}
-		ev = append(ev, s+fmt.Sprintf(" (%d ms)", a.took.Milliseconds()))
+		ev = append(ev, s+fmt.Sprintf(" (%d ms)", a.Took.Milliseconds()))
 	}
 
 	// 1. The authentication mode (open in every mode).
-	am := get(ctx, p.client, t.base+"/api/authentication_mode", "", p.probeTimeout, smallBody)
+	am := p.get(ctx, t.base+"/api/authentication_mode", "", p.probeTimeout, smallBody)
 	if am.err != nil {
 		k := classify(am.err)
 		if k == failNone {
@@ -208,8 +167,8 @@ func (p *prober) probe(ctx context.Context, t target) outcome {
 		return o
 	}
 	mode := ""
-	if am.status == http.StatusOK {
-		if m, err := parseAuthMode(am.body); err == nil {
+	if am.Status == http.StatusOK {
+		if m, err := ray.DecodeAuthMode(am.Body); err == nil {
 			mode = m
 			evidence("/api/authentication_mode", am, mode)
 		}
@@ -221,13 +180,13 @@ func (p *prober) probe(ctx context.Context, t target) outcome {
 	if wantsToken {
 		sendTok = p.tok.value
 	}
-	ver := get(ctx, p.client, t.base+"/api/version", sendTok, p.probeTimeout, smallBody)
+	ver := p.get(ctx, t.base+"/api/version", sendTok, p.probeTimeout, smallBody)
 	if ver.err != nil {
 		if mode == "" {
 			return outcome{kind: failNone, notRay: fmt.Sprintf("GET /api/version failed: %v", ver.err)}
 		}
 	}
-	var vi versionInfo
+	var vi ray.VersionInfo
 	authorized, authRequired := false, false
 	switch {
 	case ver.err != nil:
@@ -235,8 +194,8 @@ func (p *prober) probe(ctx context.Context, t target) outcome {
 		// /api/version: still Ray; report what is known.
 		note("warn", "GET /api/version failed: %v", ver.err)
 		ev = append(ev, fmt.Sprintf("GET %s/api/version failed: %v", t.base, ver.err))
-	case ver.status == http.StatusOK:
-		v, err := parseVersion(ver.body)
+	case ver.Status == http.StatusOK:
+		v, err := ray.DecodeVersion(ver.Body)
 		if err != nil {
 			if mode == "" {
 				return outcome{kind: failNone, notRay: fmt.Sprintf("GET /api/version → 200 but %v", err)}
@@ -253,7 +212,7 @@ func (p *prober) probe(ctx context.Context, t target) outcome {
 			what += " (token from " + p.tok.origin + ")"
 		}
 		evidence("/api/version", ver, what)
-	case (ver.status == http.StatusUnauthorized || ver.status == http.StatusForbidden) && wantsToken:
+	case (ver.Status == http.StatusUnauthorized || ver.Status == http.StatusForbidden) && wantsToken:
 		authRequired = true
 		switch {
 		case sendTok == "":
@@ -261,22 +220,22 @@ func (p *prober) probe(ctx context.Context, t target) outcome {
 			note("info", "dashboard wants a Ray auth token and none is configured (auth_token, RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token)")
 		default:
 			evidence("/api/version", ver, "token from "+p.tok.origin+" rejected")
-			note("warn", "dashboard rejected the Ray auth token from %s (HTTP %d)", p.tok.origin, ver.status)
+			note("warn", "dashboard rejected the Ray auth token from %s (HTTP %d)", p.tok.origin, ver.Status)
 		}
 	default:
 		if mode == "" {
-			return outcome{kind: failNone, notRay: fmt.Sprintf("GET /api/authentication_mode → %d, GET /api/version → %d", am.status, ver.status)}
+			return outcome{kind: failNone, notRay: fmt.Sprintf("GET /api/authentication_mode → %d, GET /api/version → %d", am.Status, ver.Status)}
 		}
 		// Announced an auth mode but answers /api/version oddly.
 		evidence("/api/version", ver, "")
-		note("warn", "GET /api/version → %d %s", ver.status, clip(string(ver.body)))
+		note("warn", "GET /api/version → %d %s", ver.Status, clip(string(ver.Body)))
 	}
 	if !authorized && !authRequired {
 		// Only the auth mode JSON looked like Ray: weak evidence. Report
 		// the dashboard only if the GCS health check answers like Ray's
 		// ("success", or 503 when the GCS is down).
-		hz := get(ctx, p.client, t.base+"/api/gcs_healthz", "", p.probeTimeout, smallBody)
-		if hz.err != nil || !(isHealthzSuccess(hz.status, hz.body) || hz.status == http.StatusServiceUnavailable) {
+		hz := p.get(ctx, t.base+"/api/gcs_healthz", "", p.probeTimeout, smallBody)
+		if hz.err != nil || !(ray.IsHealthy(hz.Status, hz.Body) || hz.Status == http.StatusServiceUnavailable) {
 			return outcome{kind: failNone, notRay: fmt.Sprintf("answers /api/authentication_mode (%q) but neither /api/version nor /api/gcs_healthz like Ray", clip(mode))}
 		}
 	}
@@ -298,10 +257,10 @@ func (p *prober) probe(ctx context.Context, t target) outcome {
 		c.RayVersion = vi.RayVersion
 		c.SessionName = vi.SessionName
 		if vi.RayCommit != "" {
-			c.Attributes["ray_commit"] = clip(vi.RayCommit)
+			c.Attributes["ray_commit"] = vi.RayCommit
 		}
-		if vi.Version != "" {
-			c.Attributes["dashboard_api_version"] = clip(vi.Version)
+		if vi.APIVersion != "" {
+			c.Attributes["dashboard_api_version"] = vi.APIVersion
 		}
 		if sendTok != "" {
 			c.Attributes["token_source"] = p.tok.origin
@@ -319,15 +278,24 @@ func (p *prober) probe(ctx context.Context, t target) outcome {
 
 // details is what the data endpoints of a recognised dashboard said.
 type details struct {
-	healthz     *answer
-	nodes       *nodeList
+	healthz *answer
+	// nodes is the node list (alive and dead) when one was read, from
+	// nodesSource; listing says whether the State API cut it short.
+	nodes       []ray.Node
 	nodesSource string
-	head        rayletFacts
-	headRow     *nodeRow
-	status      *clusterStatus
+	listing     ray.StateListing
+	head        ray.RayletFacts
+	headNode    *ray.Node
+	status      *ray.ClusterStatus
 	clusterID   string
 	evidence    []string
 	notes       []*sdk.DiscoverNote
+}
+
+// nodeList is a State API node listing and what it says about itself.
+type nodeList struct {
+	nodes   []ray.Node
+	listing ray.StateListing
 }
 
 // details reads the health check and, when authorized, the nodes, the
@@ -340,14 +308,14 @@ func (p *prober) details(ctx context.Context, t target, authorized bool, tok str
 		mu.Lock()
 		defer mu.Unlock()
 		if a.err != nil {
-			d.evidence = append(d.evidence, fmt.Sprintf("GET %s%s failed: %v (%d ms)", t.base, path, a.err, a.took.Milliseconds()))
+			d.evidence = append(d.evidence, fmt.Sprintf("GET %s%s failed: %v (%d ms)", t.base, path, a.err, a.Took.Milliseconds()))
 			return
 		}
-		s := fmt.Sprintf("GET %s%s → %d", t.base, path, a.status)
+		s := fmt.Sprintf("GET %s%s → %d", t.base, path, a.Status)
 		if what != "" {
 			s += " " + what
 		}
-		d.evidence = append(d.evidence, s+fmt.Sprintf(" (%d ms)", a.took.Milliseconds()))
+		d.evidence = append(d.evidence, s+fmt.Sprintf(" (%d ms)", a.Took.Milliseconds()))
 	}
 	addNote := func(level, format string, args ...any) {
 		mu.Lock()
@@ -357,10 +325,10 @@ func (p *prober) details(ctx context.Context, t target, authorized bool, tok str
 
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		a := get(ctx, p.client, t.base+"/api/gcs_healthz", "", p.probeTimeout, smallBody)
+		a := p.get(ctx, t.base+"/api/gcs_healthz", "", p.probeTimeout, smallBody)
 		what := ""
 		if a.err == nil {
-			what = clip(strings.TrimSpace(string(a.body)))
+			what = clip(strings.TrimSpace(string(a.Body)))
 		}
 		addEv("/api/gcs_healthz", a, what)
 		mu.Lock()
@@ -375,29 +343,30 @@ func (p *prober) details(ctx context.Context, t target, authorized bool, tok str
 	var v0 *nodeList
 	wg.Go(func() {
 		path := "/api/v0/nodes?detail=false&limit=" + strconv.Itoa(p.nodeLimit)
-		a := get(ctx, p.client, t.base+path, tok, p.detailTimeout, largeBody)
-		if a.err != nil || a.status != http.StatusOK {
+		a := p.get(ctx, t.base+path, tok, p.detailTimeout, largeBody)
+		if a.err != nil || a.Status != http.StatusOK {
 			addEv(path, a, "")
 			return
 		}
-		l, err := parseNodesV0(a.body)
+		nodes, listing, err := ray.DecodeStateNodes(a.Body)
 		if err != nil {
 			addEv(path, a, "")
 			addNote("warn", "State API node list unreadable: %v", err)
 			return
 		}
-		addEv(path, a, fmt.Sprintf("%d alive of %d listed", l.Alive(), len(l.Rows)))
+		alive, _ := ray.AliveTotals(nodes)
+		addEv(path, a, fmt.Sprintf("%d alive of %d listed", alive, len(nodes)))
 		mu.Lock()
-		v0 = &l
+		v0 = &nodeList{nodes: nodes, listing: listing}
 		mu.Unlock()
 	})
 	wg.Go(func() {
-		a := get(ctx, p.client, t.base+"/api/cluster_status", tok, p.detailTimeout, largeBody)
-		if a.err != nil || a.status != http.StatusOK {
+		a := p.get(ctx, t.base+"/api/cluster_status", tok, p.detailTimeout, largeBody)
+		if a.err != nil || a.Status != http.StatusOK {
 			addEv("/api/cluster_status", a, "")
 			return
 		}
-		cs, ok, err := parseClusterStatus(a.body)
+		cs, ok, err := ray.DecodeClusterStatus(a.Body)
 		switch {
 		case err != nil:
 			addEv("/api/cluster_status", a, "")
@@ -415,12 +384,12 @@ func (p *prober) details(ctx context.Context, t target, authorized bool, tok str
 		mu.Unlock()
 	})
 	wg.Go(func() {
-		a := get(ctx, p.client, t.base+"/cluster_id", tok, p.detailTimeout, smallBody)
-		if a.err != nil || a.status != http.StatusOK {
+		a := p.get(ctx, t.base+"/cluster_id", tok, p.detailTimeout, smallBody)
+		if a.err != nil || a.Status != http.StatusOK {
 			addEv("/cluster_id", a, "")
 			return
 		}
-		id, err := parseClusterID(a.body)
+		id, err := ray.DecodeClusterID(a.Body)
 		if err != nil {
 			addEv("/cluster_id", a, "")
 			return
@@ -438,15 +407,15 @@ func (p *prober) details(ctx context.Context, t target, authorized bool, tok str
 	// Node list: the State API, else the node summary (heavier, but it also
 	// carries the raylets' command lines).
 	if v0 != nil {
-		d.nodes, d.nodesSource = v0, "state_api"
-		if head, ok := v0.HeadNode(); ok {
+		d.nodes, d.listing, d.nodesSource = v0.nodes, v0.listing, "state_api"
+		if head, ok := ray.AliveHead(v0.nodes); ok {
 			path := "/nodes/" + head.NodeID
-			a := get(ctx, p.client, t.base+path, tok, p.detailTimeout, largeBody)
-			if a.err == nil && a.status == http.StatusOK {
-				row, facts, err := parseNodeDetail(a.body)
+			a := p.get(ctx, t.base+path, tok, p.detailTimeout, largeBody)
+			if a.err == nil && a.Status == http.StatusOK {
+				n, facts, err := ray.DecodeNodeDetail(a.Body)
 				if err == nil {
 					addEv(path, a, factsEvidence(facts))
-					d.head, d.headRow = facts, &row
+					d.head, d.headNode = facts, &n
 				} else {
 					addEv(path, a, "")
 				}
@@ -455,13 +424,15 @@ func (p *prober) details(ctx context.Context, t target, authorized bool, tok str
 			}
 		}
 	} else {
-		a := get(ctx, p.client, t.base+"/nodes?view=summary", tok, p.detailTimeout, largeBody)
-		if a.err == nil && a.status == http.StatusOK {
-			if l, err := parseNodesSummary(a.body); err == nil {
-				addEv("/nodes?view=summary", a, fmt.Sprintf("%d alive of %d listed", l.Alive(), len(l.Rows)))
-				d.nodes, d.nodesSource, d.head = &l, "nodes_summary", l.Head
-				if h, ok := l.HeadNode(); ok {
-					d.headRow = &h
+		a := p.get(ctx, t.base+"/nodes?view=summary", tok, p.detailTimeout, largeBody)
+		if a.err == nil && a.Status == http.StatusOK {
+			if s, err := ray.DecodeNodesSummary(a.Body, nil); err == nil {
+				alive, _ := ray.AliveTotals(s.Nodes)
+				addEv("/nodes?view=summary", a, fmt.Sprintf("%d alive of %d listed", alive, len(s.Nodes)))
+				// The summary has no limit: d.listing stays "complete".
+				d.nodes, d.nodesSource, d.head = s.Nodes, "nodes_summary", s.Head
+				if h, ok := ray.AliveHead(s.Nodes); ok {
+					d.headNode = &h
 				}
 			} else {
 				addEv("/nodes?view=summary", a, "")
@@ -474,7 +445,7 @@ func (p *prober) details(ctx context.Context, t target, authorized bool, tok str
 	return d
 }
 
-func factsEvidence(f rayletFacts) string {
+func factsEvidence(f ray.RayletFacts) string {
 	var parts []string
 	if f.GCSAddress != "" {
 		parts = append(parts, "gcs "+f.GCSAddress)
@@ -494,11 +465,11 @@ func (d *details) apply(c *sdk.ClusterCandidate) {
 		switch {
 		case h.err != nil:
 			c.Attributes["gcs_healthz"] = "failed: " + clip(h.err.Error())
-		case isHealthzSuccess(h.status, h.body):
+		case ray.IsHealthy(h.Status, h.Body):
 			c.Status = sdk.StatusActive
 			c.Attributes["gcs_healthz"] = "success"
 		default:
-			c.Attributes["gcs_healthz"] = fmt.Sprintf("%d %s", h.status, clip(strings.TrimSpace(string(h.body))))
+			c.Attributes["gcs_healthz"] = fmt.Sprintf("%d %s", h.Status, clip(strings.TrimSpace(string(h.Body))))
 		}
 	}
 
@@ -508,7 +479,7 @@ func (d *details) apply(c *sdk.ClusterCandidate) {
 	if f.SessionName != "" && c.SessionName != "" && f.SessionName != c.SessionName {
 		d.notes = append(d.notes, &sdk.DiscoverNote{Level: "warn", Target: c.DashboardUrl,
 			Message: fmt.Sprintf("head raylet runs session %s but /api/version says %s; ignoring the raylet's command line", f.SessionName, c.SessionName)})
-		f = rayletFacts{}
+		f = ray.RayletFacts{}
 	}
 	c.GcsAddress = f.GCSAddress
 	if c.SessionName == "" {
@@ -524,43 +495,41 @@ func (d *details) apply(c *sdk.ClusterCandidate) {
 	case f.ClusterID != "":
 		c.ClusterId = f.ClusterID
 	}
-	if d.headRow != nil {
-		if d.headRow.NodeID != "" {
-			c.Attributes["head_node_id"] = d.headRow.NodeID
-		}
-		if d.headRow.NodeIP != "" {
-			c.Attributes["head_node_ip"] = d.headRow.NodeIP
+	if h := d.headNode; h != nil {
+		c.Attributes["head_node_id"] = h.NodeID
+		if h.Address != "" {
+			c.Attributes["head_node_ip"] = h.Address
 		}
 	}
 
 	// Nodes and resources.
-	var known map[string]float64
-	if l := d.nodes; l != nil {
-		c.NodeCount = int32(min(l.Alive(), 1<<30))
-		c.ResourcesTotal = l.ResourcesTotal()
-		known = c.ResourcesTotal
+	var known []string
+	if d.nodesSource != "" {
+		alive, total := ray.AliveTotals(d.nodes)
+		c.NodeCount = int32(min(alive, 1<<30))
+		c.ResourcesTotal = total
+		for k := range c.ResourcesTotal {
+			known = append(known, k)
+		}
 		c.Attributes["node_count_source"] = d.nodesSource
-		if l.Total > len(l.Rows) {
-			c.Attributes["nodes_truncated"] = fmt.Sprintf("listed %d of %d nodes", len(l.Rows), l.Total)
+		if truncated, want := d.listing.Truncated(); truncated {
+			c.Attributes["nodes_truncated"] = fmt.Sprintf("listed %d of %d nodes", len(d.nodes), want)
 			// The alive count is a lower bound; do not report it as the count.
 			c.NodeCount = -1
 		}
-		if l.Warning != "" {
-			c.Attributes["state_api_warning"] = l.Warning
+		if d.listing.Warning != "" {
+			c.Attributes["state_api_warning"] = d.listing.Warning
 		}
 	}
 	if s := d.status; s != nil {
-		if known == nil {
-			known = s.NodeTypeResources
-		}
-		used, total := s.resources(known)
+		used, total := s.Resources(known)
 		if used != nil {
 			c.ResourcesUsed = used
 		}
 		if c.ResourcesTotal == nil && total != nil {
 			c.ResourcesTotal = total
 		}
-		if c.NodeCount < 0 && d.nodes == nil && s.Usage != nil {
+		if c.NodeCount < 0 && d.nodesSource == "" && s.Usage != nil {
 			c.NodeCount = int32(min(s.ActiveNodes+s.IdleNodes, 1<<30))
 			c.Attributes["node_count_source"] = "autoscaler"
 		}
@@ -571,4 +540,23 @@ func (d *details) apply(c *sdk.ClusterCandidate) {
 			c.Attributes["autoscaling_error"] = s.AutoscalingError
 		}
 	}
+}
+
+// clip shortens a string from a remote answer for evidence and notes:
+// control characters become spaces, and at most 120 bytes are kept.
+func clip(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 120 {
+		cut := 120
+		for cut > 0 && s[cut]&0xC0 == 0x80 {
+			cut--
+		}
+		return s[:cut] + "…"
+	}
+	return s
 }
