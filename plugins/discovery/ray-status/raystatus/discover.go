@@ -17,6 +17,7 @@ import (
 	hclog "github.com/hashicorp/go-hclog"
 
 	"github.com/castray/castray/sdk"
+	"github.com/castray/castray/sdk/ray/rayproc"
 )
 
 const (
@@ -69,7 +70,7 @@ func New(log hclog.Logger) *Discoverer {
 		environ:  os.Environ,
 		home:     os.UserHomeDir,
 		lookPath: exec.LookPath,
-		procRoot: "/proc",
+		procRoot: rayproc.DefaultRoot,
 
 		withTimeout: context.WithTimeout,
 		run:         runCLI,
@@ -248,7 +249,7 @@ func (d *Discoverer) Discover(ctx context.Context, req *sdk.DiscoverRequest, sin
 	}
 	runPlain := cfg.Local
 	if runPlain {
-		def := lookupDefaultAddress(r.env, d.procRoot)
+		def := lookupDefaultAddress(ctx, r.env, d.procRoot)
 		if i, ok := seen[def.Address]; ok && def.Address != "" {
 			// The plain run would ask the same GCS: one run is enough.
 			explicit[i].defaultSource = def.Source
@@ -355,7 +356,7 @@ func (r *run) check(ctx context.Context, t target) {
 	}
 	var def defaultAddress
 	if t.address == "" {
-		def = lookupDefaultAddress(r.env, r.d.procRoot)
+		def = lookupDefaultAddress(ctx, r.env, r.d.procRoot)
 	}
 	env := r.addrEnv
 	if t.address == "" {
@@ -390,7 +391,7 @@ func (r *run) check(ctx context.Context, t target) {
 	if t.address == "" {
 		// Ray read its sources when it started; if they changed meanwhile,
 		// the address it used is unknown.
-		if after := lookupDefaultAddress(r.env, r.d.procRoot); after.Address != def.Address {
+		if after := lookupDefaultAddress(ctx, r.env, r.d.procRoot); after.Address != def.Address {
 			def = defaultAddress{}
 		}
 	}

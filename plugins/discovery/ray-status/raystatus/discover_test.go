@@ -3,7 +3,6 @@ package raystatus
 import (
 	"context"
 	"encoding/json"
-	"github.com/castray/castray/sdk/raytoken"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +14,9 @@ import (
 
 	"github.com/castray/castray/sdk"
 	"github.com/castray/castray/sdk/plugintest"
+	"github.com/castray/castray/sdk/ray/rayproc"
+	"github.com/castray/castray/sdk/ray/rayproc/rayproctest"
+	"github.com/castray/castray/sdk/raytoken"
 )
 
 // collect is a DiscoverSink that records everything.
@@ -730,50 +732,49 @@ func TestConfigOverridePerCall(t *testing.T) {
 func TestLookupDefaultAddress(t *testing.T) {
 	tmp := t.TempDir()
 	proc := t.TempDir()
-	mkproc := func(pid string, args ...string) {
-		if err := os.MkdirAll(filepath.Join(proc, pid), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		_ = os.WriteFile(filepath.Join(proc, pid, "cmdline"), []byte(strings.Join(args, "\x00")+"\x00"), 0o644)
+	mkproc := func(pid int, args ...string) {
+		rayproctest.Write(t, proc, rayproc.Process{PID: pid, Argv: args})
 	}
 	env := []string{"RAY_TMPDIR=" + tmp}
-	if got := lookupDefaultAddress(env, proc); got.Address != "" {
+	ctx := context.Background()
+	if got := lookupDefaultAddress(ctx, env, proc); got.Address != "" {
 		t.Errorf("nothing: %+v", got)
 	}
-	mkproc("100", "/venv/lib/ray/core/src/ray/raylet/raylet", "--raylet_socket_name=x", "--gcs-address=10.0.0.1:6379")
-	mkproc("101", "/usr/bin/python", "worker.py", "--gcs-address=10.0.0.9:6379") // not a raylet
-	if got := lookupDefaultAddress(env, proc); got.Address != "10.0.0.1:6379" {
+	mkproc(100, "/venv/lib/ray/core/src/ray/raylet/raylet", "--raylet_socket_name=x", "--gcs-address=10.0.0.1:6379")
+	mkproc(101, "/usr/bin/python", "worker.py", "--gcs-address=10.0.0.9:6379") // not a raylet
+	if got := lookupDefaultAddress(ctx, env, proc); got.Address != "10.0.0.1:6379" {
 		t.Errorf("one raylet: %+v", got)
 	}
-	mkproc("102", "raylet", "--python_worker_command=python w.py --gcs-address=10.0.0.2:6379 --x=1")
-	if got := lookupDefaultAddress(env, proc); got.Address != "" || !reflect.DeepEqual(got.Raylets, []string{"10.0.0.1:6379", "10.0.0.2:6379"}) {
+	mkproc(102, "raylet", "--python_worker_command=python w.py --gcs-address=10.0.0.2:6379 --x=1")
+	if got := lookupDefaultAddress(ctx, env, proc); got.Address != "" || !reflect.DeepEqual(got.Raylets, []string{"10.0.0.1:6379", "10.0.0.2:6379"}) {
 		t.Errorf("two raylets: %+v", got)
 	}
 	_ = os.MkdirAll(filepath.Join(tmp, "ray"), 0o755)
 	_ = os.WriteFile(filepath.Join(tmp, "ray", "ray_current_cluster"), []byte("10.0.0.2:6379"), 0o644)
-	if got := lookupDefaultAddress(env, proc); got.Address != "10.0.0.2:6379" || !strings.Contains(got.Source, "ray_current_cluster") {
+	if got := lookupDefaultAddress(ctx, env, proc); got.Address != "10.0.0.2:6379" || !strings.Contains(got.Source, "ray_current_cluster") {
 		t.Errorf("file: %+v", got)
 	}
-	if got := lookupDefaultAddress(append(env, "RAY_ADDRESS=10.0.0.3:6379"), proc); got.Address != "10.0.0.3:6379" || got.Source != "env RAY_ADDRESS" {
+	if got := lookupDefaultAddress(ctx, append(env, "RAY_ADDRESS=10.0.0.3:6379"), proc); got.Address != "10.0.0.3:6379" || got.Source != "env RAY_ADDRESS" {
 		t.Errorf("env: %+v", got)
 	}
-	if got := lookupDefaultAddress(append(env, "RAY_ADDRESS=auto"), proc); got.Address != "10.0.0.2:6379" {
+	if got := lookupDefaultAddress(ctx, append(env, "RAY_ADDRESS=auto"), proc); got.Address != "10.0.0.2:6379" {
 		t.Errorf("auto: %+v", got)
 	}
-	if got := lookupDefaultAddress(append(env, "RAY_ADDRESS=local"), proc); got.Address != "" {
+	if got := lookupDefaultAddress(ctx, append(env, "RAY_ADDRESS=local"), proc); got.Address != "" {
 		t.Errorf("local with two raylets: %+v", got)
 	}
-	if got := lookupDefaultAddress(append(env, "RAY_ADDRESS=http://127.0.0.1:8265"), proc); got.Address != "" {
+	if got := lookupDefaultAddress(ctx, append(env, "RAY_ADDRESS=http://127.0.0.1:8265"), proc); got.Address != "" {
 		t.Errorf("url: %+v", got)
 	}
 	// TMPDIR is the fallback of RAY_TMPDIR.
-	if got := lookupDefaultAddress([]string{"TMPDIR=" + tmp}, t.TempDir()); got.Address != "10.0.0.2:6379" {
+	if got := lookupDefaultAddress(ctx, []string{"TMPDIR=" + tmp}, t.TempDir()); got.Address != "10.0.0.2:6379" {
 		t.Errorf("TMPDIR: %+v", got)
 	}
 }
 
 func TestVersionChecked(t *testing.T) {
-	for v, want := range map[string]bool{"2.60.0": true, "2.40.0": true, "3.0.0": true, "2.39.9": false, "2.9.3": false, "": false, "x.y": false, "2.61.0rc1": true} {
+	for v, want := range map[string]bool{"2.60.0": true, "2.40.0": true, "3.0.0": true, "2.39.9": false, "2.9.3": false, "": false, "x.y": false, "2.61.0rc1": true,
+		"3.0.0.dev0": true, "2.60.0.post1": true, "2.40": true, "2.39.9rc1": false, "2": false, "2.x": false} {
 		if versionChecked(v) != want {
 			t.Errorf("versionChecked(%q) != %v", v, want)
 		}

@@ -35,8 +35,9 @@
 // # What it owns and must not touch
 //
 // It owns the child processes it starts (and their process groups) and two
-// unlinked temporary files per run for their output. It reads /proc/*/cmdline
-// and the ray_current_cluster file, and nothing else of the machine; it never
+// unlinked temporary files per run for their output. It reads the process
+// table (/proc/*/stat and cmdline, through sdk/ray/rayproc) and the
+// ray_current_cluster file, and nothing else of the machine; it never
 // runs a ray command other than `ray status` and `ray --version`, and never
 // sends anything to a cluster itself. It knows nothing of the daemon: it sees
 // only the sdk types.

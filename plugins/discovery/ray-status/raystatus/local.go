@@ -1,11 +1,12 @@
 package raystatus
 
 import (
-	"bytes"
+	"context"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
+
+	"github.com/castray/castray/sdk/ray/rayproc"
 )
 
 // defaultAddress is the cluster a plain `ray status` (no --address) talks
@@ -31,8 +32,8 @@ type defaultAddress struct {
 }
 
 // lookupDefaultAddress applies the rules above to an environment (that of
-// the child `ray status`) and a /proc root.
-func lookupDefaultAddress(env []string, procRoot string) defaultAddress {
+// the child `ray status`) and a /proc root ("" is the real /proc).
+func lookupDefaultAddress(ctx context.Context, env []string, procRoot string) defaultAddress {
 	get := func(k string) string { return envValue(env, k) }
 	v := strings.TrimSpace(get("RAY_ADDRESS"))
 	if v != "" && v != "auto" && v != "local" {
@@ -56,57 +57,21 @@ func lookupDefaultAddress(env []string, procRoot string) defaultAddress {
 			}
 		}
 	}
-	raylets := scanRayletGCSAddresses(procRoot)
+	raylets := rayletGCSAddresses(ctx, procRoot)
 	if len(raylets) == 1 {
 		return defaultAddress{Address: raylets[0], Source: "the only raylet process's --gcs-address", Raylets: raylets}
 	}
 	return defaultAddress{Raylets: raylets}
 }
 
-// scanRayletGCSAddresses is Ray's find_gcs_addresses: the --gcs-address
-// values on the command lines of processes whose executable name contains
-// "raylet". Sorted, without duplicates.
-func scanRayletGCSAddresses(procRoot string) []string {
-	if procRoot == "" {
-		procRoot = "/proc"
-	}
-	ents, err := os.ReadDir(procRoot)
+// rayletGCSAddresses is Ray's find_gcs_addresses over the process table at
+// procRoot (rayproc.RayletGCSAddresses); none when the table cannot be read.
+func rayletGCSAddresses(ctx context.Context, procRoot string) []string {
+	ps, err := rayproc.Lister{Root: procRoot}.Processes(ctx)
 	if err != nil {
 		return nil
 	}
-	seen := map[string]bool{}
-	for _, e := range ents {
-		name := e.Name()
-		if name == "" || name[0] < '0' || name[0] > '9' {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(procRoot, name, "cmdline"))
-		if err != nil || len(b) == 0 {
-			continue
-		}
-		args := strings.Split(string(bytes.TrimRight(b, "\x00")), "\x00")
-		if !strings.Contains(filepath.Base(args[0]), "raylet") {
-			continue
-		}
-		for _, arg := range args {
-			for _, word := range strings.Split(arg, " ") {
-				if !strings.HasPrefix(word, "--gcs-address") {
-					continue
-				}
-				parts := strings.Split(word, "=")
-				if len(parts) < 2 || parts[1] == "" || parts[1] == "None" {
-					continue
-				}
-				seen[parts[1]] = true
-			}
-		}
-	}
-	out := make([]string, 0, len(seen))
-	for a := range seen {
-		out = append(out, a)
-	}
-	sort.Strings(out)
-	return out
+	return rayproc.RayletGCSAddresses(ps)
 }
 
 // envValue returns the last value of key in env ("" if unset).

@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	version "github.com/hashicorp/go-version"
 )
 
 // versionCache remembers `ray --version` per CLI file (path, size, mtime),
@@ -88,16 +89,25 @@ func parseCLIVersion(out string) string {
 // cluster of another Ray version (scripts.py _check_ray_version), so that a
 // successful run proves the cluster's version. Seen in the sources of 2.40.0,
 // 2.44.1 and 2.49.2 and live in 2.60.0; 2.9.3 has no such check. Versions in
-// between are not trusted.
+// between are not trusted. Pre-releases and nightlies count as their release
+// (2.61.0rc1 and 3.0.0.dev0 as 2.61.0 and 3.0.0).
 func versionChecked(v string) bool {
-	parts := strings.SplitN(v, ".", 3)
-	if len(parts) < 2 {
+	ver, err := parseRayVersion(v)
+	if err != nil {
 		return false
 	}
-	major, err1 := strconv.Atoi(parts[0])
-	minor, err2 := strconv.Atoi(parts[1])
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	return major > 2 || major == 2 && minor >= 40
+	return ver.Core().GreaterThanOrEqual(firstCheckedVersion)
 }
+
+// parseRayVersion parses a Ray version, which follows PEP 440 ("2.60.0",
+// "2.61.0rc1", "3.0.0.dev0", "2.60.0.post1"): go-version reads all but the
+// ".devN" and ".postN" suffixes, which are given to it as a pre-release
+// ("-devN") and as build metadata ("+postN").
+func parseRayVersion(v string) (*version.Version, error) {
+	v = strings.Replace(v, ".dev", "-dev", 1)
+	v = strings.Replace(v, ".post", "+post", 1)
+	return version.NewVersion(v)
+}
+
+// firstCheckedVersion is the oldest CLI known to check the cluster's version.
+var firstCheckedVersion = version.Must(version.NewVersion("2.40.0"))
