@@ -57,3 +57,17 @@ plugin "local" {
   config {
   }
 }
+
+# Clusters no scan can find (a remote head, a dashboard behind a proxy):
+# list them for the "static" discovery plugin, which checks each one
+# against the cluster itself (plugins/discovery/static/README.md). Without
+# a block it runs with no clusters and reports nothing.
+#
+# plugin "static" {
+#   config {
+#     clusters = [
+#       { name = "prod", dashboard_url = "http://ray-head.example:8265", auth_token_file = "/etc/castray/prod.token" },
+#       { name = "lab", gcs_address = "10.0.0.5:6379" },
+#     ]
+#   }
+# }
