@@ -24,6 +24,9 @@
 //     module subprocesses and the setproctitle'd agents do not name the temp dir (see
 //     docs/ray-behaviour.md).
 //
+// The process table (pid, process group, cwd, command line, the marker) is read through
+// sdk/ray/rayproc, which also tells the raylet and the GCS apart for the stop order.
+//
 // Stop signals those processes only, in the order `ray stop` uses (raylet, then everything
 // but gcs_server, then gcs_server), sends SIGKILL to what is left after a grace period, and
 // checks that none remains. It never runs `ray stop`: that kills every Ray process on the

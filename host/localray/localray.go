@@ -2,7 +2,6 @@ package localray
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
+
+	"github.com/castray/castray/sdk/ray"
 )
 
 const (
@@ -296,30 +297,25 @@ func (h *Head) probe(env []string) error {
 		if err != nil {
 			return err
 		}
-		var am struct {
-			Mode string `json:"authentication_mode"`
-		}
-		if st != http.StatusOK || json.Unmarshal(body, &am) != nil || am.Mode == "" {
+		mode, derr := ray.DecodeAuthMode(body)
+		if st != http.StatusOK || derr != nil {
 			return fmt.Errorf("/api/authentication_mode: %d %q", st, tail(string(body), 200))
 		}
-		if am.Mode == "token" {
+		if mode == "token" {
 			tok, err := resolveToken(env)
 			if err != nil {
 				return err
 			}
 			h.Token = tok
 		}
-		h.AuthMode = am.Mode
+		h.AuthMode = mode
 	}
 	st, body, err = h.get("/api/version", h.Token)
 	if err != nil {
 		return err
 	}
-	var v struct {
-		RayVersion  string `json:"ray_version"`
-		SessionName string `json:"session_name"`
-	}
-	if st != http.StatusOK || json.Unmarshal(body, &v) != nil {
+	v, derr := ray.DecodeVersion(body)
+	if st != http.StatusOK || derr != nil {
 		return fmt.Errorf("/api/version: %d %q", st, tail(string(body), 200))
 	}
 	if v.SessionName != h.SessionName {
@@ -372,7 +368,7 @@ func (h *Head) Pids() []int {
 	}
 	var out []int
 	for _, p := range h.own.procs() {
-		out = append(out, p.pid)
+		out = append(out, p.PID)
 	}
 	return out
 }

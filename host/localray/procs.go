@@ -1,72 +1,19 @@
 package localray
 
 import (
-	"bytes"
-	"fmt"
-	"os"
-	"strconv"
+	"context"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/castray/castray/sdk/ray/rayproc"
 )
-
-// proc is one process as read from /proc.
-type proc struct {
-	pid, pgid int
-	comm      string // /proc/<pid>/comm; setproctitle may change it
-	cwd       string
-	cmdline   []string
-	marker    string // value of EnvMarker in its environment, if readable
-}
-
-func (p proc) String() string {
-	cmd := strings.TrimSpace(strings.Join(p.cmdline, " "))
-	if len(cmd) > 160 {
-		cmd = cmd[:160] + "…"
-	}
-	return fmt.Sprintf("pid=%d pgid=%d comm=%s cmd=%s", p.pid, p.pgid, p.comm, cmd)
-}
-
-// readProc reads one live process; ok is false when it is gone, unreadable or a zombie.
-func readProc(pid int) (proc, bool) {
-	dir := "/proc/" + strconv.Itoa(pid)
-	stat, err := os.ReadFile(dir + "/stat")
-	if err != nil {
-		return proc{}, false
-	}
-	// "pid (comm) state ppid pgrp ..."; comm may hold spaces and parentheses.
-	s := string(stat)
-	lp, rp := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if lp < 0 || rp < lp {
-		return proc{}, false
-	}
-	rest := strings.Fields(s[rp+1:])
-	if len(rest) < 3 || rest[0] == "Z" || rest[0] == "X" {
-		return proc{}, false
-	}
-	p := proc{pid: pid, comm: s[lp+1 : rp]}
-	p.pgid, _ = strconv.Atoi(rest[2])
-	if cl, err := os.ReadFile(dir + "/cmdline"); err == nil {
-		for _, a := range bytes.Split(bytes.TrimRight(cl, "\x00"), []byte{0}) {
-			p.cmdline = append(p.cmdline, string(a))
-		}
-	}
-	p.cwd, _ = os.Readlink(dir + "/cwd")
-	p.cwd = strings.TrimSuffix(p.cwd, " (deleted)")
-	if env, err := os.ReadFile(dir + "/environ"); err == nil {
-		for _, kv := range bytes.Split(env, []byte{0}) {
-			if v, ok := bytes.CutPrefix(kv, []byte(EnvMarker+"=")); ok {
-				p.marker = string(v)
-			}
-		}
-	}
-	return p, true
-}
 
 // owner says which processes belong to one head.
 type owner struct {
-	tempDir string // absolute, cleaned
-	pgid    int    // process group of `ray start`; 0 before it ran
+	tempDir  string // absolute, cleaned
+	pgid     int    // process group of `ray start`; 0 before it ran
+	procRoot string // the /proc to read; "" is the real one (tests use a fake tree)
 }
 
 // mentions reports whether s names dir or a path inside it.
@@ -85,11 +32,11 @@ func mentions(s, dir string) bool {
 }
 
 // marked reports whether p is tied to the head by its cwd, command line or environment.
-func (o owner) marked(p proc) bool {
-	if p.cwd == o.tempDir || strings.HasPrefix(p.cwd, o.tempDir+"/") || p.marker == o.tempDir {
+func (o owner) marked(p rayproc.Process) bool {
+	if p.Cwd == o.tempDir || strings.HasPrefix(p.Cwd, o.tempDir+"/") || p.Env[EnvMarker] == o.tempDir {
 		return true
 	}
-	for _, a := range p.cmdline {
+	for _, a := range p.Argv {
 		if mentions(a, o.tempDir) {
 			return true
 		}
@@ -97,31 +44,23 @@ func (o owner) marked(p proc) bool {
 	return false
 }
 
-// procs lists the head's live processes. Members of the `ray start` process group count only
-// while the group still holds a marked process: a pid is not reused while its process group
-// exists, so then the group is certainly still ours.
-func (o owner) procs() []proc {
+// procs lists the head's live processes, read by rayproc with their cwd and EnvMarker.
+// Members of the `ray start` process group count only while the group still holds a marked
+// process: a pid is not reused while its process group exists, so then the group is
+// certainly still ours.
+func (o owner) procs() []rayproc.Process {
 	if o.tempDir == "" {
 		return nil
 	}
-	ents, err := os.ReadDir("/proc")
+	all, err := rayproc.Lister{Root: o.procRoot, Cwd: true, Env: []string{EnvMarker}}.Processes(context.Background())
 	if err != nil {
 		return nil
 	}
-	self := os.Getpid()
-	var out, group []proc
+	var out, group []rayproc.Process
 	groupOurs := false
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		p, ok := readProc(pid)
-		if !ok {
-			continue
-		}
+	for _, p := range all {
 		m := o.marked(p)
-		inGroup := o.pgid > 0 && p.pgid == o.pgid
+		inGroup := o.pgid > 0 && p.PGID == o.pgid
 		switch {
 		case m:
 			out = append(out, p)
@@ -136,16 +75,22 @@ func (o owner) procs() []proc {
 	return out
 }
 
-func signalAll(ps []proc, sig syscall.Signal) {
+func signalAll(ps []rayproc.Process, sig syscall.Signal) {
 	for _, p := range ps {
-		_ = syscall.Kill(p.pid, sig)
+		_ = syscall.Kill(p.PID, sig)
 	}
 }
 
-func byComm(ps []proc, keep func(comm string) bool) []proc {
-	var out []proc
+// roleOf is the Ray component p is (rayproc.Recognise), "" for anything else.
+func roleOf(p rayproc.Process) rayproc.Role {
+	rp, _ := rayproc.Recognise(p)
+	return rp.Role
+}
+
+func byRole(ps []rayproc.Process, keep func(rayproc.Role) bool) []rayproc.Process {
+	var out []rayproc.Process
 	for _, p := range ps {
-		if keep(p.comm) {
+		if keep(roleOf(p)) {
 			out = append(out, p)
 		}
 	}
@@ -154,9 +99,9 @@ func byComm(ps []proc, keep func(comm string) bool) []proc {
 
 // waitGone polls until no process of the head passing keep remains, or until deadline; it
 // returns what is left.
-func (o owner) waitGone(keep func(comm string) bool, deadline time.Time) []proc {
+func (o owner) waitGone(keep func(rayproc.Role) bool, deadline time.Time) []rayproc.Process {
 	for {
-		left := byComm(o.procs(), keep)
+		left := byRole(o.procs(), keep)
 		if len(left) == 0 || !time.Now().Before(deadline) {
 			return left
 		}
@@ -169,10 +114,10 @@ func (o owner) waitGone(keep func(comm string) bool, deadline time.Time) []proc 
 // the dashboard talk to it while they exit; SIGTERMing all at once leaves the GCS and the
 // monitor hanging, see docs/ray-behaviour.md). Whatever is alive at killAt gets SIGKILL.
 // It returns the number of processes found, how many needed SIGKILL, and the survivors.
-func (o owner) terminate(killAt time.Time) (found, killed int, left []proc) {
-	isRaylet := func(c string) bool { return c == "raylet" }
-	notGCS := func(c string) bool { return c != "gcs_server" }
-	all := func(string) bool { return true }
+func (o owner) terminate(killAt time.Time) (found, killed int, left []rayproc.Process) {
+	isRaylet := func(r rayproc.Role) bool { return r == rayproc.RoleRaylet }
+	notGCS := func(r rayproc.Role) bool { return r != rayproc.RoleGCS }
+	all := func(rayproc.Role) bool { return true }
 	before := func(d time.Duration) time.Time {
 		if t := time.Now().Add(d); t.Before(killAt) {
 			return t
@@ -185,16 +130,16 @@ func (o owner) terminate(killAt time.Time) (found, killed int, left []proc) {
 	if found == 0 {
 		return 0, 0, nil
 	}
-	signalAll(byComm(ps, isRaylet), syscall.SIGTERM)
+	signalAll(byRole(ps, isRaylet), syscall.SIGTERM)
 	o.waitGone(isRaylet, before(4*time.Second))
-	signalAll(byComm(o.procs(), notGCS), syscall.SIGTERM)
+	signalAll(byRole(o.procs(), notGCS), syscall.SIGTERM)
 	o.waitGone(notGCS, before(3*time.Second))
 	signalAll(o.procs(), syscall.SIGTERM)
 	left = o.waitGone(all, killAt)
 	seen := map[int]bool{}
 	for i := 0; i < 5 && len(left) > 0; i++ { // rescan: something may still have been forking
 		for _, p := range left {
-			seen[p.pid] = true
+			seen[p.PID] = true
 		}
 		signalAll(left, syscall.SIGKILL)
 		left = o.waitGone(all, time.Now().Add(2*time.Second))
