@@ -13,7 +13,24 @@
 // Go authors implement the small interfaces below (Plugin plus Discoverer or
 // Transferer) and never touch gRPC: the adapters in this package turn calls
 // into RPCs on the daemon's side and back into calls on the plugin's side.
-// Package sdk/plugintest runs a plugin over the real gRPC path in a test.
+// Package sdk/plugintest runs a plugin over the real gRPC path in a test,
+// and its Sink collects what Discover reports. sdk/examples/discovery is a
+// complete plugin, the one the README shows.
+//
+// Less to write: Configured[C] implements ConfigSchema and Configure from a
+// config struct (SchemaFor derives the schema from its json and castray
+// tags; DecodeConfig reports every problem at once); ProbeEach runs a probe
+// per host:port of a request's scope; and what a plugin leaves empty is
+// filled in on its side of the wire: PluginInfo's kind, name (from the
+// binary's name) and api_versions (those served), a candidate's source (the
+// plugin's name), a summary's candidate count and elapsed time.
+//
+// API versions: APIVersions lists those this SDK speaks (APIVersion is the
+// newest). A plugin serves all of them unless WithAPIVersions narrows the
+// list, the daemon offers all it knows, and go-plugin picks the highest
+// common one, which Configure receives. Version 1 is a promise: source and
+// wire compatible for as long as the daemon offers it. The handshake's
+// magic cookie does not depend on the version.
 //
 // The life of a plugin, as the daemon drives it:
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 
 	plugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -203,6 +204,7 @@ type streamDiscoverSink struct {
 	err    error // the first failed Send, or errDiscoverReturned
 	// source, when set, names the plugin in candidates that name no source.
 	source func() string
+	sent   uint32 // candidates sent
 }
 
 // errDiscoverReturned is what a plugin's goroutine gets when it reports
@@ -217,6 +219,8 @@ func (s *streamDiscoverSink) send(ev *castrayv1.DiscoverEvent) error {
 	}
 	if err := s.stream.Send(ev); err != nil {
 		s.err = err
+	} else if _, ok := ev.Event.(*castrayv1.DiscoverEvent_Candidate); ok {
+		s.sent++
 	}
 	return s.err
 }
@@ -247,15 +251,27 @@ func (s *streamDiscoverSink) Note(n *DiscoverNote) error {
 }
 
 func (s *discoveryServer) Discover(req *castrayv1.DiscoverRequest, stream grpc.ServerStreamingServer[castrayv1.DiscoverEvent]) error {
-	ctx := stream.Context()
+	ctx, start := stream.Context(), time.Now()
 	sink := &streamDiscoverSink{stream: stream, source: func() string { return s.source(ctx) }}
 	summary, err := s.impl.Discover(stream.Context(), req, sink)
 	if err != nil {
 		_ = sink.close(nil)
 		return statusError(err)
 	}
+	// What the summary leaves at zero, the SDK knows: the candidates
+	// streamed and the time taken.
 	if summary == nil {
 		summary = &DiscoverSummary{}
+	} else {
+		summary = proto.Clone(summary).(*DiscoverSummary)
+	}
+	sink.mu.Lock()
+	if summary.GetCandidates() == 0 {
+		summary.Candidates = sink.sent
+	}
+	sink.mu.Unlock()
+	if summary.GetElapsedMs() == 0 {
+		summary.ElapsedMs = uint32(time.Since(start).Milliseconds())
 	}
 	return sink.close(&castrayv1.DiscoverEvent{Event: &castrayv1.DiscoverEvent_Summary{Summary: summary}})
 }
