@@ -101,4 +101,3 @@ func readmeBlock(doc, heading, fence string) string {
 	}
 	return rest[:k+1]
 }
-
