@@ -245,13 +245,21 @@ plugin "tmpdir" {
 	ln.Close()
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 
+	// The plugins' sockets go to TMPDIR; a short one of the test's own also collects the socket
+	// directory the killed plugin cannot remove.
+	tmp, err := os.MkdirTemp("/tmp", "cpy-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
 	cmd := exec.Command(castray, "serve", "--config", cfgPath, "--data-dir", t.TempDir(),
 		"--plugin-dir", pluginDir, "--host", "127.0.0.1", "--port", fmt.Sprint(port))
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CASTRAY_") && !strings.HasPrefix(kv, "RAY_ADDRESS=") {
+		if !strings.HasPrefix(kv, "CASTRAY_") && !strings.HasPrefix(kv, "RAY_ADDRESS=") && !strings.HasPrefix(kv, "TMPDIR=") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	cmd.Env = append(cmd.Env, "TMPDIR="+tmp)
 	stderr := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Start(); err != nil {
