@@ -3,6 +3,7 @@
 //	castray serve      run the daemon
 //	castray version    print the version
 //	castray plugins    list the plugins of a running daemon
+//	castray plugin new write a new discovery plugin module (plugin_new.go)
 package main
 
 import (

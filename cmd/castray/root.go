@@ -30,7 +30,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newVersionCmd(), newPluginsCmd(), newDiscoverCmd(), newConnectCmd(), newDisconnectCmd(), newNodesCmd())
+	root.AddCommand(newServeCmd(), newVersionCmd(), newPluginsCmd(), newDiscoverCmd(), newConnectCmd(), newDisconnectCmd(), newNodesCmd(), newPluginCmd())
 	return root
 }
 
