@@ -163,7 +163,7 @@ func (s *Scanner) config() Config {
 	return s.cfg.clone()
 }
 
-// output is where the workers report, straight to the sink (a DiscoverSink
+// output is where the probes report, straight to the sink (a DiscoverSink
 // is safe for concurrent use). It keeps the sink's first error (the caller
 // went away), which stops the scan through stop.
 type output struct {
@@ -399,11 +399,11 @@ type hostState struct {
 	results []portResult
 }
 
-// run probes every port of every host, at most `workers` at once, and
-// emits each host's candidates as soon as its last port is done.
-func (sc *scan) run(entries []hostEntry, ports []portSpec, extra []target, workers int) {
+// run probes every port of every host, at most `limit` at once, and emits
+// each host's candidates as soon as its last port is done.
+func (sc *scan) run(entries []hostEntry, ports []portSpec, extra []target, limit int) {
 	var g errgroup.Group
-	g.SetLimit(workers)
+	g.SetLimit(limit)
 	send := func(t target) bool {
 		if len(t.ports) == 0 {
 			return true
@@ -422,7 +422,7 @@ func (sc *scan) run(entries []hostEntry, ports []portSpec, extra []target, worke
 				}
 				return false
 			}
-			// Blocks while `workers` probes run; a cancelled scan ends
+			// Blocks while `limit` probes run; a cancelled scan ends
 			// them promptly.
 			g.Go(func() error {
 				sc.do(h, p)
