@@ -16,7 +16,9 @@
 #   3. go run ./e2e/bench: daemon start-up, idle RSS, RPC to a real plugin
 #      process, a 1 GiB upload (curl -T, also to a plain file-writing server)
 #      and 1 GiB local transfers (unicast, broadcast, time to first byte),
-#      each next to a baseline measured in the same run; it reads the output
+#      each next to a baseline measured in the same run, and the lines of Go
+#      in the smallest correct out-of-tree discovery plugin (`castray plugin
+#      new`, built against this checkout; goal <= 30); it reads the output
 #      of step 1 and prints the table.
 #
 # Goals are reported as PASS/MISS for information only. The exit status is

@@ -2,7 +2,8 @@
 
 // Command bench measures CastRay against baselines taken in the same run and
 // prints one table: daemon start-up, idle memory, plugin RPC cost and local
-// file transfer. `make bench` runs it through e2e/bench.sh, which first runs
+// file transfer, and the lines of Go in a minimal out-of-tree discovery
+// plugin. `make bench` runs it through e2e/bench.sh, which first runs
 // the Go benchmarks of sdk and the local delivery package and hands their
 // output over with -gobench, so their figures land in the same table.
 //
@@ -48,7 +49,7 @@ func run() int {
 	flag.Int64Var(&o.size, "size", 1<<30, "size in bytes of the transfer benchmark's file")
 	flag.DurationVar(&o.idle, "idle", 2*time.Second, "idle time before reading RSS")
 	flag.StringVar(&o.goBench, "gobench", "", "output of `go test -bench` to include in the table")
-	flag.StringVar(&skip, "skip", "", "comma-separated items to skip: startup,rpc,transfer")
+	flag.StringVar(&skip, "skip", "", "comma-separated items to skip: startup,rpc,transfer,lines")
 	flag.Parse()
 	o.skip = map[string]bool{}
 	for _, s := range splitComma(skip) {
@@ -107,6 +108,7 @@ func run() int {
 	})
 	step("rpc", func() error { return benchPluginRPC(ctx, rep, o) })
 	step("transfer", func() error { return benchTransfer(ctx, rep, o, root, versionRSS) })
+	step("lines", func() error { return benchPluginLines(ctx, rep, o, root) })
 	if o.goBench != "" {
 		if err := addGoBench(rep, o.goBench); err != nil {
 			rep.fail("gobench", err)
