@@ -2,10 +2,8 @@ package ray
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -252,10 +250,4 @@ func (c *countingConn) Read(b []byte) (int, error) {
 		c.heard.Store(true)
 	}
 	return n, err
-}
-
-// isTimeout reports an error that is a deadline running out.
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 )
 
@@ -26,27 +25,16 @@ type httpProbe struct {
 	client *http.Client
 }
 
-// get fetches path with the probe timeout; withToken adds `Authorization:
-// Bearer <token>`.
+// get fetches path through the package's one dashboard GET with the
+// probe timeout; withToken adds `Authorization: Bearer <token>`. A status
+// of 0 means no answer came.
 func (h *httpProbe) get(ctx context.Context, path string, withToken bool) (int, []byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, h.p.opts.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.base+path, nil)
-	if err != nil {
-		return 0, nil, err
+	o := GetOptions{Timeout: h.p.opts.Timeout, Limit: maxProbeBody, UserAgent: h.p.opts.UserAgent}
+	if withToken {
+		o.Token = h.p.opts.Token
 	}
-	req.Header.Set("User-Agent", h.p.opts.UserAgent)
-	req.Header.Set("Accept", "application/json, text/plain")
-	if withToken && h.p.opts.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+h.p.opts.Token)
-	}
-	resp, err := h.client.Do(req)
-	if err != nil {
-		return 0, nil, scrubURLError(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxProbeBody))
-	return resp.StatusCode, body, err
+	a, err := Get(ctx, h.client, h.base+path, o)
+	return a.Status, a.Body, err
 }
 
 // http asks the port whether it is a Ray dashboard or dashboard agent. A
@@ -67,7 +55,7 @@ func (p *prober) http(ctx context.Context, f *Finding) stepResult {
 	}}
 	noAnswer := func(err error) stepResult {
 		f.Evidence = append(f.Evidence, fmt.Sprintf("HTTP on %s → %v (no HTTP answer)", p.addr, err))
-		if isTimeout(err) {
+		if IsTimeout(err) {
 			return stepTimedOut
 		}
 		return stepNoAnswer
@@ -75,11 +63,11 @@ func (p *prober) http(ctx context.Context, f *Finding) stepResult {
 	answered := false
 	agent := func() (bool, error) {
 		st, body, err := h.get(ctx, "/api/local_raylet_healthz", false)
-		if err != nil {
+		if st == 0 {
 			return false, err
 		}
 		answered = true
-		if IsHealthy(st, body) {
+		if err == nil && IsHealthy(st, body) {
 			f.Kind = KindDashboardAgent
 			f.Evidence = append(f.Evidence, fmt.Sprintf("GET %s/api/local_raylet_healthz → 200 success (a Ray dashboard agent)", h.base))
 			return true, nil
@@ -97,11 +85,13 @@ func (p *prober) http(ctx context.Context, f *Finding) stepResult {
 	d := &DashboardFinding{URL: h.base}
 	var ev []string
 	st, body, err := h.get(ctx, "/api/authentication_mode", false)
-	if err != nil && !answered {
+	if st == 0 && !answered {
 		return noAnswer(err)
 	}
-	if err == nil {
+	if st != 0 {
 		answered = true
+	}
+	if err == nil {
 		if mode, perr := DecodeAuthMode(body); st == http.StatusOK && perr == nil {
 			d.AuthMode = mode
 			d.TokenMode = mode == "token"
@@ -115,11 +105,11 @@ func (p *prober) http(ctx context.Context, f *Finding) stepResult {
 	if withToken {
 		how = " (with the token)"
 	}
-	if st, body, err := h.get(ctx, "/api/version", withToken); err == nil {
+	if st, body, err := h.get(ctx, "/api/version", withToken); st != 0 {
 		answered = true
 		switch {
 		case st == http.StatusOK:
-			if v, perr := DecodeVersion(body); perr == nil {
+			if v, perr := DecodeVersion(body); err == nil && perr == nil {
 				d.Version = &v
 				ev = append(ev, fmt.Sprintf("GET %s/api/version → 200 ray %s%s", h.base, v.RayVersion, how))
 			}
@@ -134,9 +124,9 @@ func (p *prober) http(ctx context.Context, f *Finding) stepResult {
 		}
 	}
 	healthy := false
-	if st, body, err := h.get(ctx, "/api/gcs_healthz", false); err == nil {
+	if st, body, err := h.get(ctx, "/api/gcs_healthz", false); st != 0 {
 		answered = true
-		healthy = IsHealthy(st, body)
+		healthy = err == nil && IsHealthy(st, body)
 		switch {
 		case healthy:
 			ev = append(ev, fmt.Sprintf("GET %s/api/gcs_healthz → 200 success", h.base))
