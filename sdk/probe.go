@@ -6,8 +6,9 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // MaxProbeTargets bounds the targets of one ProbeEach call: a request or a
@@ -17,8 +18,8 @@ const MaxProbeTargets = 1 << 16
 // probeParallelism is how many probes of one ProbeEach call run at once.
 const probeParallelism = 32
 
-// ProbeEach calls probe once for each "host:port" target of a Discover
-// request and returns the call's summary: what a discovery strategy that
+// ProbeEach calls probe once for each host and port of a Discover request
+// and returns the call's summary: what a discovery strategy that
 // probes addresses needs, so its Discover can be a single call.
 //
 // The targets are req.Hosts × req.Ports, where the request leaves either
@@ -31,7 +32,7 @@ const probeParallelism = 32
 // stops the others and is returned; a target where nothing answers is not
 // an error: probe returns nil. The summary counts the probes started; the
 // candidates reported are counted by the SDK.
-func ProbeEach(ctx context.Context, req *DiscoverRequest, hosts []string, ports []uint32, probe func(ctx context.Context, target string) error) (*DiscoverSummary, error) {
+func ProbeEach(ctx context.Context, req *DiscoverRequest, hosts []string, ports []uint32, probe func(ctx context.Context, host string, port int) error) (*DiscoverSummary, error) {
 	if len(req.GetHosts()) > 0 {
 		hosts = req.GetHosts()
 	}
@@ -42,47 +43,28 @@ func ProbeEach(ctx context.Context, req *DiscoverRequest, hosts []string, ports 
 	if err != nil {
 		return nil, InvalidArgument(err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	timeout := time.Duration(req.GetProbeTimeoutMs()) * time.Millisecond
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		sum      = &DiscoverSummary{}
-		slots    = make(chan struct{}, probeParallelism)
-	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(probeParallelism)
+	sum := &DiscoverSummary{}
 	for _, target := range targets {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
+		if gctx.Err() != nil {
 			break
 		}
+		host, port, _ := net.SplitHostPort(target)
+		portNum, _ := strconv.Atoi(port)
 		sum.Probes++
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			pctx, pcancel := ctx, context.CancelFunc(func() {})
+		g.Go(func() error {
+			pctx, cancel := gctx, context.CancelFunc(func() {})
 			if timeout > 0 {
-				pctx, pcancel = context.WithTimeout(ctx, timeout)
+				pctx, cancel = context.WithTimeout(gctx, timeout)
 			}
-			defer pcancel()
-			if err := probe(pctx, target); err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-				cancel()
-			}
-		}()
+			defer cancel()
+			return probe(pctx, host, portNum)
+		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return sum, ctx.Err()
 }

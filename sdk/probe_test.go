@@ -3,7 +3,9 @@ package sdk_test
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -30,7 +32,8 @@ func TestTargets(t *testing.T) {
 func TestProbeEach(t *testing.T) {
 	var mu sync.Mutex
 	var seen []string
-	probe := func(ctx context.Context, target string) error {
+	probe := func(ctx context.Context, host string, port int) error {
+		target := net.JoinHostPort(host, strconv.Itoa(port))
 		if _, ok := ctx.Deadline(); !ok {
 			t.Errorf("probe of %s has no deadline", target)
 		}
@@ -50,7 +53,7 @@ func TestProbeEach(t *testing.T) {
 	// The first error stops the call and is returned.
 	stop := errors.New("sink closed")
 	_, err = sdk.ProbeEach(context.Background(), &sdk.DiscoverRequest{Hosts: []string{"10.0.0.0/24"}, ProbeTimeoutMs: 1000},
-		nil, []uint32{1}, func(context.Context, string) error { return stop })
+		nil, []uint32{1}, func(context.Context, string, int) error { return stop })
 	if !errors.Is(err, stop) {
 		t.Errorf("err = %v, want the probe's", err)
 	}

@@ -3,10 +3,11 @@
 // folder, `go build` builds it out of tree against this checkout's SDK
 // (offline, from the module cache), and the built castray daemon loads it
 // from its plugin directory, twice under two names. Both probe a fake Ray
-// dashboard (GET /api/version → 200), and the daemon's discovery round
+// dashboard (its /api/authentication_mode and /api/version answer as Ray
+// 2.60's do, enough for the SDK's ray.Probe), and the daemon's discovery round
 // must merge their candidates into one cluster with both sources; a killed
 // plugin process must be relaunched and report again. No Ray is needed:
-// the generated plugin checks the dashboard endpoint only.
+// the generated plugin checks the dashboard endpoints only.
 //
 // The daemon comes from $CASTRAY_BIN_DIR/castray; when unset, TestMain
 // builds it into a temporary folder.
@@ -251,12 +252,15 @@ func discover(t *testing.T, base string) []cluster {
 
 func TestOutOfTreePluginLoadsMergesAndSurvivesAKill(t *testing.T) {
 	dashboard := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/api/version" {
-			http.NotFound(w, r)
-			return
-		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"version": "4", "ray_version": "2.60.0", "ray_commit": "x"}`)
+		switch r.URL.Path {
+		case "/api/authentication_mode":
+			_, _ = io.WriteString(w, `{"authentication_mode": "disabled"}`)
+		case "/api/version":
+			_, _ = io.WriteString(w, `{"version": "4", "ray_version": "2.60.0", "ray_commit": "x"}`)
+		default:
+			http.NotFound(w, r)
+		}
 	}))
 	defer dashboard.Close()
 	u, _ := url.Parse(dashboard.URL)

@@ -18,11 +18,14 @@ import (
 // answers and a port where nothing does, it reports the one dashboard.
 func TestExampleFindsADashboard(t *testing.T) {
 	ray := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/api/version" {
+		switch r.URL.Path {
+		case "/api/authentication_mode":
+			_, _ = w.Write([]byte(`{"authentication_mode": "disabled"}`))
+		case "/api/version":
+			_, _ = w.Write([]byte(`{"version": "4", "ray_version": "2.60.0", "session_name": "session_2026-12-01_10-00-00_000001_1"}`))
+		default:
 			http.NotFound(w, r)
-			return
 		}
-		_, _ = w.Write([]byte(`{"ray_version": "2.60.0"}`))
 	}))
 	defer ray.Close()
 	u, _ := url.Parse(ray.URL)
@@ -42,7 +45,8 @@ func TestExampleFindsADashboard(t *testing.T) {
 	}
 	got := sink.Candidates()
 	if len(got) != 1 || got[0].GetDashboardUrl() != ray.URL || got[0].GetStatus() != sdk.StatusActive ||
-		got[0].GetSource() != filepath.Base(os.Args[0]) {
+		got[0].GetSource() != filepath.Base(os.Args[0]) || got[0].GetRayVersion() != "2.60.0" ||
+		got[0].GetSessionName() != "session_2026-12-01_10-00-00_000001_1" {
 		t.Fatalf("candidates = %v, want one active at %s", got, ray.URL)
 	}
 	if sum.GetProbes() != 2 || sum.GetCandidates() != 1 {

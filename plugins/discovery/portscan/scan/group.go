@@ -1,10 +1,7 @@
 package scan
 
 import (
-	"encoding/hex"
 	"fmt"
-	"path"
-	"slices"
 	"strings"
 
 	"github.com/castray/castray/sdk"
@@ -48,7 +45,7 @@ func group(host string, results []portResult, local map[string]bool) ([]*sdk.Clu
 		case r.found.Kind == "":
 			note("info", addr, "open port, not Ray: %s", r.found.NotRay)
 		case r.found.GCS != nil:
-			c := gcsCandidate(r.found)
+			c := candidate(r.found)
 			gcss = append(gcss, gcsCand{c, r.found.GCS})
 			for _, p := range r.found.GCS.Problems {
 				note("warn", addr, "Ray GCS answered, but %s", p)
@@ -87,30 +84,25 @@ func group(host string, results []portResult, local map[string]bool) ([]*sdk.Clu
 					}
 				}
 			}
-			if joined != nil {
-				joined.DashboardUrl = d.URL
-				joined.Evidence = append(joined.Evidence, f.Evidence...)
-				joined.Evidence = append(joined.Evidence, "dashboard and GCS report the same session "+d.Version.SessionName)
-				joined.AuthRequired = joined.AuthRequired || d.AuthRequired
-				addDashAttrs(joined, d)
+			c := candidate(f)
+			if joined == nil {
+				cands = append(cands, c)
 				continue
 			}
-			c := newCandidate()
-			c.DashboardUrl = d.URL
-			c.AuthRequired = d.AuthRequired
-			c.Evidence = f.Evidence
-			if d.Version != nil {
-				c.RayVersion = d.Version.RayVersion
-				c.SessionName = d.Version.SessionName
+			joined.DashboardUrl = c.DashboardUrl
+			joined.Evidence = append(joined.Evidence, c.Evidence...)
+			joined.Evidence = append(joined.Evidence, "dashboard and GCS report the same session "+d.Version.SessionName)
+			joined.AuthRequired = joined.AuthRequired || c.AuthRequired
+			if joined.RayVersion == "" {
+				joined.RayVersion = c.RayVersion
 			}
-			addDashAttrs(c, d)
-			cands = append(cands, c)
+			for k, v := range c.Attributes {
+				if _, ok := joined.Attributes[k]; !ok {
+					joined.Attributes[k] = v
+				}
+			}
 		case f.ClientServer != nil:
-			c := newCandidate()
-			c.ClientAddress = "ray://" + f.Addr
-			c.AuthRequired = f.ClientServer.AuthRequired
-			c.Evidence = f.Evidence
-			cands = append(cands, c)
+			cands = append(cands, candidate(f))
 		case f.Kind == ray.KindDashboardAgent:
 			addr := joinHostPort(host, r.port)
 			var owner *gcsCand
@@ -139,81 +131,11 @@ func group(host string, results []portResult, local map[string]bool) ([]*sdk.Clu
 	return append(out, cands...), notes
 }
 
-func newCandidate() *sdk.ClusterCandidate {
-	return &sdk.ClusterCandidate{Source: Name, NodeCount: -1, Status: sdk.StatusActive, Attributes: map[string]string{}}
-}
-
-func addDashAttrs(c *sdk.ClusterCandidate, d *ray.DashboardFinding) {
-	if d.AuthMode != "" {
-		c.Attributes["auth_mode"] = d.AuthMode
-	}
-	if d.Version != nil && d.Version.RayCommit != "" {
-		c.Attributes["ray_commit"] = d.Version.RayCommit
-	}
-	if c.RayVersion == "" && d.Version != nil {
-		c.RayVersion = d.Version.RayVersion
-	}
-	if c.SessionName == "" && d.Version != nil {
-		c.SessionName = d.Version.SessionName
-	}
-}
-
-// gcsCandidate is the candidate of a port found to be a GCS.
-func gcsCandidate(found *ray.Finding) *sdk.ClusterCandidate {
-	f := found.GCS
-	c := newCandidate()
-	c.GcsAddress = found.Addr
-	c.ClusterId = f.ClusterID
-	c.RayVersion = f.RayVersion
-	c.AuthRequired = f.AuthRequired
-	c.Evidence = append([]string(nil), found.Evidence...)
-	if f.NodesKnown {
-		c.NodeCount = int32(len(f.AliveNodes))
-		total := map[string]float64{}
-		for _, n := range f.AliveNodes {
-			for k, v := range n.GetResourcesTotal() {
-				// node:<ip> and node:__internal_head__ mark nodes; they are
-				// not capacity.
-				if !strings.HasPrefix(k, "node:") {
-					total[k] += v
-				}
-			}
-			if n.GetIsHeadNode() {
-				if dir := n.GetSessionDir(); strings.HasPrefix(path.Base(dir), "session_") && path.IsAbs(dir) {
-					c.SessionDir = dir
-					c.SessionName = path.Base(dir)
-				}
-				if len(n.GetNodeId()) > 0 {
-					c.Attributes["head_node_id"] = hex.EncodeToString(n.GetNodeId())
-				}
-				if a := n.GetNodeManagerAddress(); a != "" {
-					c.Attributes["head_node_ip"] = a
-				}
-			}
-		}
-		if len(total) > 0 {
-			c.ResourcesTotal = total
-		}
-		var ips []string
-		for _, n := range f.AliveNodes {
-			if a := n.GetNodeManagerAddress(); a != "" && !slices.Contains(ips, a) {
-				ips = append(ips, a)
-			}
-		}
-		slices.Sort(ips)
-		if len(ips) > 0 {
-			c.Attributes["node_ips"] = strings.Join(ips, ",")
-		}
-	}
-	if f.TokenMode {
-		c.Attributes["auth_mode"] = "token"
-	}
-	switch {
-	case f.TokenRejected:
-		c.Attributes["auth"] = "token rejected"
-	case f.AuthRequired:
-		c.Attributes["auth"] = "no token"
-	}
+// candidate is the SDK's candidate of one finding, reported as this
+// plugin's.
+func candidate(f *ray.Finding) *sdk.ClusterCandidate {
+	c := sdk.CandidateFrom(f)
+	c.Source = Name
 	return c
 }
 

@@ -29,7 +29,7 @@ func FuzzGCSCandidate(f *testing.F) {
 			return
 		}
 		g := &ray.GCSFinding{NodesKnown: true, AliveNodes: r.GetNodeInfoList()}
-		c := gcsCandidate(&ray.Finding{Addr: "127.0.0.1:6379", Kind: ray.KindGCS, GCS: g})
+		c := candidate(&ray.Finding{Addr: "127.0.0.1:6379", Kind: ray.KindGCS, GCS: g})
 		if c.GetNodeCount() != int32(len(g.AliveNodes)) || c.GetGcsAddress() != "127.0.0.1:6379" {
 			t.Fatalf("candidate %v from %d nodes", c, len(g.AliveNodes))
 		}
