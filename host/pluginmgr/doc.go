@@ -57,6 +57,11 @@
 // the same name and kind, or the relaunch fails); only its process and
 // status change afterwards, under the instance's lock.
 //
+// TransferNames lists the enabled transfer plugins and TransferCapabilities
+// says what one can do (node kinds, modes, limits): asked once per plugin
+// process and cached until a relaunch, when the new process is asked again.
+// The daemon routes each transfer target by these answers (host/transfer).
+//
 // The package must not read the daemon's configuration files (it receives
 // Settings), touch the registry or the store, or serve HTTP.
 package pluginmgr

@@ -78,6 +78,11 @@ type instance struct {
 	rpc    plugin.ClientProtocol
 	impl   sdk.Plugin // a sdk.Discoverer or sdk.Transferer
 	st     Status
+	// launches counts the processes started; caps is a transfer plugin's
+	// Capabilities answer for the current process (nil until asked, and
+	// again after each launch).
+	launches int
+	caps     *sdk.TransferCapabilities
 }
 
 // launch starts the process, handshakes, reads GetInfo and dispenses the
@@ -161,6 +166,8 @@ func (i *instance) launch(ctx context.Context, want *sdk.PluginInfo) (*sdk.Plugi
 	}
 	i.mu.Lock()
 	i.client, i.rpc, i.impl = client, rpc, impl.(sdk.Plugin)
+	i.launches++
+	i.caps = nil
 	i.st.Version, i.st.APIVersion, i.st.Description = info.GetPluginVersion(), client.NegotiatedVersion(), info.GetDescription()
 	i.st.APIVersions = info.GetApiVersions()
 	i.st.ConfigSchema, i.st.PID, i.st.StartedAt = fields, pid, time.Now().UTC()
@@ -315,6 +322,7 @@ func (i *instance) kill() {
 	i.mu.Lock()
 	client := i.client
 	i.client, i.rpc, i.impl = nil, nil, nil
+	i.caps = nil
 	i.mu.Unlock()
 	if client != nil {
 		client.Kill()

@@ -412,6 +412,57 @@ func (m *Manager) Transfer(name string) (sdk.Transferer, error) {
 	return transferProxy{inst}, nil
 }
 
+// TransferNames lists the enabled transfer plugins, sorted: the backends
+// the daemon may route a transfer to (one may be restarting right now).
+func (m *Manager) TransferNames() []string {
+	var out []string
+	for name, inst := range m.plugins {
+		if inst.kind == sdk.KindTransfer && inst.status().State != StateDisabled {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TransferCapabilities returns what a transfer plugin can do. The answer is
+// asked of each plugin process once and cached until the plugin is
+// relaunched (a new binary may say otherwise); a failed call is not cached.
+// The caller must not modify the result.
+func (m *Manager) TransferCapabilities(ctx context.Context, name string) (*sdk.TransferCapabilities, error) {
+	inst, ok := m.plugins[name]
+	if !ok || inst.kind != sdk.KindTransfer {
+		return nil, fmt.Errorf("transfer plugin %q: %w", name, ErrNoPlugin)
+	}
+	inst.mu.Lock()
+	caps, launch := inst.caps, inst.launches
+	inst.mu.Unlock()
+	if caps != nil {
+		return caps, nil
+	}
+	impl, err := inst.current()
+	if err != nil {
+		return nil, err
+	}
+	tr, ok := impl.(sdk.Transferer)
+	if !ok {
+		return nil, fmt.Errorf("transfer plugin %q serves no transfer service", name)
+	}
+	caps, err = tr.Capabilities(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("capabilities of transfer plugin %q: %w", name, err)
+	}
+	if caps == nil {
+		caps = &sdk.TransferCapabilities{}
+	}
+	inst.mu.Lock()
+	if inst.launches == launch { // still the process that answered
+		inst.caps = caps
+	}
+	inst.mu.Unlock()
+	return caps, nil
+}
+
 // Discoverers returns every enabled discovery plugin, by name.
 func (m *Manager) Discoverers() map[string]sdk.Discoverer {
 	out := map[string]sdk.Discoverer{}

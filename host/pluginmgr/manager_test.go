@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -32,7 +34,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-type helper struct{ mode string }
+type helper struct {
+	mode      string
+	capsCalls atomic.Int32
+}
 
 // Info follows the mode: a comma-separated list of "ok", "name=<name>"
 // (report that name instead of "helper"), "future" (claim only API 99),
@@ -78,8 +83,11 @@ func (h *helper) Configure(_ context.Context, req *sdk.ConfigureRequest) ([]*sdk
 	return nil, nil
 }
 
+// Capabilities reports the kind "local" and, as a second kind, which
+// process answered and how many times it was asked ("pid-<pid>-call-<n>").
 func (h *helper) Capabilities(context.Context) (*sdk.TransferCapabilities, error) {
-	return &sdk.TransferCapabilities{Modes: []sdk.CastMode{sdk.Unicast}, NodeKinds: []string{"local"}}, nil
+	call := fmt.Sprintf("pid-%d-call-%d", os.Getpid(), h.capsCalls.Add(1))
+	return &sdk.TransferCapabilities{Modes: []sdk.CastMode{sdk.Unicast}, NodeKinds: []string{"local", call}}, nil
 }
 
 func (h *helper) Send(context.Context, *sdk.SendRequest, sdk.TransferSink) (*sdk.SendSummary, error) {
@@ -204,6 +212,38 @@ func TestKilledPluginIsRelaunched(t *testing.T) {
 	// healthy (load) → restarting (crash) → healthy (relaunch)
 	if len(states) < 3 || states[0] != pluginmgr.StateHealthy || states[1] != pluginmgr.StateRestarting || states[len(states)-1] != pluginmgr.StateHealthy {
 		t.Errorf("state changes = %v", states)
+	}
+}
+
+// Capabilities are asked once per plugin process: a second call is served
+// from the cache, and a relaunched process is asked again.
+func TestTransferCapabilitiesAreCachedPerProcess(t *testing.T) {
+	m := load(t, pluginmgr.Options{Dir: pluginDir(t, map[string]string{"castray-transfer-helper": "ok"})})
+	if got := m.TransferNames(); !slices.Equal(got, []string{"helper"}) {
+		t.Fatalf("TransferNames = %v", got)
+	}
+	before, _ := m.Status("helper")
+	want := fmt.Sprintf("pid-%d-call-1", before.PID)
+	for range 2 {
+		caps, err := m.TransferCapabilities(context.Background(), "helper")
+		if err != nil || !slices.Equal(caps.GetNodeKinds(), []string{"local", want}) {
+			t.Fatalf("Capabilities = %v, %v; want kinds local, %s", caps, err, want)
+		}
+	}
+	if _, err := m.TransferCapabilities(context.Background(), "nope"); !errors.Is(err, pluginmgr.ErrNoPlugin) {
+		t.Fatalf("Capabilities of an unknown plugin: %v", err)
+	}
+	if err := syscall.Kill(before.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the relaunched process", func() bool {
+		st, _ := m.Status("helper")
+		return st.State == pluginmgr.StateHealthy && st.PID != before.PID
+	})
+	after, _ := m.Status("helper")
+	caps, err := m.TransferCapabilities(context.Background(), "helper")
+	if want := fmt.Sprintf("pid-%d-call-1", after.PID); err != nil || !slices.Equal(caps.GetNodeKinds(), []string{"local", want}) {
+		t.Fatalf("after relaunch: Capabilities = %v, %v; want kinds local, %s", caps, err, want)
 	}
 }
 
