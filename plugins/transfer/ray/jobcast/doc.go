@@ -1,0 +1,36 @@
+// Package jobcast is the logic of the "ray" transfer backend: it delivers a
+// file stored by the daemon onto chosen nodes of a Ray cluster using only
+// Ray's public APIs, with no CastRay software on the cluster.
+//
+// # How a Send works
+//
+// Targets are grouped by cluster (attribute dashboard_url); each cluster
+// gets one Ray job, submitted through the dashboard's Jobs API with the
+// submission id "castray-<transfer id>" so that a later Send (resume) finds
+// it again. The job's entrypoint is a small shell line that finds the
+// cluster's Python (the one that runs Ray's job supervisor) and executes
+// driver.py, which ships inside the plugin (go:embed) and reaches the job
+// through its runtime_env (env_vars CASTRAY_DRIVER, CASTRAY_CONFIG).
+//
+// The driver pulls the file from this plugin's own HTTP server (server.go):
+// one session per job, a random bearer token per session that stops working
+// when the session closes, only that one file, Range requests, chunks
+// checked against FileSpec.chunk_crc32c as they are served. It ray.put()s
+// each chunk once; one writer actor per target, pinned to the target's node
+// with NodeAffinitySchedulingStrategy(soft=False) and num_cpus=0, receives
+// the chunk through Ray's object manager and pwrites it into
+// ".castray-<transfer id>.part" in the target's folder, a bounded window of
+// chunks ahead. At the end every writer re-reads its part file, checks the
+// SHA-256, fsyncs and renames it. The driver POSTs progress (every 0.5 s)
+// and each target's result to the session, and prints each result as a
+// "CASTRAY_RESULT {json}" line that the Jobs logs API keeps.
+//
+// # What it owns and must not touch
+//
+// It owns the jobs it submits (castray-<transfer id>), the sessions of its
+// HTTP server, and, on the nodes, only the part and final files in the
+// folders dest_template / actor_dest_template name. It must not import the
+// daemon (host/), config/ or other plugins (only sdk/), must never serve
+// anything but the one file of a session, and never logs or reports a
+// token (the Ray token or a session's).
+package jobcast
