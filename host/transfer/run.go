@@ -4,19 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/castray/castray/host/events"
 	"github.com/castray/castray/host/files"
-	"github.com/castray/castray/host/registry"
 	"github.com/castray/castray/sdk"
 )
 
-// launch runs one attempt of a transfer in the background: targets are the
-// nodes to (re)send to, resume asks the backend to reuse what they hold.
-func (s *Service) launch(id string, tr sdk.Transferer, meta files.Meta, targets []registry.Node, resume bool) {
+// launch runs one attempt of a transfer in the background: each leg is one
+// backend with the nodes to (re)send to; resume asks the backends to reuse
+// what the targets hold.
+func (s *Service) launch(id string, meta files.Meta, legs []*leg, resume bool) {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	rn := &run{cancel: cancel, tr: tr, reasons: map[string]string{}, last: s.o.Now(), lastN: map[string]uint64{}}
+	rn := &run{cancel: cancel, legs: legs, reasons: map[string]string{}, lastN: map[string]uint64{}}
+	for _, l := range legs {
+		l.ctx, l.cancel = context.WithCancelCause(ctx)
+		l.last = s.o.Now()
+	}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -34,23 +40,28 @@ func (s *Service) launch(id string, tr sdk.Transferer, meta files.Meta, targets 
 			stop := s.watch(ctx, rn)
 			defer stop()
 		}
-		s.run(ctx, id, rn, meta, targets, resume)
+		s.run(ctx, id, rn, meta, resume)
 	}()
 }
 
-// errIdle ends a run whose backend went silent.
+// errIdle ends a leg whose backend went silent.
 type errIdle struct{ d time.Duration }
 
 func (e errIdle) Error() string {
 	return fmt.Sprintf("no progress for %s (file_transfer.timeout)", e.d)
 }
 
-// watch cancels the run when the backend has reported nothing for longer
-// than the idle timeout. It checks a few times per timeout on the
-// service's clock.
+// watch cancels each leg whose backend has reported nothing for longer
+// than the idle timeout (one backend's progress does not keep another's
+// silence alive). It checks a few times per timeout on the service's
+// clock.
 func (s *Service) watch(ctx context.Context, rn *run) (stop func()) {
 	idle := s.o.IdleTimeout
-	t := time.NewTicker(max(idle/4, time.Millisecond))
+	tick := s.o.idleTick
+	if tick <= 0 {
+		tick = idle / 4
+	}
+	t := time.NewTicker(max(tick, time.Millisecond))
 	done := make(chan struct{})
 	go func() {
 		defer t.Stop()
@@ -61,12 +72,17 @@ func (s *Service) watch(ctx context.Context, rn *run) (stop func()) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				var quiet []*leg
 				s.mu.Lock()
-				quiet := s.o.Now().Sub(rn.last)
+				now := s.o.Now()
+				for _, l := range rn.legs {
+					if !l.ended && now.Sub(l.last) > idle {
+						quiet = append(quiet, l)
+					}
+				}
 				s.mu.Unlock()
-				if quiet > idle {
-					rn.cancel(errIdle{idle})
-					return
+				for _, l := range quiet {
+					l.cancel(errIdle{idle})
 				}
 			}
 		}
@@ -74,13 +90,15 @@ func (s *Service) watch(ctx context.Context, rn *run) (stop func()) {
 	return func() { close(done) }
 }
 
-// run drives the backend and records the outcome.
-func (s *Service) run(ctx context.Context, id string, rn *run, meta files.Meta, targets []registry.Node, resume bool) {
+// run drives every leg's backend in parallel and records the outcome.
+func (s *Service) run(ctx context.Context, id string, rn *run, meta files.Meta, resume bool) {
 	sending := map[string]bool{}
-	for _, n := range targets {
-		sending[n.ID] = true
+	for _, l := range rn.legs {
+		for _, n := range l.nodes {
+			sending[n.ID] = true
+		}
 	}
-	rec := s.update(id, func(r *Record) {
+	s.update(id, func(r *Record) {
 		r.State = StateRunning
 		if r.StartedAt.IsZero() {
 			r.StartedAt = s.now()
@@ -91,48 +109,78 @@ func (s *Service) run(ctx context.Context, id string, rn *run, meta files.Meta, 
 			}
 		}
 	}, true)
-	req := &sdk.SendRequest{
-		TransferId: id,
-		File: &sdk.FileSpec{Path: s.o.Sources.Path(meta.Name), Size: uint64(meta.Size), Sha256: meta.SHA256, Name: meta.Name,
-			ChunkSize: uint32(meta.ChunkSize), ChunkCrc32C: meta.ChunkCRC32C},
-		Resume:        resume,
-		IdleTimeoutMs: uint32(min(s.o.IdleTimeout.Milliseconds(), 1<<32-1)),
+	errs := make([]error, len(rn.legs))
+	var wg sync.WaitGroup
+	for i, l := range rn.legs {
+		wg.Go(func() {
+			req := &sdk.SendRequest{
+				TransferId: id,
+				File: &sdk.FileSpec{Path: s.o.Sources.Path(meta.Name), Size: uint64(meta.Size), Sha256: meta.SHA256, Name: meta.Name,
+					ChunkSize: uint32(meta.ChunkSize), ChunkCrc32C: meta.ChunkCRC32C},
+				Mode:          l.mode,
+				Resume:        resume,
+				IdleTimeoutMs: uint32(min(s.o.IdleTimeout.Milliseconds(), 1<<32-1)),
+			}
+			for _, n := range l.nodes {
+				req.Targets = append(req.Targets, s.target(n))
+			}
+			_, errs[i] = l.tr.Send(l.ctx, req, &sink{s: s, id: id, rn: rn, leg: l, total: uint64(meta.Size)})
+			s.mu.Lock()
+			l.ended = true
+			s.mu.Unlock()
+		})
 	}
-	switch rec.Mode {
-	case "unicast":
-		req.Mode = sdk.Unicast
-	case "multicast":
-		req.Mode = sdk.Multicast
-	default:
-		req.Mode = sdk.Broadcast
-	}
-	for _, n := range targets {
-		attrs := map[string]string{}
-		if n.InboxDir != "" {
-			attrs["inbox_dir"] = n.InboxDir
-		}
-		req.Targets = append(req.Targets, &sdk.Target{NodeId: n.ID, Kind: string(n.Kind), Address: n.Address, Attributes: attrs})
-	}
-	_, err := rn.tr.Send(ctx, req, &sink{s: s, id: id, rn: rn, total: uint64(meta.Size)})
+	wg.Wait()
 	cause := context.Cause(ctx)
-	var idle errIdle
 	switch {
 	case errors.Is(cause, errStopping):
 		s.finish(id, StateInterrupted, errStopping.Error())
+		return
 	case errors.Is(cause, errCancelled):
 		s.finish(id, StateCancelled, "cancelled")
-	case errors.As(cause, &idle):
-		s.finish(id, StateFailed, idle.Error())
-	case err != nil:
-		s.finish(id, StateFailed, err.Error())
-	default:
-		s.finish(id, "", "")
+		return
 	}
+	// A leg that failed as a whole (its Send returned an error, or it went
+	// silent) fails its own open targets; the others keep their results.
+	var notes []string
+	for i, l := range rn.legs {
+		var msg string
+		var idle errIdle
+		switch lc := context.Cause(l.ctx); {
+		case errors.As(lc, &idle):
+			msg = idle.Error()
+		case errs[i] != nil:
+			msg = errs[i].Error()
+		default:
+			continue
+		}
+		if s.failOpen(id, l, msg) > 0 {
+			notes = append(notes, l.backend+": "+msg)
+		}
+	}
+	s.finish(id, "", strings.Join(notes, "; "))
 }
 
-// finish ends the current run: targets still open get state (or, with
-// state "", fail with msg), and the transfer's state is derived from all its
-// targets unless state names it.
+// failOpen fails the targets of a leg that have no result yet, and returns
+// how many.
+func (s *Service) failOpen(id string, l *leg, msg string) int {
+	now, n := s.now(), 0
+	s.update(id, func(r *Record) {
+		for i := range r.Targets {
+			if t := &r.Targets[i]; l.ids[t.NodeID] && !t.ended() {
+				t.State, t.Error, t.FinishedAt = StateFailed, msg, now
+				n++
+			}
+		}
+	}, false)
+	return n
+}
+
+// finish ends the current run. With a state (cancelled, interrupted), the
+// targets still open get it and msg, and so does the transfer. With state
+// "", targets still open fail ("no result from the backend"), the
+// transfer's state is derived from all its targets, and msg, when set,
+// details its error (which backends failed and why).
 func (s *Service) finish(id, state, msg string) {
 	now := s.now()
 	final := s.update(id, func(r *Record) {
@@ -144,7 +192,7 @@ func (s *Service) finish(id, state, msg string) {
 				case StateCancelled, StateInterrupted:
 					t.State, t.Error = state, msg
 				default:
-					t.State, t.Error = StateFailed, firstNonEmpty(msg, "no result from the backend")
+					t.State, t.Error = StateFailed, "no result from the backend"
 				}
 				t.FinishedAt = now
 			}
@@ -155,13 +203,17 @@ func (s *Service) finish(id, state, msg string) {
 			}
 		}
 		if state == "" {
+			detail := msg
 			switch {
 			case failed == 0:
-				state = StateCompleted
+				state, msg = StateCompleted, ""
 			case done == 0:
 				state, msg = StateFailed, "every target failed"
 			default:
 				state, msg = StatePartial, fmt.Sprintf("%d of %d targets did not complete", failed, len(r.Targets))
+			}
+			if detail != "" && state != StateCompleted {
+				msg += ": " + detail
 			}
 		}
 		r.State, r.Error, r.FinishedAt = state, msg, now
@@ -198,23 +250,29 @@ func (s *Service) update(id string, fn func(*Record), persist bool) Record {
 	return snapshot
 }
 
-// sink turns plugin reports into record updates and events.
+// sink turns one leg's plugin reports into record updates and events.
+// Reports about nodes that are not the leg's are ignored: a backend speaks
+// for its own targets only.
 type sink struct {
 	s     *Service
 	id    string
 	rn    *run
+	leg   *leg
 	total uint64
 }
 
 // touch notes that the backend reported something (the idle watch).
 func (k *sink) touch() {
 	k.s.mu.Lock()
-	k.rn.last = k.s.o.Now()
+	k.leg.last = k.s.o.Now()
 	k.s.mu.Unlock()
 }
 
 func (k *sink) Progress(p *sdk.TargetProgress) error {
 	k.touch()
+	if !k.leg.ids[p.GetNodeId()] {
+		return nil
+	}
 	k.s.update(k.id, func(r *Record) {
 		for i := range r.Targets {
 			if r.Targets[i].NodeID == p.GetNodeId() {
@@ -236,12 +294,15 @@ func (k *sink) progress(node string, done uint64) {
 	k.rn.lastN[node] = done
 	k.s.mu.Unlock()
 	k.s.o.Emit(events.TypeTransferProgress, map[string]any{
-		"transfer_id": k.id, "node_id": node, "bytes_done": done, "bytes_total": k.total,
+		"transfer_id": k.id, "node_id": node, "backend": k.leg.backend, "bytes_done": done, "bytes_total": k.total,
 	})
 }
 
 func (k *sink) Result(res *sdk.TargetResult) error {
 	k.touch()
+	if !k.leg.ids[res.GetNodeId()] {
+		return nil
+	}
 	k.s.mu.Lock()
 	why := k.rn.reasons[res.GetNodeId()]
 	k.s.mu.Unlock()
@@ -283,11 +344,4 @@ func (k *sink) Result(res *sdk.TargetResult) error {
 		}
 	}
 	return nil
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

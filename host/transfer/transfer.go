@@ -14,6 +14,7 @@ import (
 
 	hclog "github.com/hashicorp/go-hclog"
 
+	"github.com/castray/castray/host/connector"
 	"github.com/castray/castray/host/events"
 	"github.com/castray/castray/host/files"
 	"github.com/castray/castray/host/registry"
@@ -56,17 +57,21 @@ type Request struct {
 	// Mode is unicast, multicast or broadcast.
 	Mode string `json:"mode"`
 	// Targets are node ids; broadcast takes none and reaches every active
-	// local node (the backends that reach Ray nodes come later).
+	// node of a kind some loaded backend serves.
 	Targets []string `json:"targets"`
-	// Backend is the transfer plugin's name (default "local").
+	// Backend, when set, sends every target through that transfer plugin
+	// (a target of a kind it does not serve is a RequestError). Empty
+	// routes each target by its kind (see the package doc).
 	Backend string `json:"backend,omitempty"`
 }
 
 // Record is the persisted state of one transfer.
 type Record struct {
-	ID      string         `json:"id"`
-	State   string         `json:"state"`
-	Mode    string         `json:"mode"`
+	ID    string `json:"id"`
+	State string `json:"state"`
+	Mode  string `json:"mode"`
+	// Backend is the one backend all targets went through, or BackendMixed
+	// when they were routed to several (each target names its own).
 	Backend string         `json:"backend"`
 	File    File           `json:"file"`
 	Targets []TargetRecord `json:"targets"`
@@ -87,7 +92,10 @@ type File struct {
 
 // TargetRecord is the state of one target.
 type TargetRecord struct {
-	NodeID    string `json:"node_id"`
+	NodeID string `json:"node_id"`
+	// Backend is the transfer plugin that serves this target (records of
+	// older versions get the record's backend when loaded).
+	Backend   string `json:"backend,omitempty"`
 	State     string `json:"state"`
 	BytesDone uint64 `json:"bytes_done"`
 	// BytesSent and BytesReused split the bytes of the last run: written
@@ -112,9 +120,21 @@ type Store interface {
 	List(bucket string, fn func(key string, raw []byte) error) error
 }
 
-// Backends gives the service the transfer plugins.
+// Backends gives the service the transfer plugins (host/pluginmgr).
 type Backends interface {
+	// Transfer returns the named backend.
 	Transfer(name string) (sdk.Transferer, error)
+	// TransferNames lists the loaded, enabled backends.
+	TransferNames() []string
+	// TransferCapabilities says what one can do (cached by the caller's
+	// side per plugin process).
+	TransferCapabilities(ctx context.Context, name string) (*sdk.TransferCapabilities, error)
+}
+
+// Clusters gives the endpoints of the connected Ray clusters
+// (host/connector), which Ray targets carry to their backend.
+type Clusters interface {
+	Get(id string) (connector.Cluster, bool)
 }
 
 // Nodes is what the service needs of the registry.
@@ -160,6 +180,8 @@ type Options struct {
 	Store    Store
 	Nodes    Nodes
 	Backends Backends
+	// Clusters, optional, fills the cluster attributes of Ray targets.
+	Clusters Clusters
 	Sources  Sources
 	Emit     Emitter
 	Log      hclog.Logger
@@ -175,6 +197,9 @@ type Options struct {
 	MaxRecords int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// idleTick is how often the idle watch looks at the clock (default a
+	// quarter of IdleTimeout); tests that move Now set it short.
+	idleTick time.Duration
 }
 
 // Service runs transfers.
@@ -189,15 +214,29 @@ type Service struct {
 	wg      sync.WaitGroup
 }
 
-// run is one running attempt of a transfer.
+// run is one running attempt of a transfer: one leg per backend, run in
+// parallel.
 type run struct {
 	cancel context.CancelCauseFunc
-	tr     sdk.Transferer
+	legs   []*leg
 	// reasons says why single targets were cancelled (node deleted).
 	reasons map[string]string
-	// last is the time of the backend's last report (Unix ns).
+	lastN   map[string]uint64 // last progress announced per target
+}
+
+// leg is one backend's share of a run: one Send with its targets.
+type leg struct {
+	backend string
+	tr      sdk.Transferer
+	mode    sdk.CastMode
+	nodes   []registry.Node
+	ids     map[string]bool // the node ids of nodes
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	// Guarded by the service's lock: the time of the backend's last
+	// report, and whether its Send returned.
 	last  time.Time
-	lastN map[string]uint64 // last progress announced per target
+	ended bool
 }
 
 // Causes of a run's end other than the backend's own answer.
@@ -240,6 +279,13 @@ func (s *Service) Recover() error {
 		if r.Attempts == 0 {
 			r.Attempts = 1
 		}
+		// Records of versions before routing name one backend for all
+		// their targets.
+		for i := range r.Targets {
+			if t := &r.Targets[i]; t.Backend == "" && r.Backend != BackendMixed {
+				t.Backend = r.Backend
+			}
+		}
 		s.mu.Lock()
 		s.records[r.ID] = &r
 		s.mu.Unlock()
@@ -255,13 +301,13 @@ func (s *Service) Recover() error {
 
 // Start checks and records a transfer and runs it in the background.
 func (s *Service) Start(req Request) (Record, error) {
-	rec, targets, meta, err := s.prepare(req)
+	rec, p, meta, err := s.prepare(req)
 	if err != nil {
 		return Record{}, err
 	}
-	tr, err := s.o.Backends.Transfer(rec.Backend)
+	legs, err := s.legs(p, rec.Mode)
 	if err != nil {
-		return Record{}, badRequest("backend %q: %v", rec.Backend, err)
+		return Record{}, err
 	}
 	if err := s.o.Store.Put(Bucket, rec.ID, rec); err != nil {
 		return Record{}, fmt.Errorf("record transfer: %w", err)
@@ -271,17 +317,41 @@ func (s *Service) Start(req Request) (Record, error) {
 	snapshot := cloneRecord(rec)
 	s.mu.Unlock()
 	s.o.Emit(events.TypeTransferStarted, snapshot)
-	s.launch(rec.ID, tr, meta, targets, false)
+	s.launch(rec.ID, meta, legs, false)
 	return snapshot, nil
 }
 
-func (s *Service) prepare(req Request) (*Record, []registry.Node, files.Meta, error) {
-	if req.Backend == "" {
-		req.Backend = "local"
+// legs gets each planned backend's plugin and the mode it is sent.
+func (s *Service) legs(p *plan, mode string) ([]*leg, error) {
+	var out []*leg
+	for _, name := range p.order {
+		tr, err := s.o.Backends.Transfer(name)
+		if err != nil {
+			return nil, badRequest("backend %q: %v", name, err)
+		}
+		b, _ := p.cat.get(name)
+		m, err := castMode(mode, b.caps, len(p.nodes[name]))
+		if err != nil {
+			return nil, badRequest("backend %q %v", name, err)
+		}
+		l := &leg{backend: name, tr: tr, mode: m, nodes: p.nodes[name], ids: map[string]bool{}}
+		for _, n := range l.nodes {
+			l.ids[n.ID] = true
+		}
+		out = append(out, l)
 	}
+	return out, nil
+}
+
+// prepare checks a request and routes each target to its backend.
+func (s *Service) prepare(req Request) (*Record, *plan, files.Meta, error) {
 	meta, err := s.source(req.FileName)
 	if err != nil {
 		return nil, nil, files.Meta{}, err
+	}
+	rt, err := s.newRouter(req.Backend)
+	if err != nil {
+		return nil, nil, meta, err
 	}
 	var targets []registry.Node
 	switch req.Mode {
@@ -310,21 +380,36 @@ func (s *Service) prepare(req Request) (*Record, []registry.Node, files.Meta, er
 		if len(req.Targets) > 0 {
 			return nil, nil, meta, badRequest("broadcast takes no targets: it reaches every active node")
 		}
-		targets = s.o.Nodes.List(registry.Filter{Kind: registry.KindLocal, State: registry.StateActive})
+		for _, n := range s.o.Nodes.List(registry.Filter{State: registry.StateActive}) {
+			if _, err := rt.backendFor(n); err == nil {
+				targets = append(targets, n)
+			}
+		}
 		if len(targets) == 0 {
-			return nil, nil, meta, badRequest("broadcast: no active local nodes")
+			return nil, nil, meta, badRequest("broadcast: no active node of a kind a transfer backend serves (loaded: %s)", rt.cat)
 		}
 	case "":
 		return nil, nil, meta, badRequest("mode is required (unicast, multicast or broadcast)")
 	default:
 		return nil, nil, meta, badRequest("mode %q: must be unicast, multicast or broadcast", req.Mode)
 	}
-	rec := &Record{ID: newID(s.now()), State: StatePending, Mode: req.Mode, Backend: req.Backend, Attempts: 1,
+	p := &plan{cat: rt.cat}
+	for _, n := range targets {
+		b, err := rt.backendFor(n)
+		if err != nil {
+			return nil, nil, meta, err
+		}
+		p.add(b, n)
+	}
+	if err := p.check(rt.cat, req.Mode); err != nil {
+		return nil, nil, meta, err
+	}
+	rec := &Record{ID: newID(s.now()), State: StatePending, Mode: req.Mode, Backend: p.recordBackend(), Attempts: 1,
 		File: File{Name: meta.Name, Size: meta.Size, SHA256: meta.SHA256}, CreatedAt: s.now()}
 	for _, n := range targets {
-		rec.Targets = append(rec.Targets, TargetRecord{NodeID: n.ID, State: StatePending})
+		rec.Targets = append(rec.Targets, TargetRecord{NodeID: n.ID, Backend: p.byNode[n.ID], State: StatePending})
 	}
-	return rec, targets, meta, nil
+	return rec, p, meta, nil
 }
 
 // source looks up an uploaded file with its digests (computed at upload, so
@@ -379,11 +464,8 @@ func (s *Service) Retry(id string) (Record, error) {
 		return Record{}, conflict("transfer %s: file %q changed since the transfer started (sha256 %s, was %s): start a new transfer",
 			id, meta.Name, meta.SHA256, snapshot.File.SHA256)
 	}
-	tr, err := s.o.Backends.Transfer(snapshot.Backend)
-	if err != nil {
-		return Record{}, conflict("transfer %s: backend %q: %v", id, snapshot.Backend, err)
-	}
-	var targets []registry.Node
+	rt, _ := s.newRouter("") // for targets recorded without a backend
+	p := &plan{cat: rt.cat}
 	var gone []string
 	now := s.now()
 	s.mu.Lock()
@@ -402,14 +484,30 @@ func (s *Service) Retry(id string) (Record, error) {
 		case n.State != registry.StateActive:
 			why[t.NodeID] = fmt.Sprintf("the node is %s", n.State)
 		default:
-			targets = append(targets, n)
-			continue
+			// Each target goes back to the backend that had it.
+			backend, err := t.Backend, error(nil)
+			if backend == "" {
+				backend, err = rt.backendFor(n)
+			}
+			if err == nil {
+				_, err = s.o.Backends.Transfer(backend)
+			}
+			if err == nil {
+				p.add(backend, n)
+				continue
+			}
+			why[t.NodeID] = err.Error()
 		}
 		gone = append(gone, t.NodeID+": "+why[t.NodeID])
 	}
-	if len(targets) == 0 {
+	if len(p.order) == 0 {
 		s.mu.Unlock()
 		return Record{}, conflict("transfer %s: no target can be retried (%s)", id, strings.Join(gone, "; "))
+	}
+	legs, err := s.legs(p, r.Mode)
+	if err != nil {
+		s.mu.Unlock()
+		return Record{}, conflict("transfer %s: %v", id, err)
 	}
 	for i := range r.Targets {
 		t := &r.Targets[i]
@@ -420,6 +518,7 @@ func (s *Service) Retry(id string) (Record, error) {
 		default:
 			t.State, t.Error, t.FinishedAt = StatePending, "", time.Time{}
 			t.BytesDone, t.BytesSent, t.BytesReused = 0, 0, 0
+			t.Backend = p.byNode[t.NodeID]
 		}
 	}
 	r.Attempts++
@@ -431,8 +530,8 @@ func (s *Service) Retry(id string) (Record, error) {
 		return Record{}, fmt.Errorf("record transfer: %w", err)
 	}
 	s.o.Emit(events.TypeTransferStarted, snapshot)
-	s.log.Info("resuming transfer", "id", id, "targets", len(targets), "attempt", snapshot.Attempts)
-	s.launch(id, tr, meta, targets, true)
+	s.log.Info("resuming transfer", "id", id, "targets", len(p.byNode), "backends", strings.Join(p.order, ","), "attempt", snapshot.Attempts)
+	s.launch(id, meta, legs, true)
 	return snapshot, nil
 }
 
@@ -472,12 +571,19 @@ func (s *Service) Cancel(id string) error {
 	case !running:
 		return conflict("transfer %s has already ended (%s)", id, state)
 	}
-	// The backend discards partial state on Cancel, not on a closed stream.
+	// A backend discards partial state on Cancel, not on a closed stream:
+	// every backend of the transfer is told, in parallel.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := rn.tr.Cancel(ctx, id); err != nil {
-		s.log.Warn("backend cancel failed; stopping the transfer anyway", "id", id, "error", err)
+	var wg sync.WaitGroup
+	for _, l := range rn.legs {
+		wg.Go(func() {
+			if _, err := l.tr.Cancel(ctx, id); err != nil {
+				s.log.Warn("backend cancel failed; stopping the transfer anyway", "id", id, "backend", l.backend, "error", err)
+			}
+		})
 	}
+	wg.Wait()
 	rn.cancel(errCancelled)
 	return nil
 }
@@ -488,22 +594,27 @@ func (s *Service) Cancel(id string) error {
 func (s *Service) CancelNode(nodeID, reason string) []string {
 	type job struct {
 		id string
-		rn *run
+		l  *leg
 	}
 	var jobs []job
 	s.mu.Lock()
 	for id, rn := range s.runs {
 		for _, t := range s.records[id].Targets {
-			if t.NodeID == nodeID && !t.ended() {
-				rn.reasons[nodeID] = reason
-				jobs = append(jobs, job{id, rn})
+			if t.NodeID != nodeID || t.ended() {
+				continue
+			}
+			for _, l := range rn.legs {
+				if l.ids[nodeID] {
+					rn.reasons[nodeID] = reason
+					jobs = append(jobs, job{id, l})
+				}
 			}
 		}
 	}
 	s.mu.Unlock()
 	var ids []string
 	for _, j := range jobs {
-		tc, ok := j.rn.tr.(sdk.TargetCanceller)
+		tc, ok := j.l.tr.(sdk.TargetCanceller)
 		if !ok {
 			continue
 		}
@@ -511,7 +622,7 @@ func (s *Service) CancelNode(nodeID, reason string) []string {
 		done, err := tc.CancelTargets(ctx, j.id, []string{nodeID})
 		cancel()
 		if err != nil {
-			s.log.Warn("could not cancel the delivery to a deleted node", "id", j.id, "node", nodeID, "error", err)
+			s.log.Warn("could not cancel the delivery to a deleted node", "id", j.id, "backend", j.l.backend, "node", nodeID, "error", err)
 			continue
 		}
 		if done {

@@ -115,9 +115,17 @@ type backend struct {
 	// targetCancel receives CancelTargets calls.
 	targetCancel chan string
 	started      chan string // one transfer id per Send, when set
+	kinds        []string    // node kinds it reports (default local)
+	sendErr      error       // returned by Send after its results, when set
+	refuse       error       // returned by Send at once, with no result, when set
 }
 
+// A lone fake is also the plugin manager, with itself loaded as "local".
 func (b *backend) Transfer(string) (sdk.Transferer, error) { return b, nil }
+func (b *backend) TransferNames() []string                 { return []string{"local"} }
+func (b *backend) TransferCapabilities(ctx context.Context, _ string) (*sdk.TransferCapabilities, error) {
+	return b.Capabilities(ctx)
+}
 func (b *backend) Info(context.Context) (*sdk.PluginInfo, error) {
 	return &sdk.PluginInfo{}, nil
 }
@@ -125,7 +133,13 @@ func (b *backend) ConfigSchema(context.Context) (*sdk.ConfigSchema, error) { ret
 func (b *backend) Configure(context.Context, *sdk.ConfigureRequest) ([]*sdk.ConfigError, error) {
 	return nil, nil
 }
-func (b *backend) Capabilities(context.Context) (*sdk.TransferCapabilities, error) { return nil, nil }
+func (b *backend) Capabilities(context.Context) (*sdk.TransferCapabilities, error) {
+	kinds := b.kinds
+	if kinds == nil {
+		kinds = []string{"local"}
+	}
+	return &sdk.TransferCapabilities{Modes: []sdk.CastMode{sdk.Unicast, sdk.Multicast, sdk.Broadcast}, NodeKinds: kinds, Resumable: true}, nil
+}
 func (b *backend) Cancel(_ context.Context, id string) (bool, error) {
 	b.mu.Lock()
 	b.cancelled = append(b.cancelled, id)
@@ -146,6 +160,9 @@ func (b *backend) Send(ctx context.Context, req *sdk.SendRequest, sink sdk.Trans
 	b.mu.Unlock()
 	if b.started != nil {
 		b.started <- req.GetTransferId()
+	}
+	if b.refuse != nil {
+		return nil, b.refuse
 	}
 	if b.silent {
 		<-ctx.Done()
@@ -181,7 +198,22 @@ func (b *backend) Send(ctx context.Context, req *sdk.SendRequest, sink sdk.Trans
 		}
 		_ = sink.Result(res)
 	}
+	if b.sendErr != nil {
+		return nil, b.sendErr
+	}
 	return &sdk.SendSummary{}, nil
+}
+
+func (b *backend) sendCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.sends)
+}
+
+func (b *backend) cancels() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.cancelled)
 }
 
 func (b *backend) lastSend() *sdk.SendRequest {
@@ -220,6 +252,23 @@ func (r *recorder) types() []string {
 	return out
 }
 
+// settled returns the event types once the last one is final: a record
+// shows its final state a moment before the event announcing it is out.
+func (r *recorder) settled(t *testing.T) []string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := r.types()
+		if len(got) > 0 && got[len(got)-1] != events.TypeTransferStarted {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no final event: %v", got)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // lastProgress is the bytes_done of the last progress event of a node.
 func (r *recorder) lastProgress(node string) uint64 {
 	r.mu.Lock()
@@ -246,6 +295,13 @@ type env struct {
 
 func setup(t *testing.T, b *backend, mod ...func(*Options)) *env {
 	t.Helper()
+	return setupWith(t, b, b, mod...)
+}
+
+// setupWith is setup with any plugin manager; b is the fake the helpers
+// of env look at (may be nil).
+func setupWith(t *testing.T, backends Backends, b *backend, mod ...func(*Options)) *env {
+	t.Helper()
 	dir := t.TempDir()
 	e := &env{st: &memStore{}, b: b, ev: &recorder{}, inbox: filepath.Join(dir, "inbox"),
 		src: &sources{dir: filepath.Join(dir, "uploads"), meta: map[string]files.Meta{}}}
@@ -256,7 +312,7 @@ func setup(t *testing.T, b *backend, mod ...func(*Options)) *env {
 			t.Fatal(err)
 		}
 	}
-	e.opts = Options{Store: e.st, Nodes: e.reg, Backends: b, Sources: e.src, Emit: e.ev.emit, Log: hclog.NewNullLogger(), InboxRoot: e.inbox}
+	e.opts = Options{Store: e.st, Nodes: e.reg, Backends: backends, Sources: e.src, Emit: e.ev.emit, Log: hclog.NewNullLogger(), InboxRoot: e.inbox}
 	for _, m := range mod {
 		m(&e.opts)
 	}
@@ -352,7 +408,7 @@ func TestSendCarriesStoredDigestsAndEventsNameTheOutcome(t *testing.T) {
 			t.Fatalf("received by %s = %+v, %v", tg.NodeID, got, err)
 		}
 	}
-	if got := e.ev.types(); !slices.Equal(got, []string{events.TypeTransferStarted, events.TypeTransferCompleted}) {
+	if got := e.ev.settled(t); !slices.Equal(got, []string{events.TypeTransferStarted, events.TypeTransferCompleted}) {
 		t.Fatalf("events = %v", got)
 	}
 }
@@ -368,7 +424,7 @@ func TestPartialFailureRetryResendsOnlyWhatFailed(t *testing.T) {
 	if r.Targets[0].State != StateFailed || r.Targets[0].Error != "disk full" || r.Targets[1].State != StateCompleted {
 		t.Fatalf("record = %+v", r)
 	}
-	if got := e.ev.types(); got[len(got)-1] != events.TypeTransferPartial {
+	if got := e.ev.settled(t); got[len(got)-1] != events.TypeTransferPartial {
 		t.Fatalf("a partial transfer ended with %v", got)
 	}
 
@@ -475,7 +531,7 @@ func TestCancelDiscardsThroughTheBackend(t *testing.T) {
 	if r.Targets[0].State != StateCancelled || !slices.Equal(b.cancelled, []string{rec.ID}) {
 		t.Fatalf("record %+v, backend cancels %v", r, b.cancelled)
 	}
-	if got := e.ev.types(); got[len(got)-1] != events.TypeTransferCancelled {
+	if got := e.ev.settled(t); got[len(got)-1] != events.TypeTransferCancelled {
 		t.Fatalf("events = %v", got)
 	}
 	var ce *ConflictError
