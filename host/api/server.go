@@ -16,6 +16,7 @@ import (
 
 	"github.com/castray/castray/host/events"
 	"github.com/castray/castray/host/files"
+	"github.com/castray/castray/host/groups"
 	"github.com/castray/castray/host/pluginmgr"
 	"github.com/castray/castray/host/registry"
 	"github.com/castray/castray/host/transfer"
@@ -50,6 +51,9 @@ type Deps struct {
 	// Files is the upload store, the sources of transfers. Without it the
 	// file routes answer 503.
 	Files *files.Store
+	// Groups keeps the named multicast groups. Without it the group
+	// routes answer 503.
+	Groups *groups.Service
 	// FileInUse, when set, reports whether a running transfer reads the
 	// uploaded file name; DELETE /api/files/{name} then answers 409.
 	FileInUse func(name string) bool
@@ -134,6 +138,15 @@ func (s *Server) routes() {
 	a.Delete("/api/nodes/:id", s.removeNode)
 	a.Get("/api/nodes/:id/files", s.nodeFiles)
 	a.Get("/api/nodes/:id/files/:name", s.nodeFile)
+	a.Post("/api/nodes/select", s.limitJSON, s.selectNodes)
+
+	// Named multicast groups.
+	a.Get("/api/groups", s.listGroups)
+	a.Post("/api/groups", s.limitJSON, s.createGroup)
+	a.Get("/api/groups/:name", s.getGroup)
+	a.Delete("/api/groups/:name", s.deleteGroup)
+	a.Put("/api/groups/:name/members/:node_id", s.addGroupMember)
+	a.Delete("/api/groups/:name/members/:node_id", s.removeGroupMember)
 
 	// Files and transfers.
 	a.Get("/api/files", s.listFiles)
