@@ -48,6 +48,12 @@ func (noBackends) Transfer(name string) (sdk.Transferer, error) {
 	return nil, fmt.Errorf("no transfer plugin %q in tests", name)
 }
 
+func (noBackends) TransferNames() []string { return nil }
+
+func (noBackends) TransferCapabilities(_ context.Context, name string) (*sdk.TransferCapabilities, error) {
+	return nil, fmt.Errorf("no transfer plugin %q in tests", name)
+}
+
 // noPlugins is a plugin manager without plugins.
 type noPlugins struct{}
 

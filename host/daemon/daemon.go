@@ -22,6 +22,7 @@ import (
 	"github.com/castray/castray/host/discovery"
 	"github.com/castray/castray/host/events"
 	"github.com/castray/castray/host/files"
+	"github.com/castray/castray/host/groups"
 	"github.com/castray/castray/host/localray"
 	"github.com/castray/castray/host/pluginmgr"
 	"github.com/castray/castray/host/registry"
@@ -46,6 +47,7 @@ type Daemon struct {
 	store     *store.Store
 	bus       *events.Bus
 	registry  *registry.Registry
+	groups    *groups.Service
 	plugins   *pluginmgr.Manager
 	files     *files.Store
 	transfers *transfer.Service
@@ -91,6 +93,10 @@ func (d *Daemon) build() error {
 	if err := d.registry.Load(); err != nil {
 		return fmt.Errorf("load nodes: %w", err)
 	}
+	d.groups = groups.New(d.store, d.registry)
+	if err := d.groups.Load(); err != nil {
+		return fmt.Errorf("load groups: %w", err)
+	}
 	inboxRoot := filepath.Join(dataDir, "inbox")
 	if cfg.RayCluster.CreateDemoNodes {
 		if err := d.createDemoNodes(inboxRoot); err != nil {
@@ -114,12 +120,22 @@ func (d *Daemon) build() error {
 		return err
 	}
 
+	// The connector is built before the transfer service, which gives Ray
+	// targets their cluster's endpoints from it; it connects nothing yet.
+	timeout := config.Seconds(cfg.ExternalCluster.ConnectionTimeout)
+	d.connector = connector.New(connector.Options{
+		Registry: d.registry, Emit: d.bus.Publish, Log: log,
+		Dialer:       connector.NewRayDialer(timeout, cfg.ExternalCluster.AuthToken, log),
+		SyncInterval: config.Seconds(cfg.ExternalCluster.SyncInterval), Timeout: timeout,
+		ActorFilter: connector.ActorFilter{Named: cfg.ExternalCluster.NamedActors, ClassPatterns: cfg.ExternalCluster.ActorClasses},
+	})
+
 	ft := cfg.FileTransfer
 	if d.files, err = files.Open(filepath.Join(dataDir, "uploads"), d.store, ft.ChunkSize, log.Named("files")); err != nil {
 		return err
 	}
 	d.transfers = transfer.New(transfer.Options{
-		Store: d.store, Nodes: d.registry, Backends: d.plugins, Sources: d.files, Emit: d.bus.Publish, Log: log,
+		Store: d.store, Nodes: d.registry, Backends: d.plugins, Clusters: d.connector, Sources: d.files, Emit: d.bus.Publish, Log: log,
 		InboxRoot: inboxRoot, IdleTimeout: config.Seconds(ft.Timeout),
 		MaxAge: config.Seconds(ft.HistoryMaxAge), MaxRecords: ft.HistoryMaxRecords,
 	})
@@ -136,14 +152,6 @@ func (d *Daemon) build() error {
 		Timeout: config.Seconds(cfg.ExternalCluster.ConnectionTimeout), Addresses: known,
 	})
 
-	timeout := config.Seconds(cfg.ExternalCluster.ConnectionTimeout)
-	d.connector = connector.New(connector.Options{
-		Registry: d.registry, Emit: d.bus.Publish, Log: log,
-		Dialer:       connector.NewRayDialer(timeout, cfg.ExternalCluster.AuthToken, log),
-		SyncInterval: config.Seconds(cfg.ExternalCluster.SyncInterval), Timeout: timeout,
-		ActorFilter: connector.ActorFilter{Named: cfg.ExternalCluster.NamedActors, ClassPatterns: cfg.ExternalCluster.ActorClasses},
-	})
-
 	addr := net.JoinHostPort(cfg.WebServer.Host, strconv.Itoa(cfg.WebServer.Port))
 	if d.ln, err = net.Listen("tcp", addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
@@ -156,6 +164,7 @@ func (d *Daemon) build() error {
 		Config: cfg.Redacted(), Token: d.token, InboxRoot: inboxRoot, Files: d.files, FileInUse: d.transfers.InUse,
 		MaxFileSize: ft.MaxFileSize, IdleTimeout: config.Seconds(ft.Timeout), BodyLimit: cfg.WebServer.BodyLimit,
 		ClientBuffer: cfg.Events.ClientBuffer, Version: Version, Started: time.Now(),
+		Groups: d.groups,
 	})
 	return nil
 }
