@@ -120,12 +120,22 @@ func (d *Daemon) build() error {
 		return err
 	}
 
+	// The connector is built before the transfer service, which gives Ray
+	// targets their cluster's endpoints from it; it connects nothing yet.
+	timeout := config.Seconds(cfg.ExternalCluster.ConnectionTimeout)
+	d.connector = connector.New(connector.Options{
+		Registry: d.registry, Emit: d.bus.Publish, Log: log,
+		Dialer:       connector.NewRayDialer(timeout, cfg.ExternalCluster.AuthToken, log),
+		SyncInterval: config.Seconds(cfg.ExternalCluster.SyncInterval), Timeout: timeout,
+		ActorFilter: connector.ActorFilter{Named: cfg.ExternalCluster.NamedActors, ClassPatterns: cfg.ExternalCluster.ActorClasses},
+	})
+
 	ft := cfg.FileTransfer
 	if d.files, err = files.Open(filepath.Join(dataDir, "uploads"), d.store, ft.ChunkSize, log.Named("files")); err != nil {
 		return err
 	}
 	d.transfers = transfer.New(transfer.Options{
-		Store: d.store, Nodes: d.registry, Backends: d.plugins, Sources: d.files, Emit: d.bus.Publish, Log: log,
+		Store: d.store, Nodes: d.registry, Backends: d.plugins, Clusters: d.connector, Sources: d.files, Emit: d.bus.Publish, Log: log,
 		InboxRoot: inboxRoot, IdleTimeout: config.Seconds(ft.Timeout),
 		MaxAge: config.Seconds(ft.HistoryMaxAge), MaxRecords: ft.HistoryMaxRecords,
 	})
@@ -140,14 +150,6 @@ func (d *Daemon) build() error {
 	d.discovery = discovery.New(discovery.Options{
 		Plugins: d.plugins, Emit: d.bus.Publish, Log: log.Named("discovery"),
 		Timeout: config.Seconds(cfg.ExternalCluster.ConnectionTimeout), Addresses: known,
-	})
-
-	timeout := config.Seconds(cfg.ExternalCluster.ConnectionTimeout)
-	d.connector = connector.New(connector.Options{
-		Registry: d.registry, Emit: d.bus.Publish, Log: log,
-		Dialer:       connector.NewRayDialer(timeout, cfg.ExternalCluster.AuthToken, log),
-		SyncInterval: config.Seconds(cfg.ExternalCluster.SyncInterval), Timeout: timeout,
-		ActorFilter: connector.ActorFilter{Named: cfg.ExternalCluster.NamedActors, ClassPatterns: cfg.ExternalCluster.ActorClasses},
 	})
 
 	addr := net.JoinHostPort(cfg.WebServer.Host, strconv.Itoa(cfg.WebServer.Port))
