@@ -108,6 +108,10 @@ import ray  # noqa: E402
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: E402
 
 ray.init(log_to_driver=False)
+# ray.init installs its own SIGTERM handler (sys.exit): ours must win, so a
+# stopped job removes its part files before Ray kills the writers.
+signal.signal(signal.SIGTERM, on_term)
+signal.signal(signal.SIGINT, on_term)
 
 
 @ray.remote(num_cpus=0, max_restarts=0, max_task_retries=0, max_concurrency=64)
