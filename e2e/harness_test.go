@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/castray/castray/sdk/ray/rayproc"
 )
 
 var binDir string
@@ -317,15 +319,8 @@ func processAlive(pid int) bool {
 	if pid <= 0 || syscall.Kill(pid, 0) != nil {
 		return false
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name.
-	if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) {
-		return stat[i+2] != 'Z'
-	}
-	return true
+	_, ok := rayproc.Lister{}.Process(pid) // not listed: gone, or a zombie
+	return ok
 }
 
 func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/castray/castray/sdk/ray/rayproc"
 )
 
 const pluginBinary = "castray-transfer-local"
@@ -252,14 +254,8 @@ func processAlive(pid int) bool {
 	if pid <= 0 || syscall.Kill(pid, 0) != nil {
 		return false
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) {
-		return stat[i+2] != 'Z'
-	}
-	return true
+	_, ok := rayproc.Lister{}.Process(pid) // not listed: gone, or a zombie
+	return ok
 }
 
 // vmRSS reads VmRSS of a process, in bytes.

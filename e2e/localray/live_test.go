@@ -23,6 +23,7 @@ import (
 
 	"github.com/castray/castray/e2e/raycluster"
 	"github.com/castray/castray/host/localray"
+	"github.com/castray/castray/sdk/ray/rayproc"
 )
 
 // lockRayTests takes raycluster's machine-wide lock (raycluster.LockPath), so that this
@@ -103,29 +104,20 @@ func checkVersion(t *testing.T, h *localray.Head, token string) {
 	}
 }
 
-// tied lists, independently of localray, the processes whose environment carries the marker
-// for dir, whose cwd is inside dir, or whose command line names dir.
+// tied lists, independently of localray's own ownership rules, the processes whose
+// environment carries the marker for dir, whose cwd is inside dir, or whose command line
+// names dir. The process table is read by rayproc, which leaves zombies out (SIGKILLed
+// processes linger as zombies; they hold nothing).
 func tied(dir string) []string {
-	ents, _ := os.ReadDir("/proc")
+	ps, _ := rayproc.Lister{Cwd: true, Env: []string{localray.EnvMarker}}.Processes(context.Background())
 	var out []string
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
+	for _, p := range ps {
+		named := false
+		for _, a := range p.Argv {
+			named = named || strings.Contains(a, dir+"/") || strings.HasSuffix(a, dir)
 		}
-		base := "/proc/" + e.Name()
-		if st, err := os.ReadFile(base + "/stat"); err != nil {
-			continue
-		} else if i := bytes.LastIndexByte(st, ')'); i > 0 && len(st) > i+2 && st[i+2] == 'Z' {
-			continue // zombies of SIGKILLed processes linger; they hold nothing
-		}
-		env, _ := os.ReadFile(base + "/environ")
-		cmd, _ := os.ReadFile(base + "/cmdline")
-		cwd, _ := os.Readlink(base + "/cwd")
-		if bytes.Contains(env, []byte(localray.EnvMarker+"="+dir+"\x00")) ||
-			cwd == dir || strings.HasPrefix(cwd, dir+"/") ||
-			bytes.Contains(cmd, []byte(dir+"/")) || bytes.Contains(cmd, []byte(dir+"\x00")) {
-			out = append(out, fmt.Sprintf("%d %q", pid, strings.ReplaceAll(string(cmd), "\x00", " ")))
+		if p.Env[localray.EnvMarker] == dir || p.Cwd == dir || strings.HasPrefix(p.Cwd, dir+"/") || named {
+			out = append(out, fmt.Sprintf("%d %q", p.PID, strings.Join(p.Argv, " ")))
 		}
 	}
 	return out

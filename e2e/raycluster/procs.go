@@ -1,7 +1,7 @@
 package raycluster
 
 import (
-	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/castray/castray/sdk/ray/rayproc"
 )
 
 // Environment markers given to every Ray process of a cluster.
@@ -18,14 +20,14 @@ const (
 	envOwnerMarker   = "CASTRAY_RAY_OWNER"   // = pid of the test process that started it
 )
 
-// Proc is one process as read from /proc.
+// Proc is one process as read from /proc (by rayproc.Lister).
 type Proc struct {
 	PID, PPID, PGID int
-	Comm            string // /proc/<pid>/comm (15 bytes at most; setproctitle changes it)
-	State           string // Z for zombies
+	Comm            string // the kernel's short name (15 bytes at most; setproctitle changes it)
+	State           string // R, S, D, T, … (zombies are not listed)
 	Cmdline         []string
 	Cwd             string
-	env             map[string]string // only the CASTRAY_* markers
+	env             map[string]string // only the CASTRAY_RAY_* markers
 }
 
 func (p Proc) String() string {
@@ -36,62 +38,17 @@ func (p Proc) String() string {
 	return fmt.Sprintf("pid=%d pgid=%d comm=%s cwd=%s cmd=%s", p.PID, p.PGID, p.Comm, p.Cwd, strings.TrimSpace(cmd))
 }
 
-// readProc reads one process; ok is false when it has gone or cannot be read.
-func readProc(pid int) (Proc, bool) {
-	dir := "/proc/" + strconv.Itoa(pid)
-	stat, err := os.ReadFile(dir + "/stat")
-	if err != nil {
-		return Proc{}, false
-	}
-	// "pid (comm) state ppid pgrp ..."; comm may hold spaces and parentheses.
-	s := string(stat)
-	lp, rp := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if lp < 0 || rp < lp {
-		return Proc{}, false
-	}
-	rest := strings.Fields(s[rp+1:])
-	if len(rest) < 3 {
-		return Proc{}, false
-	}
-	p := Proc{PID: pid, Comm: s[lp+1 : rp], State: rest[0]}
-	p.PPID, _ = strconv.Atoi(rest[1])
-	p.PGID, _ = strconv.Atoi(rest[2])
-	if cl, err := os.ReadFile(dir + "/cmdline"); err == nil {
-		for _, a := range bytes.Split(bytes.TrimRight(cl, "\x00"), []byte{0}) {
-			p.Cmdline = append(p.Cmdline, string(a))
-		}
-	}
-	p.Cwd, _ = os.Readlink(dir + "/cwd")
-	if env, err := os.ReadFile(dir + "/environ"); err == nil {
-		for _, kv := range bytes.Split(env, []byte{0}) {
-			if bytes.HasPrefix(kv, []byte("CASTRAY_RAY_")) {
-				k, v, _ := strings.Cut(string(kv), "=")
-				if p.env == nil {
-					p.env = map[string]string{}
-				}
-				p.env[k] = v
-			}
-		}
-	}
-	return p, true
-}
-
-// allProcs lists the live (non-zombie) processes of the machine, this process excluded.
+// allProcs lists the live (non-zombie) processes of the machine, this process excluded, as
+// rayproc reads them (with their cwd and the CASTRAY_RAY_* markers).
 func allProcs() []Proc {
-	ents, err := os.ReadDir("/proc")
+	ps, err := rayproc.Lister{Cwd: true, Env: []string{envClusterMarker, envOwnerMarker}}.Processes(context.Background())
 	if err != nil {
 		return nil
 	}
-	self := os.Getpid()
-	var out []Proc
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		if p, ok := readProc(pid); ok && p.State != "Z" {
-			out = append(out, p)
-		}
+	out := make([]Proc, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, Proc{PID: p.PID, PPID: p.PPID, PGID: p.PGID, Comm: p.Comm, State: p.State,
+			Cmdline: p.Argv, Cwd: p.Cwd, env: p.Env})
 	}
 	return out
 }
@@ -256,7 +213,7 @@ func reapOrphans(logf func(string, ...any)) {
 		if err != nil || dir == "" || ownerPID == os.Getpid() {
 			continue
 		}
-		if _, err := os.Stat("/proc/" + strconv.Itoa(ownerPID)); err == nil {
+		if _, ok := (rayproc.Lister{}).Process(ownerPID); ok {
 			continue // owner alive
 		}
 		dirs[dir] = true

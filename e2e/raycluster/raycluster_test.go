@@ -344,28 +344,17 @@ func stopAndCheck(t *testing.T, c *Cluster) {
 	}
 }
 
-// procsMentioning scans /proc independently of the helper's matcher: any live process whose
+// procsMentioning lists, independently of the helper's matcher, any live process whose
 // command line or working directory names dir.
 func procsMentioning(dir string) []string {
 	var out []string
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil || strings.Contains(string(stat[strings.LastIndexByte(string(stat), ')')+1:]), " Z ") {
-			continue
-		}
-		cl, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		cwd, _ := os.Readlink("/proc/" + e.Name() + "/cwd")
-		hit := cwd == dir || strings.HasPrefix(cwd, dir+"/")
-		for _, arg := range strings.Split(string(cl), "\x00") {
+	for _, p := range allProcs() {
+		hit := p.Cwd == dir || strings.HasPrefix(p.Cwd, dir+"/")
+		for _, arg := range p.Cmdline {
 			hit = hit || mentions(arg, dir)
 		}
 		if hit {
-			out = append(out, e.Name()+": "+strings.ReplaceAll(string(cl), "\x00", " "))
+			out = append(out, strconv.Itoa(p.PID)+": "+strings.Join(p.Cmdline, " "))
 		}
 	}
 	return out

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +18,7 @@ import (
 	hclog "github.com/hashicorp/go-hclog"
 
 	"github.com/castray/castray/sdk/ray"
+	"github.com/castray/castray/sdk/raytoken"
 )
 
 const (
@@ -325,40 +325,30 @@ func (h *Head) probe(env []string) error {
 	return nil
 }
 
-// resolveToken finds the token in Ray's own order: RAY_AUTH_TOKEN, the file named by
+// resolveToken finds the head's token as Ray's own clients do (sdk/raytoken), in the
+// environment the head was started with: RAY_AUTH_TOKEN, the file named by
 // RAY_AUTH_TOKEN_PATH, then $HOME/.ray/auth_token.
 func resolveToken(env []string) (string, error) {
-	if t := strings.TrimSpace(lookupEnv(env, "RAY_AUTH_TOKEN")); t != "" {
-		return t, nil
-	}
-	path := lookupEnv(env, "RAY_AUTH_TOKEN_PATH")
-	if path == "" {
-		path = filepath.Join(lookupEnv(env, "HOME"), ".ray", "auth_token")
-	}
-	b, err := os.ReadFile(path)
+	tok, err := raytoken.FindIn("", raytoken.Env{
+		Getenv: func(k string) string { return lookupEnv(env, k) },
+		Home:   lookupEnv(env, "HOME"),
+	})
 	if err != nil {
 		return "", fmt.Errorf("the head uses token auth but its token is unknown: %w", err)
 	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	return strings.TrimSpace(first), nil
+	if tok.Value == "" {
+		return "", errors.New("the head uses token auth but its token is unknown: no RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token")
+	}
+	return tok.Value, nil
 }
 
+// get is one GET of the head's dashboard through the kit's dashboard GET (ray.Get).
 func (h *Head) get(path, token string) (int, []byte, error) {
-	req, err := http.NewRequest(http.MethodGet, h.DashboardURL+path, nil)
+	a, err := ray.Get(context.Background(), h.client, h.DashboardURL+path, ray.GetOptions{Token: token, UserAgent: userAgent})
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, fmt.Errorf("GET %s%s: %w", h.DashboardURL, path, err)
 	}
-	req.Header.Set("User-Agent", userAgent)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := h.client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, body, err
+	return a.Status, a.Body, nil
 }
 
 // Pids lists the live processes of the head.

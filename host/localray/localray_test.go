@@ -128,3 +128,37 @@ func TestMentions(t *testing.T) {
 		}
 	}
 }
+
+func TestResolveToken(t *testing.T) {
+	home := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(home, ".ray"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".ray", "auth_token"), []byte(" home-tok \nsecond line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pathTok := filepath.Join(t.TempDir(), "tok")
+	if err := os.WriteFile(pathTok, []byte("path-tok\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"HOME=" + home, "RAY_AUTH_TOKEN=env-tok"}, "env-tok"},
+		{[]string{"HOME=" + home, "RAY_AUTH_TOKEN_PATH=" + pathTok}, "path-tok"},
+		{[]string{"HOME=" + home, "RAY_AUTH_TOKEN="}, "home-tok"},
+	} {
+		if got, err := resolveToken(c.env); err != nil || got != c.want {
+			t.Errorf("%v: %q, %v; want %q", c.env, got, err, c.want)
+		}
+	}
+	for _, env := range [][]string{
+		{"HOME=" + t.TempDir()},
+		{"HOME=" + home, "RAY_AUTH_TOKEN_PATH=" + filepath.Join(home, "missing")},
+	} {
+		if got, err := resolveToken(env); err == nil || !strings.Contains(err.Error(), "token is unknown") {
+			t.Errorf("%v: %q, %v; want an error", env, got, err)
+		}
+	}
+}

@@ -26,9 +26,11 @@
 //     StatusError). The Decode* functions read the dashboard's JSON
 //     answers (version, auth mode, cluster id, State API listings, node
 //     summary and detail, /api/cluster_status) and never panic on any
-//     input (fuzz tests hold them to it). ParseRayletCmdline reads what a
-//     raylet's command line says (GCS address, cluster id, session, node
-//     IP, head or not, static resources).
+//     input (fuzz tests hold them to it). CmdlineFlags is the kit's one
+//     parser of Ray's "--key=value" command-line flags; ParseRayletCmdline
+//     reads with it what a raylet's command line says (GCS address,
+//     cluster id, session, node IP, head or not, static resources), and
+//     rayproc reads local processes' flags with it.
 //   - The GCS: DialGCS is a gRPC client of the GCS services CastRay needs
 //     (CheckAlive, cluster id, node and actor tables, internal KV) on stubs
 //     generated from a minimal .proto of Ray's package ray.rpc

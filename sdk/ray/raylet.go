@@ -2,6 +2,33 @@ package ray
 
 import "strings"
 
+// CmdlineFlags reads the flags among a Ray process's arguments (its argv
+// after the program name), as Ray spells them: "--key=value" and bare
+// "--key" (value ""), with one dash or two. Keys lose their leading dashes
+// and have '-' as '_' (Ray writes --gcs-address and --session_dir alike);
+// the first of a key wins. Arguments that are not flags, and flags inside
+// one argument (the raylet's --python_worker_command="... --gcs-address=...")
+// are not looked into. It is the kit's one parser of Ray command lines: the
+// raylet's as the dashboard reports it (ParseRayletCmdline) and those of
+// local processes (rayproc.Recognise).
+func CmdlineFlags(args []string) map[string]string {
+	flags := map[string]string{}
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		k, v, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if k == "" {
+			continue
+		}
+		k = strings.ReplaceAll(k, "-", "_")
+		if _, dup := flags[k]; !dup {
+			flags[k] = v
+		}
+	}
+	return flags
+}
+
 // RayletFacts are what a raylet's command line says about its cluster. The
 // dashboard shows the command line (the agent's physical stats, in
 // /nodes?view=summary and /nodes/{id}) a few seconds after the node
@@ -24,41 +51,33 @@ func (f RayletFacts) empty() bool {
 }
 
 // ParseRayletCmdline reads a raylet's own flags from its argv (args[0]
-// must name the raylet binary, else nothing is read). Flags inside the
-// nested worker and agent commands (--python_worker_command=...
-// --gcs-address=...) are one argument each and are not looked into.
+// must name the raylet binary, else nothing is read) with CmdlineFlags.
+// Flags inside the nested worker and agent commands
+// (--python_worker_command=... --gcs-address=...) are one argument each
+// and are not looked into.
 func ParseRayletCmdline(args []string) RayletFacts {
 	var f RayletFacts
 	if len(args) == 0 || !strings.Contains(args[0], "raylet") {
 		return f
 	}
-	for _, a := range args[1:] {
-		k, v, _ := strings.Cut(a, "=")
-		switch k {
-		case "--gcs-address", "--gcs_address":
-			if validHostPort(v) {
-				f.GCSAddress = v
-			}
-		case "--cluster-id", "--cluster_id":
-			if validClusterID(v) {
-				f.ClusterID = strings.ToLower(v)
-			}
-		case "--session-name", "--session_name":
-			if validSessionName(v) {
-				f.SessionName = v
-			}
-		case "--session_dir", "--session-dir":
-			f.SessionDir = cleanPath(v)
-		case "--node_ip_address", "--node-ip-address":
-			f.NodeIP = cleanIP(v)
-		case "--head":
-			f.Head = true
-		case "--static_resource_list":
-			parts := strings.Split(v, ",") // name,value,name,value,...
-			for i := 0; i+1 < len(parts) && len(f.StaticResources) < 1000; i += 2 {
-				if parts[i] != "" && len(parts[i]) <= 200 {
-					f.StaticResources = append(f.StaticResources, parts[i])
-				}
+	flags := CmdlineFlags(args[1:])
+	if v := flags["gcs_address"]; validHostPort(v) {
+		f.GCSAddress = v
+	}
+	if v := flags["cluster_id"]; validClusterID(v) {
+		f.ClusterID = strings.ToLower(v)
+	}
+	if v := flags["session_name"]; validSessionName(v) {
+		f.SessionName = v
+	}
+	f.SessionDir = cleanPath(flags["session_dir"])
+	f.NodeIP = cleanIP(flags["node_ip_address"])
+	_, f.Head = flags["head"]
+	if v, ok := flags["static_resource_list"]; ok {
+		parts := strings.Split(v, ",") // name,value,name,value,...
+		for i := 0; i+1 < len(parts) && len(f.StaticResources) < 1000; i += 2 {
+			if parts[i] != "" && len(parts[i]) <= 200 {
+				f.StaticResources = append(f.StaticResources, parts[i])
 			}
 		}
 	}

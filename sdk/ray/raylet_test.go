@@ -42,3 +42,23 @@ func TestParseRayletCmdline(t *testing.T) {
 		t.Fatalf("invalid values kept: %+v", f)
 	}
 }
+
+func TestCmdlineFlags(t *testing.T) {
+	got := CmdlineFlags([]string{
+		"-m", "ray.util.client.server",
+		"--gcs-address=192.0.2.2:1", "--gcs_address=192.0.2.9:9", // the first of a key wins
+		"--session_dir=/t/session_a", "-node-ip-address=::1",
+		"--labels=", "--head", "--python_worker_command=/x/python3 w.py --port=7",
+		"value", "--=x", "-", "--static_resource_list=CPU,1=2",
+	})
+	want := map[string]string{
+		"m": "", "gcs_address": "192.0.2.2:1", "session_dir": "/t/session_a", "node_ip_address": "::1",
+		"labels": "", "head": "", "python_worker_command": "/x/python3 w.py --port=7", "static_resource_list": "CPU,1=2",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %v\nwant %v", got, want)
+	}
+	if got := CmdlineFlags(nil); len(got) != 0 {
+		t.Fatalf("no args: %v", got)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/castray/castray/e2e/raycluster"
+	"github.com/castray/castray/sdk/ray/rayproc"
 )
 
 // EnvPython names the Python with the plugin's requirements; the Makefile's e2e target sets it.
@@ -168,12 +169,8 @@ func alive(pid int) bool {
 	if pid <= 0 || syscall.Kill(pid, 0) != nil {
 		return false
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(stat, ')')
-	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
+	_, ok := rayproc.Lister{}.Process(pid) // not listed: gone, or a zombie
+	return ok
 }
 
 // eventually polls cond; the timeout only bounds a failing test.

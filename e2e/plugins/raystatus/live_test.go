@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/castray/castray/plugins/discovery/ray-status/raystatus"
 	"github.com/castray/castray/sdk"
 	"github.com/castray/castray/sdk/plugintest"
+	"github.com/castray/castray/sdk/ray/rayproc"
 )
 
 const numCPUs = 2
@@ -83,18 +83,10 @@ func closedPort(t *testing.T) string {
 // leftovers lists live processes running `ray status` against addr.
 func leftovers(addr string) []string {
 	var out []string
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		cmd := strings.ReplaceAll(string(b), "\x00", " ")
-		if strings.Contains(cmd, "status --address "+addr) {
-			out = append(out, e.Name()+": "+cmd)
+	ps, _ := rayproc.Lister{}.Processes(context.Background())
+	for _, p := range ps {
+		if cmd := strings.Join(p.Argv, " "); strings.Contains(cmd, "status --address "+addr) {
+			out = append(out, strconv.Itoa(p.PID)+": "+cmd)
 		}
 	}
 	return out

@@ -18,9 +18,11 @@
 // and modules of the dashboard, dashboard agent, runtime env agent, autoscaler monitor, log
 // monitor, Ray client server and workers, and the setproctitle'd forms that no longer carry
 // their flags (ray::IDLE, ray::<task>, ray::DashboardAgent, ray-dashboard-<Module>-0). A
-// recognised process's "--key=value" flags give the GCS address, session name and dirs,
-// node IP, temp dir and ports. Index matches them to sessions; RayletGCSAddresses is Ray's
-// own lookup of the local cluster (services.find_gcs_addresses).
+// recognised process's "--key=value" flags (read by the kit's one flag parser,
+// ray.CmdlineFlags) give the GCS address, session name and dirs, node IP, temp dir and
+// ports. Index matches them to sessions; RayletGCSAddresses is Ray's own lookup of the local
+// cluster (services.find_gcs_addresses, word for word: it also finds --gcs-address inside
+// nested worker commands, as Ray's does).
 //
 // # What it owns and must not touch
 //

@@ -33,8 +33,9 @@ type RayProcess struct {
 	// Titled is set for processes that renamed themselves with setproctitle (ray::IDLE,
 	// ray::DashboardAgent, ray-dashboard-NodeHead-0 …): their command line carries no flags.
 	Titled bool
-	// Flags are the "--key=value" arguments, keys without the dashes and with '-' as '_'
-	// (Ray spells them both ways); the first of a key wins.
+	// Flags are the "--key=value" and bare "--key" (value "") arguments as ray.CmdlineFlags
+	// reads them: keys without the dashes and with '-' as '_' (Ray spells them both ways);
+	// the first of a key wins.
 	Flags map[string]string
 	// SessionDirs are the session dirs named anywhere on the command line (paths cut after
 	// their session_* element, cleaned), in order, without duplicates.
@@ -68,17 +69,9 @@ func Recognise(p Process) (RayProcess, bool) {
 	if role == "" {
 		return RayProcess{}, false
 	}
-	rp := RayProcess{Process: p, Role: role, Flags: map[string]string{}}
+	rp := RayProcess{Process: p, Role: role, Flags: ray.CmdlineFlags(argv[1:])}
 	seen := map[string]bool{}
 	for _, a := range argv[1:] {
-		if strings.HasPrefix(a, "-") {
-			if k, v, ok := strings.Cut(strings.TrimLeft(a, "-"), "="); ok && k != "" {
-				k = strings.ReplaceAll(k, "-", "_")
-				if _, dup := rp.Flags[k]; !dup {
-					rp.Flags[k] = v
-				}
-			}
-		}
 		for _, d := range SessionDirsIn(a) {
 			if !seen[d] {
 				seen[d] = true

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/castray/castray/sdk"
 )
@@ -244,49 +245,43 @@ func (d *Discoverer) Discover(ctx context.Context, req *sdk.DiscoverRequest, sin
 	}
 
 	var probes, candidates, closed, timedOut, notRay, notRayNoted atomic.Int64
-	jobs := make(chan target)
-	var wg sync.WaitGroup
-	workers := min(cfg.Concurrency, len(sc.targets))
-	for range workers {
-		wg.Go(func() {
-			for t := range jobs {
-				if work.Err() != nil {
-					continue
+	// At most cfg.Concurrency targets at once; none is started once the
+	// round is over.
+	var pool errgroup.Group
+	pool.SetLimit(cfg.Concurrency)
+	for _, t := range sc.targets {
+		if work.Err() != nil {
+			break
+		}
+		pool.Go(func() error {
+			if work.Err() != nil {
+				return nil
+			}
+			probes.Add(1)
+			o := p.probe(work, t)
+			switch {
+			case o.candidate != nil:
+				for _, n := range o.notes {
+					ls.note(n)
 				}
-				probes.Add(1)
-				o := p.probe(work, t)
-				switch {
-				case o.candidate != nil:
-					for _, n := range o.notes {
-						ls.note(n)
-					}
-					ls.candidate(o.candidate)
-					candidates.Add(1)
-					d.log.Debug("dashboard found", "url", o.candidate.DashboardUrl, "ray", o.candidate.RayVersion,
-						"auth_required", o.candidate.AuthRequired, "elapsed_ms", o.candidate.ElapsedMs)
-				case o.kind == failClosed:
-					closed.Add(1)
-				case o.kind == failTimeout:
-					timedOut.Add(1)
-				case o.notRay != "" && work.Err() == nil:
-					notRay.Add(1)
-					if notRayNoted.Add(1) <= maxNotRayNotes {
-						ls.note(&sdk.DiscoverNote{Level: "info", Target: t.base, Message: "not a Ray dashboard: " + o.notRay})
-					}
+				ls.candidate(o.candidate)
+				candidates.Add(1)
+				d.log.Debug("dashboard found", "url", o.candidate.DashboardUrl, "ray", o.candidate.RayVersion,
+					"auth_required", o.candidate.AuthRequired, "elapsed_ms", o.candidate.ElapsedMs)
+			case o.kind == failClosed:
+				closed.Add(1)
+			case o.kind == failTimeout:
+				timedOut.Add(1)
+			case o.notRay != "" && work.Err() == nil:
+				notRay.Add(1)
+				if notRayNoted.Add(1) <= maxNotRayNotes {
+					ls.note(&sdk.DiscoverNote{Level: "info", Target: t.base, Message: "not a Ray dashboard: " + o.notRay})
 				}
 			}
+			return nil
 		})
 	}
-feed:
-	for _, t := range sc.targets {
-		select {
-		case jobs <- t:
-		case <-work.Done():
-			break feed
-		}
-	}
-	close(jobs)
-	wg.Wait()
+	_ = pool.Wait() // the workers report through ls, never an error
 
 	if err := ls.error(); err != nil {
 		return nil, err

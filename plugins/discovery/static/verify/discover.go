@@ -12,6 +12,7 @@ import (
 	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/castray/castray/sdk"
 	"github.com/castray/castray/sdk/ray"
@@ -257,41 +258,36 @@ func (d *Discoverer) Discover(ctx context.Context, req *sdk.DiscoverRequest, sin
 	})
 
 	var probes, candidates, done atomic.Int64
-	feed := make(chan job)
-	var wg sync.WaitGroup
-	for range min(cfg.Concurrency, len(jobs)) {
-		wg.Go(func() {
-			for j := range feed {
-				if work.Err() != nil {
-					continue
-				}
-				checks := d.verify(work, cfg, j, fallback, out)
-				probes.Add(int64(len(checks)))
-				if work.Err() != nil {
-					continue // cut short by the round: no verdict
-				}
-				done.Add(1)
-				cands, notes := report(j, checks, cfg.ReportUnverified)
-				for _, n := range notes {
-					out.note(n)
-				}
-				for _, c := range cands {
-					out.candidate(c)
-					candidates.Add(1)
-				}
+	// At most cfg.Concurrency clusters at once; none is started once the
+	// round is over.
+	var pool errgroup.Group
+	pool.SetLimit(cfg.Concurrency)
+	for _, j := range jobs {
+		if work.Err() != nil {
+			break
+		}
+		pool.Go(func() error {
+			if work.Err() != nil {
+				return nil
 			}
+			checks := d.verify(work, cfg, j, fallback, out)
+			probes.Add(int64(len(checks)))
+			if work.Err() != nil {
+				return nil // cut short by the round: no verdict
+			}
+			done.Add(1)
+			cands, notes := report(j, checks, cfg.ReportUnverified)
+			for _, n := range notes {
+				out.note(n)
+			}
+			for _, c := range cands {
+				out.candidate(c)
+				candidates.Add(1)
+			}
+			return nil
 		})
 	}
-send:
-	for _, j := range jobs {
-		select {
-		case feed <- j:
-		case <-work.Done():
-			break send
-		}
-	}
-	close(feed)
-	wg.Wait()
+	_ = pool.Wait() // the workers report through out, never an error
 
 	if err := out.error(); err != nil {
 		return nil, err

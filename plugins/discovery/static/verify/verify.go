@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -193,8 +192,8 @@ func (v *verifier) dashboard(ctx context.Context, a ray.Address) *check {
 			v.warn(c, "GET %s/api/v0/nodes: %v (%s)", c.target, err, v.ms(t))
 			return
 		}
-		v.setNodes(c, nodes, truncated)
-		v.addEvidence(c, "GET %s/api/v0/nodes → %s (%s)", c.target, nodeSummary(nodes, truncated), v.ms(t))
+		summary := v.setNodes(c, nodes, truncated)
+		v.addEvidence(c, "GET %s/api/v0/nodes → %s (%s)", c.target, summary, v.ms(t))
 	})
 	wg.Wait()
 	return c
@@ -255,15 +254,13 @@ func (v *verifier) gcs(ctx context.Context, a ray.Address) *check {
 			v.warn(c, "GCS %s GetAllNodeInfo: %v (%s)", c.target, err, v.ms(t))
 			return
 		}
-		v.setNodes(c, nodes, false)
-		v.mu.Lock()
-		for _, n := range nodes {
-			if n.IsHead && n.State == "ALIVE" && n.SessionDir != "" {
-				c.sessionDir, headSession = n.SessionDir, n.SessionName
-			}
+		summary := v.setNodes(c, nodes, false)
+		if h, ok := ray.AliveHead(nodes); ok && h.SessionDir != "" {
+			v.mu.Lock()
+			c.sessionDir, headSession = h.SessionDir, h.SessionName
+			v.mu.Unlock()
 		}
-		v.mu.Unlock()
-		v.addEvidence(c, "GCS %s GetAllNodeInfo → %s (%s)", c.target, nodeSummary(nodes, false), v.ms(t))
+		v.addEvidence(c, "GCS %s GetAllNodeInfo → %s (%s)", c.target, summary, v.ms(t))
 	})
 	wg.Go(func() {
 		t := v.now()
@@ -347,43 +344,23 @@ func (v *verifier) fail(ctx context.Context, c *check, err error, sent bool, who
 	}
 }
 
-// setNodes records the alive nodes and their summed resources.
-func (v *verifier) setNodes(c *check, nodes []ray.Node, truncated bool) {
-	alive := int32(0)
-	res := map[string]float64{}
-	for _, n := range nodes {
-		if n.State != "ALIVE" {
-			continue
-		}
-		alive++
-		for k, x := range n.ResourcesTotal {
-			res[k] += x
-		}
-	}
+// setNodes records the alive nodes and their summed resources (ray.AliveTotals)
+// and says them in words for the evidence.
+func (v *verifier) setNodes(c *check, nodes []ray.Node, truncated bool) string {
+	alive, res := ray.AliveTotals(nodes)
+	summary := fmt.Sprintf("%d alive of %d nodes", alive, len(nodes))
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	c.nodeCount = alive
+	c.nodeCount = int32(alive)
 	if truncated {
 		c.nodeCount = -1
 		c.attrs["nodes_truncated"] = "true"
+		summary += " (truncated: more nodes than the State API lists)"
 	}
 	if len(res) > 0 {
 		c.resources = res
 	}
-}
-
-func nodeSummary(nodes []ray.Node, truncated bool) string {
-	alive := 0
-	for _, n := range nodes {
-		if n.State == "ALIVE" {
-			alive++
-		}
-	}
-	s := fmt.Sprintf("%d alive of %d nodes", alive, len(nodes))
-	if truncated {
-		s += " (truncated: more nodes than the State API lists)"
-	}
-	return s
+	return summary
 }
 
 // dashboardFromKV turns the GCS's KV dashboard/dashboard ("host:port") into
@@ -431,15 +408,11 @@ func isLocalHost(host string) bool {
 	return false
 }
 
-// isTimeout is true when the cluster's budget ran out or a request timed
-// out.
+// isTimeout is true when the cluster's budget ran out (ctx ended) or a
+// request timed out: ray.IsTimeout for HTTP and TCP, DEADLINE_EXCEEDED for
+// the GCS's gRPC calls.
 func isTimeout(ctx context.Context, err error) bool {
-	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
-		status.Code(err) == codes.DeadlineExceeded {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return ctx.Err() != nil || ray.IsTimeout(err) || status.Code(err) == codes.DeadlineExceeded
 }
 
 // unwrapOp drops the "dial tcp host:port:" prefix the caller already says.

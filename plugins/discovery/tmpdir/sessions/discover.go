@@ -15,6 +15,7 @@ import (
 	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/castray/castray/sdk"
 	"github.com/castray/castray/sdk/ray/rayproc"
@@ -227,23 +228,17 @@ func (d *Discoverer) Discover(ctx context.Context, req *sdk.DiscoverRequest, sin
 
 	// The roots, then their sessions, read and judged by a bounded pool; each candidate is
 	// streamed as soon as its session is judged.
-	work := make(chan *sessionRef)
-	var wg sync.WaitGroup
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ref := range work {
-				if ctx.Err() != nil || c.failed() != nil {
-					continue
-				}
+	var pool errgroup.Group
+	pool.SetLimit(workers)
+	c.walkRoots(ctx, func(ref *sessionRef) {
+		pool.Go(func() error {
+			if ctx.Err() == nil && c.failed() == nil {
 				c.session(ctx, ref, idx)
 			}
-		}()
-	}
-	c.walkRoots(ctx, work)
-	close(work)
-	wg.Wait()
+			return nil // c records what went wrong
+		})
+	})
+	_ = pool.Wait()
 	if err := c.failed(); err != nil {
 		return nil, err
 	}
@@ -317,8 +312,9 @@ func (c *call) rootSpecs() []rootSpec {
 	return specs
 }
 
-// walkRoots scans every root once (by resolved path) and feeds its sessions to work.
-func (c *call) walkRoots(ctx context.Context, work chan<- *sessionRef) {
+// walkRoots scans every root once (by resolved path) and hands each of its sessions to
+// each, once.
+func (c *call) walkRoots(ctx context.Context, each func(*sessionRef)) {
 	queue := c.rootSpecs()
 	seen := map[string]bool{}        // roots read (resolved path, and the one session if restricted)
 	seenSession := map[string]bool{} // sessions handed out, by resolved path
@@ -362,11 +358,10 @@ func (c *call) walkRoots(ctx context.Context, work chan<- *sessionRef) {
 				continue
 			}
 			seenSession[ref.Real] = true
-			select {
-			case work <- ref:
-			case <-ctx.Done():
+			if ctx.Err() != nil {
 				return
 			}
+			each(ref)
 		}
 	}
 }
