@@ -217,10 +217,15 @@ func (s *Service) finish(id, state, msg string) {
 			}
 		}
 		r.State, r.Error, r.FinishedAt = state, msg, now
+		// Under the same lock as the final state: a Retry or Delete that
+		// sees the transfer ended never finds its run still registered.
+		delete(s.runs, id)
 	}, true)
-	s.mu.Lock()
-	delete(s.runs, id)
-	s.mu.Unlock()
+	if final.ID == "" { // no record (cannot happen while it runs): still unregister
+		s.mu.Lock()
+		delete(s.runs, id)
+		s.mu.Unlock()
+	}
 	s.o.Emit(eventFor[final.State], final)
 	s.o.Emit(events.TypeTransferActivity, map[string]any{"transfer_id": id, "state": final.State, "file_name": final.File.Name})
 	s.log.Info("transfer finished", "id", id, "state", final.State, "targets", len(final.Targets))
