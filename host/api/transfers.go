@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/castray/castray/host/registry"
+	"github.com/castray/castray/host/selector"
 	"github.com/castray/castray/host/transfer"
 )
 
@@ -58,16 +61,127 @@ func (s *Server) listTransfers(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"success": true, "transfers": list, "count": len(list), "total": total})
 }
 
+// startTransferRequest is POST /api/transfers: a file, a mode, and the
+// targets as explicit node ids, a named group, or a selector; a pick
+// chooses count nodes among a group's or a selector's.
+type startTransferRequest struct {
+	FileName string          `json:"file_name"`
+	Mode     string          `json:"mode"`
+	Targets  []string        `json:"targets"`
+	Backend  string          `json:"backend"`
+	Group    string          `json:"group"`
+	Selector json.RawMessage `json:"selector"`
+	Pick     json.RawMessage `json:"pick"`
+}
+
+// startTransfer is POST /api/transfers. It resolves a group or a selector
+// (and a pick) to node ids and hands the transfer service explicit targets;
+// a broadcast with a selector reaches every active node it allows. The
+// reply says which nodes were chosen and why, and which group members were
+// skipped.
 func (s *Server) startTransfer(c *fiber.Ctx) error {
-	var req transfer.Request
+	var req startTransferRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	rec, err := s.d.Transfers.Start(req)
+	treq := transfer.Request{FileName: req.FileName, Mode: req.Mode, Targets: req.Targets, Backend: req.Backend}
+	reply := fiber.Map{"success": true}
+	given := 0
+	for _, set := range []bool{len(req.Targets) > 0, req.Group != "", !absent(req.Selector)} {
+		if set {
+			given++
+		}
+	}
+	switch {
+	case given > 1:
+		return fiber.NewError(fiber.StatusBadRequest, "give targets, group or selector, not several")
+	case !absent(req.Pick) && req.Group == "" && absent(req.Selector):
+		return fiber.NewError(fiber.StatusBadRequest, "pick needs a group or a selector to choose from")
+	case req.Group != "":
+		ids, skipped, chosen, err := s.groupTargets(req.Group, req.Pick)
+		if err != nil {
+			return err
+		}
+		treq.Targets, reply["skipped"] = ids, skipped
+		if chosen != nil {
+			reply["chosen"] = chosen
+		}
+	case !absent(req.Selector):
+		sel, err := s.choose(req.Selector, req.Pick)
+		if err != nil {
+			return err
+		}
+		switch {
+		case sel.Pick != nil:
+			for _, ch := range sel.Chosen {
+				treq.Targets = append(treq.Targets, ch.NodeID)
+			}
+			reply["chosen"] = sel.Chosen
+		case req.Mode == "broadcast":
+			treq.Allow = sel.Selector.Match
+		default:
+			for _, n := range sel.Matches {
+				if n.State == registry.StateActive {
+					treq.Targets = append(treq.Targets, n.ID)
+				}
+			}
+			if len(treq.Targets) == 0 {
+				return fiber.NewError(fiber.StatusBadRequest, "selector: no active node matches")
+			}
+		}
+	}
+	if treq.Mode == "broadcast" && treq.Allow == nil && (req.Group != "" || !absent(req.Pick)) {
+		return fiber.NewError(fiber.StatusBadRequest, "broadcast reaches every active node (a selector narrows it); use multicast for a group or a pick")
+	}
+	rec, err := s.d.Transfers.Start(treq)
 	if err != nil {
 		return transferError("", err)
 	}
-	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"success": true, "transfer": rec})
+	reply["transfer"] = rec
+	return c.Status(fiber.StatusAccepted).JSON(reply)
+}
+
+// groupTargets resolves a named group (and an optional pick among its
+// nodes) to the active node ids a transfer can reach, and lists the
+// members it skipped: gone from the registry, or not active.
+func (s *Server) groupTargets(name string, pickRaw json.RawMessage) (ids []string, skipped fiber.Map, chosen []selector.Choice, err error) {
+	if s.d.Groups == nil {
+		return nil, nil, nil, fiber.NewError(fiber.StatusServiceUnavailable, "groups are not available")
+	}
+	res, err := s.d.Groups.Resolve(name)
+	if err != nil {
+		return nil, nil, nil, groupError(err)
+	}
+	inactive := map[string]bool{}
+	for _, id := range res.Inactive {
+		inactive[id] = true
+	}
+	var nodes []registry.Node
+	for _, id := range res.NodeIDs {
+		if n, ok := s.d.Registry.Get(id); ok && !inactive[id] {
+			ids = append(ids, id)
+			nodes = append(nodes, n)
+		}
+	}
+	skipped = fiber.Map{"missing": nonNil(res.Missing), "inactive": nonNil(res.Inactive)}
+	if !absent(pickRaw) {
+		pick, err := selector.DecodePick(pickRaw)
+		if err != nil {
+			return nil, nil, nil, selectionError(err)
+		}
+		chosen, err = selector.Choose(nodes, selector.Selector{}, pick, s.activeTransfers())
+		if err != nil {
+			return nil, nil, nil, selectionError(err)
+		}
+		ids = ids[:0]
+		for _, ch := range chosen {
+			ids = append(ids, ch.NodeID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil, nil, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("group %q: no active member to send to", name))
+	}
+	return ids, skipped, chosen, nil
 }
 
 func (s *Server) getTransfer(c *fiber.Ctx) error {

@@ -59,6 +59,9 @@ type Request struct {
 	// Targets are node ids; broadcast takes none and reaches every active
 	// node of a kind some loaded backend serves.
 	Targets []string `json:"targets"`
+	// Allow, when set, narrows a broadcast to the active nodes it allows
+	// (a selector's Match); it is not part of the record.
+	Allow func(registry.Node) bool `json:"-"`
 	// Backend, when set, sends every target through that transfer plugin
 	// (a target of a kind it does not serve is a RequestError). Empty
 	// routes each target by its kind (see the package doc).
@@ -381,11 +384,17 @@ func (s *Service) prepare(req Request) (*Record, *plan, files.Meta, error) {
 			return nil, nil, meta, badRequest("broadcast takes no targets: it reaches every active node")
 		}
 		for _, n := range s.o.Nodes.List(registry.Filter{State: registry.StateActive}) {
+			if req.Allow != nil && !req.Allow(n) {
+				continue
+			}
 			if _, err := rt.backendFor(n); err == nil {
 				targets = append(targets, n)
 			}
 		}
 		if len(targets) == 0 {
+			if req.Allow != nil {
+				return nil, nil, meta, badRequest("broadcast: no active node the selector allows is of a kind a transfer backend serves (loaded: %s)", rt.cat)
+			}
 			return nil, nil, meta, badRequest("broadcast: no active node of a kind a transfer backend serves (loaded: %s)", rt.cat)
 		}
 	case "":
