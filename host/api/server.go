@@ -17,6 +17,7 @@ import (
 	"github.com/castray/castray/host/events"
 	"github.com/castray/castray/host/files"
 	"github.com/castray/castray/host/groups"
+	"github.com/castray/castray/host/messages"
 	"github.com/castray/castray/host/pluginmgr"
 	"github.com/castray/castray/host/registry"
 	"github.com/castray/castray/host/transfer"
@@ -54,6 +55,9 @@ type Deps struct {
 	// Groups keeps the named multicast groups. Without it the group
 	// routes answer 503.
 	Groups *groups.Service
+	// Messages is the per-node log of the original's text and JSON
+	// messages (POST /api/send). Without it those answer 503.
+	Messages *messages.Log
 	// FileInUse, when set, reports whether a running transfer reads the
 	// uploaded file name; DELETE /api/files/{name} then answers 409.
 	FileInUse func(name string) bool
@@ -137,6 +141,7 @@ func (s *Server) routes() {
 	a.Get("/api/nodes/:id", s.getNode)
 	a.Delete("/api/nodes/:id", s.removeNode)
 	a.Get("/api/nodes/:id/files", s.nodeFiles)
+	a.Get("/api/nodes/:id/messages", s.nodeMessages)
 	a.Get("/api/nodes/:id/files/:name", s.nodeFile)
 	a.Post("/api/nodes/select", s.limitJSON, s.selectNodes)
 
@@ -159,6 +164,11 @@ func (s *Server) routes() {
 	a.Get("/api/transfers/:id", s.getTransfer)
 	a.Delete("/api/transfers/:id", s.deleteTransfer)
 	a.Post("/api/transfers/:id/retry", s.retryTransfer)
+
+	// The original's message and file-transfer endpoints (send.go).
+	a.Post("/api/send", s.limitJSON, s.send)
+	a.Post("/api/file-transfers/manual", s.limitJSON, s.manualTransfer)
+	a.Get("/api/file-transfers/status", s.fileTransferStatus)
 
 	// The seed's external-cluster endpoints, at their exact paths.
 	a.Post("/api/cluster/discover-external", s.limitJSON, s.discoverExternal)
