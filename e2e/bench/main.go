@@ -36,6 +36,8 @@ type options struct {
 	idle    time.Duration
 	goBench string
 	skip    map[string]bool
+	raySize int64 // item 6: bytes broadcast onto the Ray cluster
+	rayReps int   // item 6: rounds (each is two Ray jobs of raySize x 3)
 }
 
 func main() { os.Exit(run()) }
@@ -49,7 +51,9 @@ func run() int {
 	flag.Int64Var(&o.size, "size", 1<<30, "size in bytes of the transfer benchmark's file")
 	flag.DurationVar(&o.idle, "idle", 2*time.Second, "idle time before reading RSS")
 	flag.StringVar(&o.goBench, "gobench", "", "output of `go test -bench` to include in the table")
-	flag.StringVar(&skip, "skip", "", "comma-separated items to skip: startup,rpc,transfer,lines")
+	flag.StringVar(&skip, "skip", "", "comma-separated items to skip: startup,rpc,transfer,lines,ray")
+	flag.Int64Var(&o.raySize, "ray-size", 256<<20, "size in bytes of the Ray broadcast benchmark's file (item 6)")
+	flag.IntVar(&o.rayReps, "ray-reps", 1, "rounds of the Ray broadcast and its Python baseline (item 6; the median is reported)")
 	flag.Parse()
 	o.skip = map[string]bool{}
 	for _, s := range splitComma(skip) {
@@ -70,8 +74,8 @@ func run() int {
 			return 2
 		}
 	}
-	if o.runs < 1 || o.reps < 1 || o.size < 1<<20 {
-		fmt.Fprintln(os.Stderr, "bench: -runs and -reps must be >= 1, -size >= 1 MiB")
+	if o.runs < 1 || o.reps < 1 || o.size < 1<<20 || o.rayReps < 1 || o.raySize < 1<<20 {
+		fmt.Fprintln(os.Stderr, "bench: -runs, -reps and -ray-reps must be >= 1, -size and -ray-size >= 1 MiB")
 		return 2
 	}
 
@@ -109,6 +113,7 @@ func run() int {
 	step("rpc", func() error { return benchPluginRPC(ctx, rep, o) })
 	step("transfer", func() error { return benchTransfer(ctx, rep, o, root, versionRSS) })
 	step("lines", func() error { return benchPluginLines(ctx, rep, o, root) })
+	step("ray", func() error { return benchRay(ctx, rep, o, root) })
 	if o.goBench != "" {
 		if err := addGoBench(rep, o.goBench); err != nil {
 			rep.fail("gobench", err)

@@ -1,0 +1,68 @@
+"""Baseline of `make bench` item 6: broadcast a file onto Ray nodes by hand.
+
+Run as a Ray job on the head node (the bench submits it through the Jobs API,
+as CastRay's ray backend submits its driver):
+
+    python ray_broadcast.py FILE DEST_ROOT CHUNK_SIZE NODE_ID [NODE_ID ...]
+
+It reads FILE in CHUNK_SIZE pieces, ray.put()s each, and starts one task per
+node, pinned there (NodeAffinitySchedulingStrategy, soft=False), that
+ray.get()s the chunks (a few at a time), writes them to
+DEST_ROOT/<node id>/<file name>, hashes them with SHA-256 and fsyncs the file.
+It prints one line per node:
+
+    RESULT <node id asked> <node id that ran the task> <path> <bytes> <sha256>
+
+Standard library and ray only.
+"""
+
+import hashlib
+import os
+import sys
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+WINDOW = 4  # chunks fetched at once by each writer
+
+
+@ray.remote(num_cpus=0)
+def write(refs, folder, name):
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, name)
+    h = hashlib.sha256()
+    n = 0
+    with open(path, "wb") as f:
+        for i in range(0, len(refs), WINDOW):
+            for chunk in ray.get(refs[i:i + WINDOW]):
+                f.write(chunk)
+                h.update(chunk)
+                n += len(chunk)
+        f.flush()
+        os.fsync(f.fileno())
+    return ray.get_runtime_context().get_node_id(), path, n, h.hexdigest()
+
+
+def main():
+    src, root, chunk = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    nodes = sys.argv[4:]
+    ray.init()
+    refs = []
+    with open(src, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            refs.append(ray.put(b))
+    name = os.path.basename(src)
+    tasks = [
+        write.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(
+            refs, os.path.join(root, node), name)
+        for node in nodes
+    ]
+    for node, (ran_on, path, n, sha) in zip(nodes, ray.get(tasks)):
+        print("RESULT", node, ran_on, path, n, sha, flush=True)
+
+
+if __name__ == "__main__":
+    main()
