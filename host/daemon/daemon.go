@@ -24,6 +24,7 @@ import (
 	"github.com/castray/castray/host/files"
 	"github.com/castray/castray/host/groups"
 	"github.com/castray/castray/host/localray"
+	"github.com/castray/castray/host/messages"
 	"github.com/castray/castray/host/pluginmgr"
 	"github.com/castray/castray/host/registry"
 	"github.com/castray/castray/host/store"
@@ -48,6 +49,7 @@ type Daemon struct {
 	bus       *events.Bus
 	registry  *registry.Registry
 	groups    *groups.Service
+	messages  *messages.Log
 	plugins   *pluginmgr.Manager
 	files     *files.Store
 	transfers *transfer.Service
@@ -96,6 +98,10 @@ func (d *Daemon) build() error {
 	d.groups = groups.New(d.store, d.registry)
 	if err := d.groups.Load(); err != nil {
 		return fmt.Errorf("load groups: %w", err)
+	}
+	d.messages = messages.New(messages.Options{Store: d.store, Emit: d.bus.Publish, Log: log.Named("messages")})
+	if err := d.messages.Load(); err != nil {
+		return err
 	}
 	inboxRoot := filepath.Join(dataDir, "inbox")
 	if cfg.RayCluster.CreateDemoNodes {
@@ -164,7 +170,8 @@ func (d *Daemon) build() error {
 		Config: cfg.Redacted(), Token: d.token, InboxRoot: inboxRoot, Files: d.files, FileInUse: d.transfers.InUse,
 		MaxFileSize: ft.MaxFileSize, IdleTimeout: config.Seconds(ft.Timeout), BodyLimit: cfg.WebServer.BodyLimit,
 		ClientBuffer: cfg.Events.ClientBuffer, Version: Version, Started: time.Now(),
-		Groups: d.groups,
+		Groups:   d.groups,
+		Messages: d.messages,
 	})
 	return nil
 }
