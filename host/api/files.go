@@ -454,6 +454,9 @@ func (s *Server) deleteFile(c *fiber.Ctx) error {
 	if s.d.FileInUse != nil && s.d.FileInUse(name) {
 		return fiber.NewError(fiber.StatusConflict, fmt.Sprintf("file %q is being sent by a running transfer; cancel the transfer first", name))
 	}
+	if refs := s.distributionsUsing(name); refs != "" {
+		return fiber.NewError(fiber.StatusConflict, fmt.Sprintf("file %q is distributed by distribution %s; delete the distribution first", name, refs))
+	}
 	err = st.Delete(name)
 	switch {
 	case errors.Is(err, files.ErrNotFound):

@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	hclog "github.com/hashicorp/go-hclog"
 
+	"github.com/castray/castray/host/distribution"
 	"github.com/castray/castray/host/events"
 	"github.com/castray/castray/host/files"
 	"github.com/castray/castray/host/groups"
@@ -58,6 +59,9 @@ type Deps struct {
 	// Messages is the per-node log of the original's text and JSON
 	// messages (POST /api/send). Without it those answer 503.
 	Messages *messages.Log
+	// Distributions keeps the standing distributions. Without it those
+	// routes answer 503.
+	Distributions *distribution.Service
 	// FileInUse, when set, reports whether a running transfer reads the
 	// uploaded file name; DELETE /api/files/{name} then answers 409.
 	FileInUse func(name string) bool
@@ -164,6 +168,10 @@ func (s *Server) routes() {
 	a.Get("/api/transfers/:id", s.getTransfer)
 	a.Delete("/api/transfers/:id", s.deleteTransfer)
 	a.Post("/api/transfers/:id/retry", s.retryTransfer)
+	a.Get("/api/distributions", s.listDistributions)
+	a.Post("/api/distributions", s.limitJSON, s.createDistribution)
+	a.Get("/api/distributions/:id", s.getDistribution)
+	a.Delete("/api/distributions/:id", s.deleteDistribution)
 
 	// The original's message and file-transfer endpoints (send.go).
 	a.Post("/api/send", s.limitJSON, s.send)

@@ -27,7 +27,7 @@ import (
 const Bucket = "distributions"
 
 // EventUpdated is published with a Distribution at every change.
-const EventUpdated = "distribution_updated"
+const EventUpdated = events.TypeDistributionUpdated
 
 // Node statuses.
 const (

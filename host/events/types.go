@@ -30,6 +30,10 @@ const (
 	// TypeTransferActivity is the original CastRay's name for transfer events.
 	TypeTransferActivity = "transfer_activity"
 
+	// TypeDistributionUpdated: a standing distribution changed
+	// (host/distribution).
+	TypeDistributionUpdated = "distribution_updated"
+
 	// Messages delivered to a node (the original's name).
 	TypeMessageReceived = "message_received"
 
