@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -332,4 +333,125 @@ func TestChunkedJSONBodies(t *testing.T) {
 	if code := d.do("PUT", "/api/files/my%20file.txt", []byte("x"), &up); code != 201 || up.File.Name != "my file.txt" {
 		t.Fatalf("escaped name: %d %q", code, up.File.Name)
 	}
+}
+
+// The original's message and file-transfer API against the real daemon:
+// a text message to two local nodes is listed on both and announced on
+// /ws (message_received per node), and kept across a restart; a file
+// message lands in a local node's inbox through the local backend; the
+// original's file-transfer status counts it (and only it) as successful.
+func TestOriginalSendMessagesAndFileTransferStatus(t *testing.T) {
+	dataDir := t.TempDir()
+	d := startDaemon(t, daemonOpts{dataDir: dataDir})
+	ch, _, _, err := d.dialWS(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next(t, ch, 5*time.Second, "snapshot")
+
+	var sent struct {
+		Success          bool     `json:"success"`
+		Message          string   `json:"message"`
+		RecipientsCount  int      `json:"recipients_count"`
+		FailedRecipients []string `json:"failed_recipients"`
+		DeliveryTime     *float64 `json:"delivery_time"`
+		TransferID       string   `json:"transfer_id"`
+		Error            string   `json:"error"`
+	}
+	// As the original's clients sent it, nulls included.
+	code := d.do("POST", "/api/send", `{"id":"hello-1","cast_type":"multicast","message_type":"text","content":"hello nodes",
+		"sender":"node_3","recipients":["node_1","node_2"],"group_id":null,"file_path":null,"file_size":null}`, &sent)
+	if code != 200 || !sent.Success || sent.RecipientsCount != 2 || sent.FailedRecipients == nil || len(sent.FailedRecipients) != 0 || sent.DeliveryTime == nil {
+		t.Fatalf("POST /api/send text = %d %+v", code, sent)
+	}
+	got := map[string]bool{}
+	for len(got) < 2 {
+		ev := next(t, ch, 10*time.Second, "message_received")
+		var data struct {
+			MessageID string `json:"message_id"`
+			CastType  string `json:"cast_type"`
+			Sender    string `json:"sender"`
+			NodeID    string `json:"node_id"`
+			Content   string `json:"content"`
+		}
+		if err := json.Unmarshal(ev.Data, &data); err != nil {
+			t.Fatal(err)
+		}
+		if data.MessageID != "hello-1" || data.CastType != "multicast" || data.Sender != "node_3" || data.Content != "hello nodes" {
+			t.Fatalf("message_received = %s", ev.Data)
+		}
+		got[data.NodeID] = true
+	}
+	if !got["node_1"] || !got["node_2"] {
+		t.Fatalf("message_received for %v, want node_1 and node_2", got)
+	}
+	type entry struct {
+		Direction string `json:"direction"`
+		From      string `json:"from"`
+		Message   struct {
+			ID      string `json:"id"`
+			Content string `json:"content"`
+		} `json:"message"`
+		Timestamp float64 `json:"timestamp"`
+	}
+	checkListed := func(d *daemon) {
+		t.Helper()
+		for _, node := range []string{"node_1", "node_2"} {
+			var list []entry
+			if code := d.do("GET", "/api/nodes/"+node+"/messages?count=50", nil, &list); code != 200 || len(list) != 1 ||
+				list[0].Direction != "received" || list[0].From != "node_3" || list[0].Message.ID != "hello-1" ||
+				list[0].Message.Content != "hello nodes" || list[0].Timestamp == 0 {
+				t.Fatalf("messages of %s = %d %+v", node, code, list)
+			}
+		}
+	}
+	checkListed(d)
+
+	// A file message, by the name of an upload, to one local node.
+	payload := randomBytes(300<<10 + 3)
+	d.upload("orig.bin", payload)
+	sent.TransferID = ""
+	if code := d.do("POST", "/api/send", map[string]any{"cast_type": "unicast", "message_type": "file", "content": "",
+		"sender": "node_1", "recipients": []string{"node_2"}, "file_path": "orig.bin", "file_size": len(payload)}, &sent); code != 202 || sent.TransferID == "" {
+		t.Fatalf("POST /api/send file = %d %+v", code, sent)
+	}
+	if rec := d.waitTransfer(sent.TransferID, "completed", "failed", "partial"); rec.State != "completed" {
+		t.Fatalf("file message transfer ended %+v", rec)
+	}
+	onDisk, err := os.ReadFile(filepath.Join(dataDir, "inbox", "node_2", "orig.bin"))
+	if err != nil || !bytes.Equal(onDisk, payload) {
+		t.Fatalf("node_2's inbox: err %v, equal %v", err, bytes.Equal(onDisk, payload))
+	}
+	// A path outside the upload store is refused.
+	var refused struct {
+		Error string `json:"error"`
+	}
+	if code := d.do("POST", "/api/send", map[string]any{"cast_type": "unicast", "message_type": "file",
+		"recipients": []string{"node_2"}, "file_path": "/etc/hostname"}, &refused); code != 400 || !strings.Contains(refused.Error, "file_path") {
+		t.Fatalf("file_path outside the upload store = %d %+v", code, refused)
+	}
+
+	type stats struct {
+		FileTransferStats struct {
+			TotalTransfers      int   `json:"total_transfers"`
+			SuccessfulTransfers int   `json:"successful_transfers"`
+			FailedTransfers     int   `json:"failed_transfers"`
+			BytesTransferred    int64 `json:"bytes_transferred"`
+		} `json:"file_transfer_stats"`
+		ActiveTransfers int `json:"active_transfers"`
+	}
+	var status map[string]stats
+	if code := d.do("GET", "/api/file-transfers/status", nil, &status); code != 200 {
+		t.Fatalf("GET /api/file-transfers/status = %d", code)
+	}
+	if s := status["node_2"].FileTransferStats; s.TotalTransfers != 1 || s.SuccessfulTransfers != 1 || s.FailedTransfers != 0 || s.BytesTransferred != int64(len(payload)) {
+		t.Errorf("node_2 stats = %+v", s)
+	}
+	if s, ok := status["node_1"]; !ok || s.FileTransferStats.TotalTransfers != 0 {
+		t.Errorf("node_1 stats = %+v (present %v), want zeros", s, ok)
+	}
+
+	// Messages are kept across a restart.
+	d.stop(syscall.SIGTERM)
+	checkListed(startDaemon(t, daemonOpts{dataDir: dataDir}))
 }
