@@ -20,6 +20,7 @@ import (
 	"github.com/castray/castray/host/api"
 	"github.com/castray/castray/host/connector"
 	"github.com/castray/castray/host/discovery"
+	"github.com/castray/castray/host/distribution"
 	"github.com/castray/castray/host/events"
 	"github.com/castray/castray/host/files"
 	"github.com/castray/castray/host/groups"
@@ -55,6 +56,9 @@ type Daemon struct {
 	transfers *transfer.Service
 	discovery *discovery.Manager
 	connector *connector.Connector
+
+	// distributions keeps the standing distributions (started in Run).
+	distributions *distribution.Service
 
 	// localHead is the Ray head CastRay started itself
 	// (ray_cluster.fallback_to_local), stopped at shutdown.
@@ -148,6 +152,13 @@ func (d *Daemon) build() error {
 	if err := d.transfers.Recover(); err != nil {
 		return fmt.Errorf("recover transfers: %w", err)
 	}
+	d.distributions = distribution.New(distribution.Options{
+		Store: d.store, Nodes: d.registry, Transfers: d.transfers, Files: d.files, Bus: d.bus, Log: log,
+		Interval: config.Seconds(cfg.ExternalCluster.SyncInterval),
+	})
+	if err := d.distributions.Load(); err != nil {
+		return fmt.Errorf("load distributions: %w", err)
+	}
 
 	var known []string
 	if a := cfg.RayCluster.Address; a != "" && a != "auto" {
@@ -170,8 +181,9 @@ func (d *Daemon) build() error {
 		Config: cfg.Redacted(), Token: d.token, InboxRoot: inboxRoot, Files: d.files, FileInUse: d.transfers.InUse,
 		MaxFileSize: ft.MaxFileSize, IdleTimeout: config.Seconds(ft.Timeout), BodyLimit: cfg.WebServer.BodyLimit,
 		ClientBuffer: cfg.Events.ClientBuffer, Version: Version, Started: time.Now(),
-		Groups:   d.groups,
-		Messages: d.messages,
+		Groups:        d.groups,
+		Messages:      d.messages,
+		Distributions: d.distributions,
 	})
 	return nil
 }
@@ -246,6 +258,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.cfg.FileTransfer.ResumeOnStart {
 		go d.transfers.ResumeInterrupted()
 	}
+	d.distributions.Start()
 	for {
 		select {
 		case <-discoverTick:
@@ -359,6 +372,9 @@ func (d *Daemon) close() {
 			d.log.Error("stop the local Ray head", "error", err)
 		}
 		cancel()
+	}
+	if d.distributions != nil {
+		d.distributions.Stop() // before transfers: no delivery starts while they stop
 	}
 	if d.transfers != nil {
 		d.transfers.Shutdown()
