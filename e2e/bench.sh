@@ -18,8 +18,11 @@
 #      and 1 GiB local transfers (unicast, broadcast, time to first byte),
 #      each next to a baseline measured in the same run, and the lines of Go
 #      in the smallest correct out-of-tree discovery plugin (`castray plugin
-#      new`, built against this checkout; goal <= 30); it reads the output
-#      of step 1 and prints the table.
+#      new`, built against this checkout; goal <= 30), and a 256 MiB
+#      broadcast onto a live 3-node Ray cluster through the ray transfer
+#      plugin vs a hand-written Python Ray job, with the source bytes the
+#      plugin read (item 6; BENCH_ARGS="-skip ray" leaves it out); it reads
+#      the output of step 1 and prints the table.
 #
 # Goals are reported as PASS/MISS for information only. The exit status is
 # non-zero only when a measurement itself failed.

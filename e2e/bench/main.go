@@ -2,10 +2,12 @@
 
 // Command bench measures CastRay against baselines taken in the same run and
 // prints one table: daemon start-up, idle memory, plugin RPC cost and local
-// file transfer, and the lines of Go in a minimal out-of-tree discovery
-// plugin. `make bench` runs it through e2e/bench.sh, which first runs
-// the Go benchmarks of sdk and the local delivery package and hands their
-// output over with -gobench, so their figures land in the same table.
+// file transfer, the lines of Go in a minimal out-of-tree discovery
+// plugin, and a broadcast onto a live local Ray cluster through the ray
+// transfer plugin next to a hand-written Python Ray job (item 6). `make
+// bench` runs it through e2e/bench.sh, which first runs the Go benchmarks
+// of sdk and the local delivery package and hands their output over with
+// -gobench, so their figures land in the same table.
 //
 // It drives the daemon as a black box (the castray binary, HTTP API), the
 // way a user would. Goals are printed as PASS/MISS for information only:

@@ -23,6 +23,7 @@ import (
 type node struct {
 	ID        string             `json:"id"`
 	Kind      string             `json:"kind"`
+	Name      string             `json:"name"`
 	State     string             `json:"state"`
 	ClusterID string             `json:"cluster_id"`
 	IsHead    bool               `json:"is_head"`
@@ -76,18 +77,30 @@ type env struct {
 	readN   int
 }
 
-func (e *env) rayNodes() []string { return []string{e.head, e.special, e.plain} }
+// rayNodes lists the cluster's Ray node ids, head first.
+func (e *env) rayNodes() []string {
+	var out []string
+	for _, n := range []string{e.head, e.special, e.plain} {
+		if n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
 
 // folder is the ray backend's default delivery folder of a Ray node of this
 // machine: {tmp}/castray/{node_id}.
 func folder(rayNode string) string { return filepath.Join(os.TempDir(), "castray", rayNode) }
 
-func startCluster(t *testing.T) *env {
+// startCluster starts a head with authMode ("token" or "disabled") and, with
+// full, two workers (one with the custom resource special=1 and the label
+// castray-e2e=special, one plain); without, only the plain worker.
+func startCluster(t *testing.T, authMode string, full bool) *env {
 	t.Helper()
-	c := raycluster.Start(t, raycluster.Options{AuthMode: "token"})
-	workers := [][]string{
-		{"--resources={\"special\": 1}", "--labels=castray-e2e=special"},
-		{},
+	c := raycluster.Start(t, raycluster.Options{AuthMode: authMode})
+	workers := [][]string{{}}
+	if full {
+		workers = append(workers, []string{"--resources={\"special\": 1}", "--labels=castray-e2e=special"})
 	}
 	for i, extra := range workers {
 		args := append([]string{"start", "--address=" + c.GCSAddress, "--num-cpus=1", "--dashboard-agent-listen-port=0",
@@ -101,7 +114,7 @@ func startCluster(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{c: c, dash: d, python: filepath.Join(filepath.Dir(c.RayBin), "python"), plugins: pluginDir(t)}
-	eventually(t, 120*time.Second, "3 alive Ray nodes", func() bool {
+	eventually(t, 120*time.Second, fmt.Sprintf("%d alive Ray nodes", len(workers)+1), func() bool {
 		nodes, err := d.Nodes(context.Background())
 		if err != nil {
 			return false
@@ -122,7 +135,7 @@ func startCluster(t *testing.T) *env {
 				e.plain = n.NodeID
 			}
 		}
-		return alive == 3 && e.head != "" && e.special != "" && e.plain != ""
+		return alive == len(workers)+1 && e.head != "" && e.plain != "" && (e.special != "") == full
 	})
 	for _, n := range e.rayNodes() {
 		t.Cleanup(func() { os.RemoveAll(folder(n)) })
@@ -156,13 +169,14 @@ plugin "ray" {
 `, e.c.DashboardURL, e.c.Token, e.c.Token, maxRate)
 }
 
-// start starts a daemon on dataDir and waits until it lists the three Ray
-// nodes as active.
+// start starts a daemon on dataDir and waits until it lists every Ray node
+// of the cluster as active.
 func (e *env) start(t *testing.T, dataDir string, maxRate int) (*daemon, string) {
 	t.Helper()
 	d := startDaemon(t, e.plugins, dataDir, e.config(maxRate))
 	var cluster string
-	eventually(t, 60*time.Second, "the daemon to list the 3 Ray nodes as active", func() bool {
+	want := len(e.rayNodes())
+	eventually(t, 60*time.Second, fmt.Sprintf("the daemon to list the %d Ray nodes as active", want), func() bool {
 		n := 0
 		for _, x := range d.nodes("ray-node") {
 			if x.State == "active" {
@@ -170,7 +184,7 @@ func (e *env) start(t *testing.T, dataDir string, maxRate int) (*daemon, string)
 				cluster = x.ClusterID
 			}
 		}
-		return n == 3
+		return n == want
 	})
 	return d, cluster
 }
@@ -379,7 +393,7 @@ func ids(rec transferRec) []string {
 }
 
 func TestDaemonRayTransfers(t *testing.T) {
-	e := startCluster(t)
+	e := startCluster(t, "token", true)
 	dataDir := filepath.Join(t.TempDir(), "data")
 	d, cluster := e.start(t, dataDir, 0)
 	inbox := func(n string) string { return filepath.Join(dataDir, "inbox", n) }
@@ -497,7 +511,7 @@ ray.get(h.ping.remote())
 		var actor node
 		eventually(t, 60*time.Second, "the named actor as a virtual node", func() bool {
 			for _, a := range d.nodes("ray-actor") {
-				if a.State == "active" && a.ClusterID == cluster && strings.Contains(fmt.Sprint(a.Labels), "holder") {
+				if a.State == "active" && a.ClusterID == cluster && a.Name == "holder" {
 					actor = a
 					return true
 				}
@@ -505,6 +519,9 @@ ray.get(h.ping.remote())
 			return false
 		})
 		actorID := actor.ID[strings.LastIndex(actor.ID, ":")+1:]
+		if actor.Labels["ray_node_id"] != e.plain {
+			t.Errorf("actor node %+v: want label ray_node_id=%s", actor, e.plain)
+		}
 		f := makePayload(t, d, "for-actor.bin", 2<<20)
 		r := d.startTransfer(map[string]any{"file_name": f.name, "mode": "unicast", "targets": []string{actor.ID}})
 		rec := d.wait(r.Transfer.ID, ended...)
@@ -646,4 +663,36 @@ ray.get(h.ping.remote())
 		}
 		e.readBack(t, rb)
 	})
+}
+
+// With token auth off, the daemon and the ray plugin need no token: a
+// broadcast still reaches the local nodes and both Ray nodes, verified on
+// disk and read back on each Ray node.
+func TestDaemonRayTransfersNoAuth(t *testing.T) {
+	e := startCluster(t, "disabled", false)
+	if e.c.Token != "" || e.c.AuthMode == "token" {
+		t.Fatalf("cluster auth %q with a token", e.c.AuthMode)
+	}
+	dataDir := filepath.Join(t.TempDir(), "data")
+	d, cluster := e.start(t, dataDir, 0)
+	f := makePayload(t, d, "noauth.bin", 4<<20+1)
+	r := d.startTransfer(map[string]any{"file_name": f.name, "mode": "broadcast"})
+	rec := d.wait(r.Transfer.ID, ended...)
+	if rec.State != "completed" || len(rec.Targets) != 5 {
+		t.Fatalf("record %+v", rec)
+	}
+	tgs := byNode(rec)
+	for _, n := range []string{"node_1", "node_2", "node_3"} {
+		e.checkDone(t, d, tgs[n], f, filepath.Join(dataDir, "inbox", n, f.name))
+	}
+	var reads []readCheck
+	for _, n := range e.rayNodes() {
+		path := filepath.Join(folder(n), f.name)
+		tg := tgs[vnode(cluster, n)]
+		if got := rayPath(t, tg, n); got != path {
+			t.Errorf("%s: delivered to %s, want %s", tg.NodeID, got, path)
+		}
+		reads = append(reads, readCheck{n, e.checkDone(t, d, tg, f, path), f.sha})
+	}
+	e.readBack(t, reads)
 }
