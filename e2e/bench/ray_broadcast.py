@@ -13,12 +13,17 @@ It prints one line per node:
 
     RESULT <node id asked> <node id that ran the task> <path> <bytes> <sha256>
 
+and then `DONE <unix time>`: the moment every copy was written, which the
+bench uses as the baseline's end (the driver's own exit is not counted, as
+CastRay's transfer completes before its job exits).
+
 Standard library and ray only.
 """
 
 import hashlib
 import os
 import sys
+import time
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -60,8 +65,11 @@ def main():
             refs, os.path.join(root, node), name)
         for node in nodes
     ]
-    for node, (ran_on, path, n, sha) in zip(nodes, ray.get(tasks)):
+    results = ray.get(tasks)
+    done = time.time()
+    for node, (ran_on, path, n, sha) in zip(nodes, results):
         print("RESULT", node, ran_on, path, n, sha, flush=True)
+    print("DONE %.6f" % done, flush=True)
 
 
 if __name__ == "__main__":
