@@ -640,6 +640,9 @@ ray.get(h.ping.remote())
 			t.Fatalf("record still %s after the restart", rec.State)
 		}
 		check(rec, "after restart")
+		if j, err := e.dash.Job(context.Background(), "castray-"+id); err == nil {
+			t.Logf("Ray job castray-%s after the restart: %s %s", id, j.Status, j.Message)
+		}
 		if rec.State != "completed" {
 			if code := again.do("POST", "/api/transfers/"+id+"/retry", nil, nil); code != 202 {
 				t.Fatalf("retry: %d", code)
@@ -647,7 +650,9 @@ ray.get(h.ping.remote())
 			rec = again.wait(id, "completed", "partial", "failed", "cancelled")
 		}
 		if rec.State != "completed" {
-			t.Fatalf("after retry: %+v", rec)
+			t.Errorf("after retry: %+v", rec)
+			t.Logf("Ray's job manager on castray-%s:\n%s", id, e.jobManagerLog("castray-"+id))
+			t.FailNow()
 		}
 		if n := check(rec, "after retry"); n != len(targets) {
 			t.Errorf("%d of %d targets completed", n, len(targets))
@@ -695,4 +700,23 @@ func TestDaemonRayTransfersNoAuth(t *testing.T) {
 		reads = append(reads, readCheck{n, e.checkDone(t, d, tg, f, path), f.sha})
 	}
 	e.readBack(t, reads)
+}
+
+// jobManagerLog returns the lines of the head's dashboard logs that name a
+// job, for failure reports.
+func (e *env) jobManagerLog(sub string) string {
+	logs, _ := filepath.Glob(filepath.Join(e.c.SessionDir, "logs", "dashboard*.log"))
+	var out []string
+	for _, l := range logs {
+		b, err := os.ReadFile(l)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, sub) {
+				out = append(out, filepath.Base(l)+": "+tail(line, 600))
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }
