@@ -185,7 +185,7 @@ plugin "ray" {
 		if err != nil {
 			return fmt.Errorf("castray broadcast: %w", err)
 		}
-		logf("ray: CastRay broadcast %s -> 3 nodes: %s, plugin read %s", fmtSize(size), fmtDur(took), fmtSize(read))
+		logf("ray: CastRay broadcast %s -> 3 nodes: %s, the ray plugin read %d B", fmtSize(size), fmtDur(took), read)
 		castTimes, reads = append(castTimes, took), append(reads, read)
 
 		if err := settle(ctx, dir); err != nil {
@@ -216,7 +216,7 @@ plugin "ray" {
 	}
 	rr := float64(maxRead) / float64(size)
 	rep.add(row{item: "6", what: "  source bytes read by the ray plugin per broadcast (/proc rchar, worst round)",
-		figure: fmtSize(maxRead), baseName: "file size", baseline: fmtSize(size),
+		figure: fmt.Sprintf("%s (%d B)", fmtMiB(maxRead), maxRead), baseName: "file size", baseline: fmtSize(size),
 		ratio: ratio(float64(maxRead), float64(size)), goal: "<= x1.05 per cluster", verdict: verdict(rr <= 1.05)})
 	return nil
 }
