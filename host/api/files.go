@@ -451,11 +451,13 @@ func (s *Server) deleteFile(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if s.d.FileInUse != nil && s.d.FileInUse(name) {
-		return fiber.NewError(fiber.StatusConflict, fmt.Sprintf("file %q is being sent by a running transfer; cancel the transfer first", name))
-	}
+	// A distribution is named first: it is the lasting reason (its own
+	// transfers come and go).
 	if refs := s.distributionsUsing(name); refs != "" {
 		return fiber.NewError(fiber.StatusConflict, fmt.Sprintf("file %q is distributed by distribution %s; delete the distribution first", name, refs))
+	}
+	if s.d.FileInUse != nil && s.d.FileInUse(name) {
+		return fiber.NewError(fiber.StatusConflict, fmt.Sprintf("file %q is being sent by a running transfer; cancel the transfer first", name))
 	}
 	err = st.Delete(name)
 	switch {
