@@ -6,8 +6,9 @@
 //
 // Targets are grouped by cluster (attribute dashboard_url); each cluster
 // gets one Ray job, submitted through the dashboard's Jobs API with the
-// submission id "castray-<transfer id>" so that a later Send (resume) finds
-// it again. The job's entrypoint is a small shell line that finds the
+// submission id "castray-<transfer id>" (a later attempt of the same
+// transfer: "-2", "-3", ...; Ray must never see an id reused) so that a
+// later Send (resume) finds them again. The job's entrypoint is a small shell line that finds the
 // cluster's Python (the one that runs Ray's job supervisor) and executes
 // driver.py, which ships inside the plugin (go:embed) and reaches the job
 // through its runtime_env (env_vars CASTRAY_DRIVER, CASTRAY_CONFIG).
@@ -27,7 +28,7 @@
 //
 // # What it owns and must not touch
 //
-// It owns the jobs it submits (castray-<transfer id>), the sessions of its
+// It owns the jobs it submits (castray-<transfer id>[-n]), the sessions of its
 // HTTP server, and, on the nodes, only the part and final files in the
 // folders dest_template / actor_dest_template name. It must not import the
 // daemon (host/), config/ or other plugins (only sdk/), must never serve

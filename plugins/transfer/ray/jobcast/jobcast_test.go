@@ -294,8 +294,13 @@ func TestResumeRecordsFinishedJobAndRedeliversTheRest(t *testing.T) {
 	if err != nil || sum.Succeeded != 2 {
 		t.Fatalf("%+v %v", sum, err)
 	}
-	if f.stops == 0 || f.deletes == 0 {
-		t.Errorf("running earlier job not stopped and deleted: %d %d", f.stops, f.deletes)
+	if f.stops == 0 || f.deletes != 0 {
+		t.Errorf("the running earlier job must be stopped and kept (its log is the record): %d stops, %d deletes", f.stops, f.deletes)
+	}
+	// A new attempt never reuses a submission id (Ray's job manager would
+	// fail it while still watching the stopped one).
+	if len(f.submits) != 1 || f.submits[0].SubmissionID != "castray-t5-2" {
+		t.Errorf("redelivery submitted as %+v, want castray-t5-2", f.submits)
 	}
 	if res := r.results["ray:c1:"+nodeA]; res.BytesReused != fs.Size || res.BytesSent != 0 || res.Location != "node a:/x/f.bin" {
 		t.Errorf("kept target: %v", res)
@@ -364,5 +369,27 @@ func TestConfigureRejectsBadKeys(t *testing.T) {
 	}
 	if b.Config.Window != 4 {
 		t.Error("a rejected config was applied")
+	}
+}
+
+// Every earlier attempt's log counts on resume: a target one attempt
+// delivered stays done even when a later attempt was cut short.
+func TestResumeReadsEveryEarlierAttempt(t *testing.T) {
+	_, f, c := newTest(t)
+	fs := file(t, 8000)
+	line := func(node string) string {
+		b, _ := json.Marshal(driverResult{ID: "ray:c1:" + node, State: "done", Bytes: fs.Size, SHA256: fs.Sha256, Location: "node " + node + ":/x/f.bin"})
+		return "CASTRAY_RESULT " + string(b) + "\n"
+	}
+	f.jobs["castray-t6"] = &fakeJob{info: ray.JobInfo{SubmissionID: "castray-t6", Status: ray.JobFailed}, logs: line(nodeA)}
+	f.jobs["castray-t6-2"] = &fakeJob{info: ray.JobInfo{SubmissionID: "castray-t6-2", Status: ray.JobStopped}, logs: line(nodeB)}
+	var r rec
+	sum, err := c.Send(context.Background(), &sdk.SendRequest{TransferId: "t6", File: fs, Resume: true, Targets: []*sdk.Target{
+		target(nodeA, "http://127.0.0.1:8265"), target(nodeB, "http://127.0.0.1:8265")}}, &r)
+	if err != nil || sum.Succeeded != 2 || len(f.submits) != 0 {
+		t.Fatalf("summary %+v, err %v, submits %+v: want both kept from the earlier attempts, nothing submitted", sum, err, f.submits)
+	}
+	if r.results["ray:c1:"+nodeB].BytesReused != fs.Size {
+		t.Errorf("target of attempt 2: %v", r.results["ray:c1:"+nodeB])
 	}
 }

@@ -177,6 +177,22 @@ func (t *transfer) run() {
 
 func (t *transfer) submissionID() string { return "castray-" + t.req.GetTransferId() }
 
+// maxAttempts bounds the jobs one transfer may leave on a cluster (one per
+// Send of that transfer id).
+const maxAttempts = 1000
+
+// attemptID is the submission id of the n-th job of this transfer on a
+// cluster: castray-<transfer id> for the first, then -2, -3, ... Ray's job
+// manager keeps watching a stopped job's id for a moment after it ends, and
+// marks a new job submitted under a reused id FAILED when it notices the
+// old supervisor gone; a fresh id per attempt is never confused.
+func (t *transfer) attemptID(n int) string {
+	if n == 1 {
+		return t.submissionID()
+	}
+	return fmt.Sprintf("%s-%d", t.submissionID(), n)
+}
+
 // bg is a context for clean-up calls that must happen after t.ctx ended.
 func bg(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
@@ -202,8 +218,7 @@ func (t *transfer) runCluster(g *clusterGroup) error {
 	if err := reachable(t.ctx, t.srv.addr().IP, t.cfg.AdvertiseURL, u.Hostname()); err != nil {
 		return err
 	}
-	sub := t.submissionID()
-	todo, err := t.settlePrevious(api, sub, g)
+	sub, todo, err := t.settlePrevious(api, g)
 	if err != nil {
 		return err
 	}
@@ -223,7 +238,7 @@ func (t *transfer) runCluster(g *clusterGroup) error {
 	se.cancelTargets(t.pendingC)
 	t.mu.Unlock()
 
-	sr, err := t.submission(se, g, todo, u.Hostname())
+	sr, err := t.submission(sub, se, g, todo, u.Hostname())
 	if err != nil {
 		return err
 	}
@@ -234,49 +249,61 @@ func (t *transfer) runCluster(g *clusterGroup) error {
 	return t.monitor(api, sub, se, todo)
 }
 
-// settlePrevious handles a job of the same submission id left by an
-// earlier Send: a running one is stopped; with resume, the outcomes its
-// driver printed are recorded (a done target stays done); then it is
-// deleted so the id can be used again. It returns the targets still to
-// deliver.
-func (t *transfer) settlePrevious(api jobsAPI, sub string, g *clusterGroup) ([]*sdk.Target, error) {
-	j, err := api.Job(t.ctx, sub)
-	if errors.Is(err, ray.ErrNotFound) {
-		return g.targets, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("looking up job %s: %w", sub, err)
-	}
-	if !j.Terminal() {
-		if _, err := api.StopJob(t.ctx, sub); err != nil && !errors.Is(err, ray.ErrNotFound) {
-			return nil, fmt.Errorf("stopping the earlier job %s: %w", sub, err)
+// settlePrevious handles the jobs earlier Sends of this transfer left on
+// the cluster (castray-<id>, castray-<id>-2, ...): running ones are
+// stopped; with resume, the outcomes their drivers printed are recorded,
+// later attempts over earlier ones (a done target stays done). It returns
+// the submission id for the next job and the targets still to deliver. The
+// old jobs are kept: their logs are the record of what they did.
+func (t *transfer) settlePrevious(api jobsAPI, g *clusterGroup) (string, []*sdk.Target, error) {
+	results := map[string]driverResult{}
+	for n := 1; n <= maxAttempts; n++ {
+		sub := t.attemptID(n)
+		j, err := api.Job(t.ctx, sub)
+		if errors.Is(err, ray.ErrNotFound) {
+			return sub, t.undone(g.targets, results), nil
 		}
-		if j, err = t.waitTerminal(api, sub, 60*time.Second); err != nil {
-			return nil, err
+		if err != nil {
+			return "", nil, fmt.Errorf("looking up job %s: %w", sub, err)
 		}
-	}
-	todo := g.targets
-	if t.req.GetResume() {
+		if !j.Terminal() {
+			if _, err := api.StopJob(t.ctx, sub); err != nil && !errors.Is(err, ray.ErrNotFound) {
+				return "", nil, fmt.Errorf("stopping the earlier job %s: %w", sub, err)
+			}
+			if _, err = t.waitTerminal(api, sub, 60*time.Second); err != nil {
+				return "", nil, err
+			}
+		}
+		if !t.req.GetResume() {
+			continue
+		}
 		logs, err := api.JobLogs(t.ctx, sub)
 		if err != nil {
-			return nil, fmt.Errorf("reading the logs of the earlier job %s: %w", sub, err)
+			return "", nil, fmt.Errorf("reading the logs of the earlier job %s: %w", sub, err)
 		}
 		done, _ := parseLogs(logs)
-		todo = nil
-		for _, tg := range g.targets {
-			r, ok := done[tg.GetNodeId()]
-			if ok && r.State == "done" && t.verified(r) {
-				t.result(&sdk.TargetResult{NodeId: r.ID, State: sdk.TargetDone, Bytes: r.Bytes, Sha256: r.SHA256,
-					Location: r.Location, BytesReused: r.Bytes, ElapsedMs: r.ElapsedMS})
-				continue
-			}
-			todo = append(todo, tg) // failed, cancelled or no outcome: deliver again
+		for id, r := range done {
+			results[id] = r
 		}
 	}
-	if _, err := api.DeleteJob(t.ctx, sub); err != nil && !errors.Is(err, ray.ErrNotFound) {
-		return nil, fmt.Errorf("deleting the earlier job %s (status %s): %w", sub, j.Status, err)
+	return "", nil, fmt.Errorf("transfer %s has %d jobs on %s already: delete them (ray job delete) or start a new transfer", t.req.GetTransferId(), maxAttempts, g.dashboard)
+}
+
+// undone reports the targets an earlier attempt delivered (done, with the
+// file's size and SHA-256) and returns the others: failed, cancelled or
+// without an outcome, they are delivered again.
+func (t *transfer) undone(targets []*sdk.Target, earlier map[string]driverResult) []*sdk.Target {
+	var todo []*sdk.Target
+	for _, tg := range targets {
+		r, ok := earlier[tg.GetNodeId()]
+		if ok && r.State == "done" && t.verified(r) {
+			t.result(&sdk.TargetResult{NodeId: r.ID, State: sdk.TargetDone, Bytes: r.Bytes, Sha256: r.SHA256,
+				Location: r.Location, BytesReused: r.Bytes, ElapsedMs: r.ElapsedMS})
+			continue
+		}
+		todo = append(todo, tg)
 	}
-	return todo, nil
+	return todo
 }
 
 // verified: a driver's done result counts only with the file's size and
@@ -326,7 +353,7 @@ type driverTarget struct {
 	Vars      map[string]string `json:"vars"`
 }
 
-func (t *transfer) submission(se *session, g *clusterGroup, todo []*sdk.Target, dashHost string) (ray.JobSubmission, error) {
+func (t *transfer) submission(sub string, se *session, g *clusterGroup, todo []*sdk.Target, dashHost string) (ray.JobSubmission, error) {
 	f := t.req.GetFile()
 	dc := driverConfig{
 		URL: t.srv.baseURL(t.cfg.AdvertiseURL, dashHost) + "/s/" + se.id, Token: se.token,
@@ -353,7 +380,7 @@ func (t *transfer) submission(se *session, g *clusterGroup, todo []*sdk.Target, 
 		return ray.JobSubmission{}, err
 	}
 	return ray.JobSubmission{
-		SubmissionID: t.submissionID(),
+		SubmissionID: sub,
 		Entrypoint:   entrypoint(t.cfg.Python),
 		RuntimeEnv:   map[string]any{"env_vars": map[string]string{"CASTRAY_DRIVER": drv, "CASTRAY_CONFIG": string(cfgJSON)}},
 		Metadata:     map[string]string{"castray_transfer": t.req.GetTransferId(), "castray_file": f.GetName(), "castray_targets": fmt.Sprint(len(todo))},
