@@ -51,7 +51,9 @@ def write(refs, folder, name):
 def main():
     src, root, chunk = sys.argv[1], sys.argv[2], int(sys.argv[3])
     nodes = sys.argv[4:]
+    print("PHASE start %.6f" % time.time(), flush=True)
     ray.init()
+    print("PHASE init %.6f" % time.time(), flush=True)
     refs = []
     with open(src, "rb") as f:
         while True:
@@ -59,6 +61,7 @@ def main():
             if not b:
                 break
             refs.append(ray.put(b))
+    print("PHASE put_all %.6f" % time.time(), flush=True)
     name = os.path.basename(src)
     tasks = [
         write.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -181,10 +182,11 @@ plugin "ray" {
 		if err := settle(ctx, dir); err != nil {
 			return err
 		}
-		took, read, err := castrayBroadcast(ctx, d, targets, castDest, size, sum)
+		took, read, tid, tstart, err := castrayBroadcast(ctx, d, targets, castDest, size, sum)
 		if err != nil {
 			return fmt.Errorf("castray broadcast: %w", err)
 		}
+		logPhases(ctx, dash, "castray-"+tid, tstart)
 		logf("ray: CastRay broadcast %s -> 3 nodes: %s, the ray plugin read %d B", fmtSize(size), fmtDur(took), read)
 		castTimes, reads = append(castTimes, took), append(reads, read)
 
@@ -202,6 +204,12 @@ plugin "ray" {
 			return fmt.Errorf("python baseline: %w", err)
 		}
 		took = done.Sub(start)
+		for _, line := range strings.Split(logs, "\n") {
+			if f := strings.Fields(line); len(f) == 3 && f[0] == "PHASE" {
+				sec, _ := strconv.ParseFloat(f[2], 64)
+				logf("  py phase %s=%.2f", f[1], sec-float64(start.UnixNano())/1e9)
+			}
+		}
 		logf("ray: python baseline %s -> 3 nodes: %s until every copy was written (%s until the job ended)", fmtSize(size), fmtDur(took), fmtDur(jobTook))
 		pyTimes = append(pyTimes, took)
 	}
@@ -225,14 +233,52 @@ plugin "ray" {
 // record until it ends; it returns the time from the POST to completed and
 // the bytes the ray plugin read meanwhile, after checking every target's
 // verified SHA-256 and the file on disk (then removed).
-func castrayBroadcast(ctx context.Context, d *daemon, targets []string, dest string, size int64, sum string) (time.Duration, int64, error) {
+func castrayBroadcast(ctx context.Context, d *daemon, targets []string, dest string, size int64, sum string) (time.Duration, int64, string, time.Time, error) {
+	took, read, id, start, err := castrayBroadcast1(ctx, d, targets, dest, size, sum)
+	return took, read, id, start, err
+}
+
+// logPhases prints the driver's CASTRAY_TIMING line relative to start.
+func logPhases(ctx context.Context, dash *ray.Dashboard, job string, start time.Time) {
+	time.Sleep(time.Second)
+	logs, err := dash.JobLogs(ctx, job)
+	if err != nil {
+		logf("phases: %v", err)
+		return
+	}
+	base := float64(start.UnixNano()) / 1e9
+	for _, line := range strings.Split(logs, "\n") {
+		raw, ok := strings.CutPrefix(line, "CASTRAY_TIMING ")
+		if !ok {
+			continue
+		}
+		var tm struct {
+			Phases  [][2]any                      `json:"phases"`
+			Writers map[string]map[string]float64 `json:"writers"`
+		}
+		if err := json.Unmarshal([]byte(raw), &tm); err != nil {
+			logf("phases: %v", err)
+			return
+		}
+		var b strings.Builder
+		for _, p := range tm.Phases {
+			fmt.Fprintf(&b, " %v=%.2f", p[0], p[1].(float64)-base)
+		}
+		logf("phases:%s", b.String())
+		for id, w := range tm.Writers {
+			logf("  writer %.8s: commit %.2f hashed %.2f fsynced %.2f renamed %.2f", id, w["c0"]-base, w["hashed"]-base, w["fsynced"]-base, w["renamed"]-base)
+		}
+	}
+}
+
+func castrayBroadcast1(ctx context.Context, d *daemon, targets []string, dest string, size int64, sum string) (time.Duration, int64, string, time.Time, error) {
 	pid, err := pluginPID(ctx, d, "ray")
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, "", time.Time{}, err
 	}
 	before, err := rchar(pid)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, "", time.Time{}, err
 	}
 	body := map[string]any{"file_name": "payload.bin", "mode": "multicast", "targets": targets}
 	var started struct {
@@ -240,7 +286,7 @@ func castrayBroadcast(ctx context.Context, d *daemon, targets []string, dest str
 	}
 	start := time.Now()
 	if code, err := d.postJSON(ctx, "/api/transfers", body, &started); err != nil || code != 202 {
-		return 0, 0, fmt.Errorf("POST /api/transfers: %d %v", code, err)
+		return 0, 0, "", time.Time{}, fmt.Errorf("POST /api/transfers: %d %v", code, err)
 	}
 	id := started.Transfer.ID
 	var rec transferRecord
@@ -249,44 +295,44 @@ func castrayBroadcast(ctx context.Context, d *daemon, targets []string, dest str
 			Transfer transferRecord `json:"transfer"`
 		}
 		if _, err := d.get(ctx, "/api/transfers/"+id, &cur); err != nil {
-			return 0, 0, err
+			return 0, 0, "", time.Time{}, err
 		}
 		rec = cur.Transfer
 		if rec.State != "pending" && rec.State != "running" {
 			break
 		}
 		if time.Now().After(deadline) {
-			return 0, 0, fmt.Errorf("transfer %s still %s", id, rec.State)
+			return 0, 0, "", time.Time{}, fmt.Errorf("transfer %s still %s", id, rec.State)
 		}
 		select {
 		case <-ctx.Done():
-			return 0, 0, ctx.Err()
+			return 0, 0, "", time.Time{}, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
 	took := time.Since(start)
 	after, err := rchar(pid)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, "", time.Time{}, err
 	}
 	if now, _ := pluginPID(ctx, d, "ray"); now != pid {
-		return 0, 0, fmt.Errorf("the ray plugin was relaunched (pid %d -> %d): its reads are not comparable", pid, now)
+		return 0, 0, "", time.Time{}, fmt.Errorf("the ray plugin was relaunched (pid %d -> %d): its reads are not comparable", pid, now)
 	}
 	if rec.State != "completed" || len(rec.Targets) != len(targets) {
-		return 0, 0, fmt.Errorf("transfer %s ended %s (%s) with %d targets: %+v", id, rec.State, rec.Error, len(rec.Targets), rec.Targets)
+		return 0, 0, "", time.Time{}, fmt.Errorf("transfer %s ended %s (%s) with %d targets: %+v", id, rec.State, rec.Error, len(rec.Targets), rec.Targets)
 	}
 	for _, tg := range rec.Targets {
 		node, path, _ := strings.Cut(strings.TrimPrefix(tg.Location, "node "), ":")
 		if tg.State != "completed" || tg.SHA256 != sum || filepath.Dir(path) != filepath.Join(dest, node) {
-			return 0, 0, fmt.Errorf("target %+v", tg)
+			return 0, 0, "", time.Time{}, fmt.Errorf("target %+v", tg)
 		}
 		_, got, err := hashFile(path)
 		if err != nil || got != sum {
-			return 0, 0, fmt.Errorf("%s: on disk %s %v, want %s", tg.NodeID, got, err, sum)
+			return 0, 0, "", time.Time{}, fmt.Errorf("%s: on disk %s %v, want %s", tg.NodeID, got, err, sum)
 		}
 		_ = os.Remove(path)
 	}
-	return took, after - before, nil
+	return took, after - before, id, start, nil
 }
 
 // checkPyResults checks the script's RESULT lines and the files on disk

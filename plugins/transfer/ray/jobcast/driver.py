@@ -27,6 +27,13 @@ import queue
 import re
 import urllib.parse
 
+PHASES = [("start", time.time())]
+
+
+def phase(name):
+    PHASES.append((name, time.time()))
+
+
 CFG = json.loads(os.environ["CASTRAY_CONFIG"])
 TOKEN = os.environ.get("CASTRAY_SERVE_TOKEN") or CFG["token"]
 BASE = urllib.parse.urlsplit(CFG["url"])
@@ -104,10 +111,13 @@ except Exception as e:  # noqa: BLE001 - any failure means unreachable
                    "unreachable": True})
     sys.exit(3)
 
+phase("hello")
 import ray  # noqa: E402
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: E402
 
+phase("import")
 ray.init(log_to_driver=False)
+phase("init")
 # ray.init installs its own SIGTERM handler (sys.exit): ours must win, so a
 # stopped job removes its part files before Ray kills the writers.
 signal.signal(signal.SIGTERM, on_term)
@@ -168,6 +178,7 @@ class Writer:
         if st.st_size != SIZE:
             self._drop()
             raise RuntimeError("part file has %d bytes, want %d" % (st.st_size, SIZE))
+        tt = {"c0": time.time()}
         h = hashlib.sha256()
         off = 0
         while off < SIZE:
@@ -180,8 +191,10 @@ class Writer:
         if got != SHA:
             self._drop()
             raise RuntimeError("SHA-256 on disk is %s, want %s" % (got, SHA))
+        tt["hashed"] = time.time()
         if FSYNC:
             os.fsync(self.fd)
+        tt["fsynced"] = time.time()
         os.fchmod(self.fd, 0o644)
         os.close(self.fd)
         self.fd = -1
@@ -192,7 +205,8 @@ class Writer:
                 os.fsync(dfd)
             finally:
                 os.close(dfd)
-        return {"sha256": got, "bytes": SIZE, "location": "node %s:%s" % (self.node, self.final)}
+        tt["renamed"] = time.time()
+        return {"t": tt, "sha256": got, "bytes": SIZE, "location": "node %s:%s" % (self.node, self.final)}
 
     def abort(self):
         with self.lock:
@@ -235,6 +249,7 @@ class Target:
 
 
 targets = [Target(s) for s in CFG["targets"]]
+WT = {}
 by_ref = {}
 progress_lock = threading.Lock()
 cancel_asked = set()
@@ -244,6 +259,8 @@ def finish(t, state, error="", res=None):
     if t.outcome is not None:
         return
     res = res or {}
+    if "t" in res:
+        WT[t.id] = res["t"]
     t.outcome = {"id": t.id, "state": state, "bytes": int(res.get("bytes", t.done if state == "done" else 0)),
                  "sha256": res.get("sha256", ""), "location": res.get("location", ""), "error": error,
                  "elapsed_ms": int((time.monotonic() - t.started) * 1000)}
@@ -372,6 +389,7 @@ def settle(block_until_below):
                     finish(t, "failed", "no progress for %.0f s (idle timeout)" % IDLE)
 
 
+phase("opened")
 threading.Thread(target=reader, daemon=True).start()
 threading.Thread(target=reporter, daemon=True).start()
 
@@ -392,6 +410,8 @@ try:
             lost.set()
             emit("FATAL", {"error": "reading the source from the plugin: %s" % reason(data), "lost": True})
             break
+        if i == 0:
+            phase("chunk0")
         ref = ray.put(data)
         del data
         now = time.monotonic()
@@ -401,7 +421,9 @@ try:
             by_ref[w] = t
         del ref
         settle(WINDOW)
+    phase("put_all")
     settle(0)
+    phase("written")
     # 4. Verify, sync and rename on every node.
     commits = {}
     if not (stopping.is_set() or lost.is_set()):
@@ -420,6 +442,8 @@ except Exception as e:  # noqa: BLE001
     abort_all()
     sys.exit(1)
 
+phase("committed")
+emit("TIMING", {"phases": PHASES, "writers": WT})
 if stopping.is_set() or lost.is_set():
     # Stopped (cancel) or the plugin went away: remove every part file and
     # leave the targets without an outcome, so a resume delivers them again.
