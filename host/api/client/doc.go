@@ -1,0 +1,18 @@
+// Package client is a typed Go client of the CastRay daemon's REST and
+// WebSocket API (host/api/openapi.yaml is the reference): files (streaming
+// upload with a progress callback, list, delete), transfers (start, list, get,
+// cancel or delete, retry, wait), groups, nodes (list, get, select), external
+// clusters (discover, connect, disconnect, list), plugins, status,
+// distributions and the /ws event stream.
+//
+// It lives under host/api, next to the server and the OpenAPI document it
+// speaks, because two consumers share it: the castray command-line client
+// (cmd/castray) and the end-to-end tests (e2e). Its types are its own copies of
+// the OpenAPI schemas, not the server's internal types, so importing it pulls in
+// neither the daemon nor its web framework.
+//
+// Every reply type keeps the body it was decoded from (Raw), so a caller that
+// must show the API's exact JSON (castray -o json) can. A non-2xx answer is an
+// *Error carrying the HTTP status and the message of the API's error body
+// {"success": false, "error": "..."}.
+package client
