@@ -28,6 +28,13 @@ const (
 	// KindNode and KindActor are the node kinds this backend reaches.
 	KindNode  = "ray-node"
 	KindActor = "ray-actor"
+
+	// VerifyReread and VerifyWritten are the values of Config.Verify.
+	VerifyReread  = "reread"
+	VerifyWritten = "written"
+	// FetchObjectStore and FetchDirect are the values of Config.Fetch.
+	FetchObjectStore = "object-store"
+	FetchDirect      = "direct"
 )
 
 // Config is the plugin's config block.
@@ -40,6 +47,8 @@ type Config struct {
 	Window            int    `json:"window" castray:"desc=Chunks in flight between the driver and the writers (1-32)"`
 	Python            string `json:"python" castray:"desc=Python on the head node that has ray; empty: the one running Ray's job supervisor, then python3, python"`
 	Fsync             bool   `json:"fsync" castray:"desc=Sync each delivered file before its rename"`
+	Verify            string `json:"verify" castray:"desc=What the SHA-256 checked on each node covers: reread (the part file read back, default) or written (the bytes handed to pwrite)"`
+	Fetch             string `json:"fetch" castray:"desc=How the bytes reach the writers: object-store (read once per cluster by the driver, moved by Ray's object manager; default) or direct (every writer pulls its own copy from the file server)"`
 	MaxRate           int64  `json:"max_rate" castray:"desc=Bytes per second the file server sends per job; 0 = unlimited"`
 	PollIntervalMS    int    `json:"poll_interval_ms" castray:"desc=How often the job's status is polled"`
 	DashboardTimeoutS int    `json:"dashboard_timeout_s" castray:"desc=Timeout of each Jobs API request"`
@@ -52,6 +61,8 @@ func defaultConfig() Config {
 		ActorDestTemplate: "{tmp}/castray/{node_id}/actors/{actor_id}",
 		Window:            4,
 		Fsync:             true,
+		Verify:            VerifyReread,
+		Fetch:             FetchObjectStore,
 		PollIntervalMS:    1000,
 		DashboardTimeoutS: 30,
 	}
@@ -128,6 +139,12 @@ func (b *Backend) Configure(ctx context.Context, req *sdk.ConfigureRequest) ([]*
 	}
 	if c.Window < 1 || c.Window > maxWindow {
 		bad("window", "must be between 1 and %d, got %d", maxWindow, c.Window)
+	}
+	if c.Verify != VerifyReread && c.Verify != VerifyWritten {
+		bad("verify", "must be %q or %q, got %q", VerifyReread, VerifyWritten, c.Verify)
+	}
+	if c.Fetch != FetchObjectStore && c.Fetch != FetchDirect {
+		bad("fetch", "must be %q or %q, got %q", FetchObjectStore, FetchDirect, c.Fetch)
 	}
 	if c.MaxRate < 0 {
 		bad("max_rate", "must not be negative (0 = unlimited), got %d", c.MaxRate)

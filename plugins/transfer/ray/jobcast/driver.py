@@ -45,6 +45,11 @@ SHA = CFG["sha256"]
 WINDOW = max(1, int(CFG.get("window", 4)))
 IDLE = float(CFG.get("idle_timeout_s", 0))
 FSYNC = bool(CFG.get("fsync", True))
+VERIFY = CFG.get("verify") or "reread"  # "reread" | "written"
+FETCH = CFG.get("fetch") or "object-store"  # "object-store" | "direct"
+# Chunks the reader may pull and ray.put ahead of the slowest writer: the
+# object store holds them while the writers' actors start.
+PREFETCH = max(WINDOW, int(CFG.get("prefetch_bytes", 256 << 20)) // max(1, CHUNK))
 NCHUNKS = (SIZE + CHUNK - 1) // CHUNK
 PART = ".castray-%s.part" % TID
 
@@ -124,19 +129,55 @@ signal.signal(signal.SIGTERM, on_term)
 signal.signal(signal.SIGINT, on_term)
 
 
+
+def _sync_range():
+    """sync_file_range(2) through ctypes (Linux), to start writing back the
+    verified prefix early so the final fsync has less left; None elsewhere."""
+    try:
+        import ctypes
+        import ctypes.util
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        f = libc.sync_file_range
+        f.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
+        return lambda fd, off, n: f(fd, off, n, 2)  # SYNC_FILE_RANGE_WRITE
+    except Exception:  # noqa: BLE001 - an optimisation only
+        return None
+
+
 @ray.remote(num_cpus=0, max_restarts=0, max_task_retries=0, max_concurrency=64)
 class Writer:
-    """Writes one target's copy, on the node it is pinned to."""
+    """Writes one target's copy, on the node it is pinned to. The part file
+    is opened by the constructor, so every call runs after it (calls of a
+    threaded actor may run in any order, but never before __init__).
 
-    def __init__(self):
+    The SHA-256 is computed while the copy arrives, over the chunks in file
+    order as soon as they form a contiguous prefix: verify="reread" hashes
+    what a pread of the part file returns for that prefix (each byte read
+    back after its only write, in a thread of its own), verify="written"
+    the bytes handed to pwrite."""
+
+    def __init__(self, template, vars_):
         self.fd = -1
         self.part = ""
         self.final = ""
         self.aborted = False
-        self.lock = threading.Lock()
+        self.error = None
         self.node = ray.get_runtime_context().get_node_id()
+        self.cv = threading.Condition()
+        self.arrived = {}  # chunk -> bytes (written) or True (reread), beyond the prefix
+        self.low = 0  # chunks 0..low-1 are written
+        self.hashed = 0  # chunks 0..hashed-1 are hashed
+        self.h = hashlib.sha256()
+        self.conns = queue.LifoQueue()  # direct fetch: keep-alive connections
+        self.dir = self._open(template, vars_)
+        self.acc = {"pwrite": 0.0, "rehash": 0.0, "first": 0.0, "init": time.time()}
+        self.hasher = None
+        if VERIFY == "reread":
+            self.sync_range = _sync_range() if FSYNC else None
+            self.hasher = threading.Thread(target=self._rehash, daemon=True)
+            self.hasher.start()
 
-    def open(self, template, vars_):
+    def _open(self, template, vars_):
         v = dict(vars_)
         v["node_id"] = self.node
         v["tmp"] = tempfile.gettempdir()
@@ -157,41 +198,111 @@ class Writer:
         except FileNotFoundError:
             pass
         self.fd = os.open(self.part, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        return {"node": self.node, "dir": d}
+        return d
 
-    def write(self, idx, data):
-        with self.lock:
+    def info(self):
+        return {"node": self.node, "dir": self.dir}
+
+    def _check(self):
+        with self.cv:
             if self.aborted:
                 raise RuntimeError("aborted")
+            if self.error is not None:
+                raise RuntimeError(self.error)
+
+    def write(self, idx, data):
+        self._check()
+        self._pwrite(idx, data)
+        return len(data)
+
+    def fetch(self, idx):
+        """fetch="direct": pulls chunk idx from the plugin's server itself."""
+        self._check()
+        lo = idx * CHUNK
+        hi = min(SIZE, lo + CHUNK) - 1
+        try:
+            conn = self.conns.get_nowait()
+        except queue.Empty:
+            conn = Conn(timeout=60)
+        status, crange, data = conn.request("GET", "/file", headers={"Range": "bytes=%d-%d" % (lo, hi)})
+        if status != 206 or len(data) != hi - lo + 1:
+            raise OSError("chunk %d: HTTP %d, %d bytes (%s)" % (idx, status, len(data), crange))
+        self.conns.put(conn)
+        self._pwrite(idx, data)
+        return len(data)
+
+    def _pwrite(self, idx, data):
+        a0 = time.time()
+        if not self.acc["first"]:
+            self.acc["first"] = a0
         view = memoryview(data)
         off = idx * CHUNK
         while view:
             n = os.pwrite(self.fd, view, off)
             view, off = view[n:], off + n
-        return len(data)
+        self.acc["pwrite"] += time.time() - a0
+        with self.cv:
+            if VERIFY == "written":
+                self.arrived[idx] = data
+                while self.low in self.arrived:
+                    self.h.update(self.arrived.pop(self.low))
+                    self.low += 1
+                self.hashed = self.low
+            else:
+                self.arrived[idx] = True
+                while self.arrived.pop(self.low, None):
+                    self.low += 1
+                self.cv.notify_all()
+
+    def _rehash(self):
+        """verify="reread": hashes the written prefix as read back from the
+        part file, and starts its write-back (fsync still comes at the end)."""
+        buf = bytearray(min(max(CHUNK, 1 << 20), 8 << 20))
+        try:
+            while True:
+                with self.cv:
+                    while self.hashed >= self.low and not self.aborted and self.hashed < NCHUNKS:
+                        self.cv.wait()
+                    if self.aborted or self.hashed >= NCHUNKS:
+                        return
+                    upto = self.low
+                a0 = time.time()
+                off, end = self.hashed * CHUNK, min(SIZE, upto * CHUNK)
+                start = off
+                while off < end:
+                    n = os.preadv(self.fd, [memoryview(buf)[:min(len(buf), end - off)]], off)
+                    if n <= 0:
+                        raise OSError("part file ends at %d, want %d bytes" % (off, SIZE))
+                    self.h.update(memoryview(buf)[:n])
+                    off += n
+                if self.sync_range is not None:
+                    self.sync_range(self.fd, start, end - start)
+                self.acc["rehash"] += time.time() - a0
+                with self.cv:
+                    self.hashed = upto
+                    self.cv.notify_all()
+        except Exception as e:  # noqa: BLE001 - reported by the next call
+            with self.cv:
+                if self.error is None:
+                    self.error = "re-reading the part file: %s" % e
+                self.cv.notify_all()
 
     def commit(self):
-        with self.lock:
-            if self.aborted:
-                raise RuntimeError("aborted")
-        st = os.fstat(self.fd)
-        if st.st_size != SIZE:
-            self._drop()
-            raise RuntimeError("part file has %d bytes, want %d" % (st.st_size, SIZE))
         tt = {"c0": time.time()}
-        h = hashlib.sha256()
-        off = 0
-        while off < SIZE:
-            b = os.pread(self.fd, min(8 << 20, SIZE - off), off)
-            if not b:
-                break
-            h.update(b)
-            off += len(b)
-        got = h.hexdigest()
+        with self.cv:
+            while self.hashed < NCHUNKS and self.error is None and not self.aborted:
+                self.cv.wait()
+        self._check()
+        tt["hashed"] = time.time()
+        st = os.fstat(self.fd)
+        if st.st_size != SIZE or self.low != NCHUNKS:
+            self._drop()
+            raise RuntimeError("part file has %d bytes (%d chunks written), want %d" % (st.st_size, self.low, SIZE))
+        got = self.h.hexdigest()
         if got != SHA:
             self._drop()
-            raise RuntimeError("SHA-256 on disk is %s, want %s" % (got, SHA))
-        tt["hashed"] = time.time()
+            what = "on disk (read back)" if VERIFY == "reread" else "of the bytes written"
+            raise RuntimeError("SHA-256 %s is %s, want %s" % (what, got, SHA))
         if FSYNC:
             os.fsync(self.fd)
         tt["fsynced"] = time.time()
@@ -206,11 +317,16 @@ class Writer:
             finally:
                 os.close(dfd)
         tt["renamed"] = time.time()
+        tt.update(self.acc)
+        tt["cpu"] = os.times()[0] + os.times()[1]
         return {"t": tt, "sha256": got, "bytes": SIZE, "location": "node %s:%s" % (self.node, self.final)}
 
     def abort(self):
-        with self.lock:
+        with self.cv:
             self.aborted = True
+            self.cv.notify_all()
+        if self.hasher is not None:
+            self.hasher.join(timeout=10)
         self._drop()
         return True
 
@@ -241,15 +357,24 @@ class Target:
         self.id = spec["id"]
         self.spec = spec
         self.actor = None
-        self.pending = {}  # ObjectRef -> (chunk, submitted at)
+        self.info_ref = None
+        self.pending = {}  # ObjectRef -> chunk
+        self.next = 0  # next chunk to hand to the writer
+        self.completed = set()  # chunks written beyond low
+        self.low = 0  # chunks 0..low-1 are written
         self.done = 0
         self.last = time.monotonic()
         self.outcome = None
         self.started = time.monotonic()
+        self.ready = False  # the writer's info came back
 
 
 targets = [Target(s) for s in CFG["targets"]]
 WT = {}
+ACC = {"get": 0.0, "put": 0.0}
+refs = {}  # chunk -> ObjectRef, until every live writer has it
+refs_cv = threading.Condition()
+read_error = []
 by_ref = {}
 progress_lock = threading.Lock()
 cancel_asked = set()
@@ -281,6 +406,8 @@ def finish(t, state, error="", res=None):
         post(ctl, "/result", t.outcome)
     except Exception:  # noqa: BLE001 - the log line stands
         pass
+    with refs_cv:
+        refs_cv.notify_all()  # the slowest writer may have changed
 
 
 def live():
@@ -298,41 +425,56 @@ def abort_all():
         pass
 
 
-# 2. One writer per target, pinned to its node.
+# 2. One writer per target, pinned to its node. Their processes start while
+# the reader already pulls and ray.puts the first chunks.
 for t in targets:
     try:
         strategy = NodeAffinitySchedulingStrategy(node_id=t.spec["ray_node_id"], soft=False)
-        t.actor = Writer.options(scheduling_strategy=strategy).remote()
-        t.open_ref = t.actor.open.remote(t.spec["template"], t.spec.get("vars", {}))
+        t.actor = Writer.options(scheduling_strategy=strategy).remote(t.spec["template"], t.spec.get("vars", {}))
+        t.info_ref = t.actor.info.remote()
+        by_ref[t.info_ref] = t
     except Exception as e:  # noqa: BLE001
         finish(t, "failed", reason(e))
-for t in live():
-    try:
-        info = ray.get(t.open_ref, timeout=max(IDLE, 120))
-        if info["node"] != t.spec["ray_node_id"]:
-            finish(t, "failed", "writer landed on node %s, not %s" % (info["node"], t.spec["ray_node_id"]))
-    except Exception as e:  # noqa: BLE001
-        finish(t, "failed", reason(e))
+phase("opened")
 
-
-# 3. The source, read once, chunk by chunk, ahead of the writers.
-chunks = queue.Queue(maxsize=WINDOW)
+# 3. The source, read once, chunk by chunk, up to PREFETCH chunks ahead of the
+# slowest writer (fetch="object-store"); with fetch="direct" every writer
+# pulls its own copy and there is no reader.
+def low_water():
+    ls = [t.low for t in targets if t.outcome is None]
+    return min(ls) if ls else NCHUNKS
 
 
 def reader():
     conn = Conn(timeout=60)
     try:
         for i in range(NCHUNKS):
-            if stopping.is_set() or lost.is_set():
+            with refs_cv:
+                while i - low_water() >= PREFETCH and not (stopping.is_set() or lost.is_set()):
+                    refs_cv.wait(0.5)
+            if stopping.is_set() or lost.is_set() or not live():
                 return
             lo = i * CHUNK
             hi = min(SIZE, lo + CHUNK) - 1
+            a0 = time.time()
             status, crange, data = conn.request("GET", "/file", headers={"Range": "bytes=%d-%d" % (lo, hi)})
             if status != 206 or len(data) != hi - lo + 1:
                 raise OSError("chunk %d: HTTP %d, %d bytes (%s)" % (i, status, len(data), crange))
-            chunks.put((i, data))
+            if i == 0:
+                phase("chunk0")
+            a1 = time.time()
+            ref = ray.put(data)
+            ACC["get"] += a1 - a0
+            ACC["put"] += time.time() - a1
+            del data
+            with refs_cv:
+                refs[i] = ref
+                refs_cv.notify_all()
+        phase("put_all")
     except Exception as e:  # noqa: BLE001
-        chunks.put((-1, e))
+        with refs_cv:
+            read_error.append(e)
+            refs_cv.notify_all()
 
 
 def reporter():
@@ -356,73 +498,94 @@ def reporter():
         time.sleep(0.5)
 
 
-def settle(block_until_below):
-    """Collects finished writes until every live target has fewer than
-    block_until_below writes in flight (0: all of them)."""
-    while True:
-        if stopping.is_set() or lost.is_set():
-            return
-        for t in live():
-            if t.id in cancel_asked:
-                finish(t, "cancelled", "cancelled")
-        busy = [t for t in live() if len(t.pending) >= max(1, block_until_below)]
-        if not busy:
-            return
-        refs = list(by_ref)
-        ready, _ = ray.wait(refs, num_returns=1, timeout=0.5)
-        for ref in ready:
-            t = by_ref.pop(ref, None)
-            if t is None or t.outcome is not None:
-                continue
-            t.pending.pop(ref, None)
+def dispatch():
+    """Hands every live writer its next chunks, up to WINDOW in flight."""
+    for t in live():
+        while len(t.pending) < WINDOW and t.next < NCHUNKS:
+            if FETCH == "direct":
+                w = t.actor.fetch.remote(t.next)
+            else:
+                with refs_cv:
+                    ref = refs.get(t.next)
+                if ref is None:
+                    break
+                w = t.actor.write.remote(t.next, ref)
+            t.pending[w] = t.next
+            by_ref[w] = t
+            t.next += 1
+
+
+def collect(timeout):
+    """Takes finished calls (writes, the writers' info); False when nothing
+    is in flight."""
+    if not by_ref:
+        return False
+    ready, _ = ray.wait(list(by_ref), num_returns=1, timeout=timeout)
+    if ready:
+        ready, _ = ray.wait(list(by_ref), num_returns=len(by_ref), timeout=0)
+    for ref in ready:
+        t = by_ref.pop(ref, None)
+        if t is None or t.outcome is not None:
+            continue
+        if ref is t.info_ref:
             try:
-                n = ray.get(ref)
-                with progress_lock:
-                    t.done += n
-                t.last = time.monotonic()
-            except Exception as e:  # noqa: BLE001 - ActorDiedError, node death, disk full...
+                info = ray.get(ref)
+                t.ready, t.last = True, time.monotonic()
+                if info["node"] != t.spec["ray_node_id"]:
+                    finish(t, "failed", "writer landed on node %s, not %s" % (info["node"], t.spec["ray_node_id"]))
+            except Exception as e:  # noqa: BLE001 - the constructor failed, or its node died
                 finish(t, "failed", reason(e))
-        if IDLE > 0:
-            now = time.monotonic()
-            for t in live():
-                if t.pending and now - t.last > IDLE:
-                    finish(t, "failed", "no progress for %.0f s (idle timeout)" % IDLE)
+            continue
+        idx = t.pending.pop(ref, None)
+        try:
+            n = ray.get(ref)
+            with progress_lock:
+                t.done += n
+            t.last = time.monotonic()
+            t.completed.add(idx)
+            while t.low in t.completed:
+                t.completed.discard(t.low)
+                t.low += 1
+        except Exception as e:  # noqa: BLE001 - ActorDiedError, node death, disk full...
+            finish(t, "failed", reason(e))
+    # Chunks every live writer has are dropped from the object store.
+    lw = low_water()
+    with refs_cv:
+        for i in [i for i in refs if i < lw]:
+            del refs[i]
+        refs_cv.notify_all()
+    return True
 
 
-phase("opened")
-threading.Thread(target=reader, daemon=True).start()
+if FETCH != "direct":
+    threading.Thread(target=reader, daemon=True).start()
 threading.Thread(target=reporter, daemon=True).start()
 
 try:
-    for i in range(NCHUNKS):
-        if not live():
-            break
-        item = None
-        while item is None and not (stopping.is_set() or lost.is_set()):
-            try:
-                item = chunks.get(timeout=0.5)
-            except queue.Empty:
-                pass
-        if item is None:
-            break
-        idx, data = item
-        if idx < 0:
-            lost.set()
-            emit("FATAL", {"error": "reading the source from the plugin: %s" % reason(data), "lost": True})
-            break
-        if i == 0:
-            phase("chunk0")
-        ref = ray.put(data)
-        del data
-        now = time.monotonic()
+    while live() and not (stopping.is_set() or lost.is_set()):
         for t in live():
-            w = t.actor.write.remote(idx, ref)
-            t.pending[w] = (idx, now)
-            by_ref[w] = t
-        del ref
-        settle(WINDOW)
-    phase("put_all")
-    settle(0)
+            if t.id in cancel_asked:
+                finish(t, "cancelled", "cancelled")
+        with refs_cv:
+            err = read_error[0] if read_error else None
+        if err is not None:
+            lost.set()
+            emit("FATAL", {"error": "reading the source from the plugin: %s" % reason(err), "lost": True})
+            break
+        if all(t.low >= NCHUNKS for t in live()) and not any(t.info_ref in by_ref for t in live()):
+            break
+        dispatch()
+        if not collect(0.2):
+            with refs_cv:
+                refs_cv.wait(0.2)  # waiting for the reader
+        if IDLE > 0:
+            now = time.monotonic()
+            for t in live():
+                if t.ready and t.pending and now - t.last > IDLE:
+                    finish(t, "failed", "no progress for %.0f s (idle timeout)" % IDLE)
+        for t in live():
+            if not t.ready and time.monotonic() - t.started > max(IDLE, 120):
+                finish(t, "failed", "its writer actor did not start in %.0f s" % max(IDLE, 120))
     phase("written")
     # 4. Verify, sync and rename on every node.
     commits = {}
@@ -443,7 +606,8 @@ except Exception as e:  # noqa: BLE001
     sys.exit(1)
 
 phase("committed")
-emit("TIMING", {"phases": PHASES, "writers": WT})
+ACC["cpu"] = os.times()[0] + os.times()[1]
+emit("TIMING", {"phases": PHASES, "writers": WT, "acc": ACC})
 if stopping.is_set() or lost.is_set():
     # Stopped (cancel) or the plugin went away: remove every part file and
     # leave the targets without an outcome, so a resume delivers them again.

@@ -39,6 +39,7 @@ type fakeJobs struct {
 	got      map[string][]byte // target id → bytes the driver fetched
 	noReach  bool              // the driver cannot reach the server
 	failNode string            // this target fails
+	hold     chan struct{}     // when set, the job stays RUNNING after its results until closed
 }
 
 type fakeJob struct {
@@ -121,10 +122,13 @@ func (f *fakeJobs) drive(j *fakeJob, s ray.JobSubmission) {
 		}
 		b, _ := json.Marshal(r)
 		logs += "CASTRAY_RESULT " + string(b) + "\n"
-		call("POST", "/result", r, nil)
 		f.mu.Lock()
 		f.got[t.ID] = data
 		f.mu.Unlock()
+		call("POST", "/result", r, nil)
+	}
+	if f.hold != nil {
+		<-f.hold
 	}
 	end(ray.JobSucceeded, logs)
 }
@@ -226,7 +230,10 @@ func TestSendDeliversAndReportsPerTarget(t *testing.T) {
 		t.Errorf("submission %+v", f.submits[0].SubmissionID)
 	}
 	want, _ := os.ReadFile(fs.Path)
-	if !bytes.Equal(f.got["ray:c1:"+nodeA], want) {
+	f.mu.Lock()
+	got := f.got["ray:c1:"+nodeA]
+	f.mu.Unlock()
+	if !bytes.Equal(got, want) {
 		t.Error("the driver did not get the file's bytes")
 	}
 	if res := r.results["ray:c1:"+nodeA]; res.State != sdk.TargetDone || res.Sha256 != fs.Sha256 || res.BytesSent != fs.Size {
@@ -361,6 +368,8 @@ func TestConfigureRejectsBadKeys(t *testing.T) {
 		`{"advertise_url": "http://h"}`:           "advertise_url",
 		`{"python": "python; rm -rf /"}`:          "python",
 		`{"serve_address": "nope"}`:               "serve_address",
+		`{"verify": "size"}`:                      "verify",
+		`{"fetch": "p2p"}`:                        "fetch",
 	} {
 		problems, err := b.Configure(context.Background(), &sdk.ConfigureRequest{ConfigJson: []byte(cfg)})
 		if err != nil || len(problems) != 1 || problems[0].Key != key {
@@ -391,5 +400,48 @@ func TestResumeReadsEveryEarlierAttempt(t *testing.T) {
 	}
 	if r.results["ray:c1:"+nodeB].BytesReused != fs.Size {
 		t.Errorf("target of attempt 2: %v", r.results["ray:c1:"+nodeB])
+	}
+}
+
+// Send ends when every target has its outcome, without waiting for the
+// job's exit (Ray's shutdown of the driver and a status poll).
+func TestSendEndsOnLastResultWhileJobStillRuns(t *testing.T) {
+	b, f, c := newTest(t)
+	b.Config.PollIntervalMS = 60_000 // only the results can end the Send
+	f.hold = make(chan struct{})
+	defer close(f.hold)
+	fs := file(t, 100000)
+	var r rec
+	sum, err := c.Send(context.Background(), &sdk.SendRequest{TransferId: "t7", File: fs, Targets: []*sdk.Target{
+		target(nodeA, "http://127.0.0.1:8265"), target(nodeB, "http://127.0.0.1:8265")}}, &r)
+	if err != nil || sum.Succeeded != 2 {
+		t.Fatalf("summary %+v, err %v", sum, err)
+	}
+	if j, _ := f.Job(context.Background(), "castray-t7"); j.Status != ray.JobRunning {
+		t.Errorf("job %s: the Send should have ended while it still ran", j.Status)
+	}
+}
+
+// verify and fetch reach the driver's config.
+func TestVerifyAndFetchReachTheDriver(t *testing.T) {
+	b, f, c := newTest(t)
+	problems, err := b.Configure(context.Background(), &sdk.ConfigureRequest{ConfigJson: []byte(`{"verify": "written", "fetch": "direct"}`)})
+	if err != nil || problems != nil {
+		t.Fatalf("%v %v", problems, err)
+	}
+	b.Config.PollIntervalMS = 50
+	var r rec
+	if _, err := c.Send(context.Background(), &sdk.SendRequest{TransferId: "t8", File: file(t, 8000), Targets: []*sdk.Target{
+		target(nodeA, "http://127.0.0.1:8265")}}, &r); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var cfg driverConfig
+	if err := json.Unmarshal([]byte(f.submits[0].RuntimeEnv["env_vars"].(map[string]string)["CASTRAY_CONFIG"]), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Verify != VerifyWritten || cfg.Fetch != FetchDirect {
+		t.Errorf("driver config verify=%q fetch=%q", cfg.Verify, cfg.Fetch)
 	}
 }

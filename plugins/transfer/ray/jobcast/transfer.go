@@ -100,6 +100,16 @@ func (t *transfer) has(id string) bool {
 	return ok
 }
 
+// hasAll reports whether every one of todo has its result.
+func (t *transfer) hasAll(todo []*sdk.Target) bool {
+	for _, tg := range todo {
+		if !t.has(tg.GetNodeId()) {
+			return false
+		}
+	}
+	return true
+}
+
 func (t *transfer) fail(id, format string, args ...any) {
 	t.result(&sdk.TargetResult{NodeId: id, State: sdk.TargetFailed, Error: fmt.Sprintf(format, args...)})
 }
@@ -343,6 +353,8 @@ type driverConfig struct {
 	Window       int            `json:"window"`
 	IdleTimeoutS float64        `json:"idle_timeout_s"`
 	Fsync        bool           `json:"fsync"`
+	Verify       string         `json:"verify"`
+	Fetch        string         `json:"fetch"`
 	Targets      []driverTarget `json:"targets"`
 }
 
@@ -359,6 +371,7 @@ func (t *transfer) submission(sub string, se *session, g *clusterGroup, todo []*
 		URL: t.srv.baseURL(t.cfg.AdvertiseURL, dashHost) + "/s/" + se.id, Token: se.token,
 		TransferID: t.req.GetTransferId(), Name: f.GetName(), Size: f.GetSize(), ChunkSize: t.chunk,
 		SHA256: strings.ToLower(f.GetSha256()), Window: t.cfg.Window, Fsync: t.cfg.Fsync,
+		Verify: t.cfg.Verify, Fetch: t.cfg.Fetch,
 		IdleTimeoutS: float64(t.req.GetIdleTimeoutMs()) / 1000,
 	}
 	for _, tg := range todo {
@@ -423,6 +436,12 @@ func (t *transfer) monitor(api jobsAPI, sub string, se *session, todo []*sdk.Tar
 		select {
 		case ev := <-se.events:
 			handle(ev)
+			if ev.kind == "result" && t.hasAll(todo) {
+				// Every target has its outcome: the job ends on its own
+				// (nothing is left for it to do); waiting for its exit
+				// would only add Ray's shutdown and a poll interval.
+				return nil
+			}
 			continue
 		case <-t.ctx.Done():
 			// The daemon went away: stop the job (its driver removes its
