@@ -1,131 +1,246 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/castray/castray/host/api/client"
 )
 
-func newConnectCmd() *cobra.Command {
-	var c client
-	cmd := &cobra.Command{
-		Use:   "connect ADDRESS",
-		Short: "Connect a running daemon to a Ray cluster (dashboard URL, host:port or GCS address)",
+func (a *app) newNodesCmd() *cobra.Command {
+	var kind, cluster, state string
+	list := func(cmd *cobra.Command, _ []string) error {
+		l, err := a.api.Nodes(cmd.Context(), client.NodeFilter{Kind: kind, Cluster: cluster, State: state})
+		if err != nil {
+			return err
+		}
+		return a.emit(l.Raw, func(tw *tabwriter.Writer) { nodeTable(tw, l.Nodes) })
+	}
+	listFlags := func(c *cobra.Command) {
+		a.apiFlags(c)
+		c.Flags().StringVar(&kind, "kind", "", "only this kind: local, ray-node or ray-actor")
+		c.Flags().StringVar(&cluster, "cluster", "", "only nodes of this cluster connection")
+		c.Flags().StringVar(&state, "state", "", "only this state: active, inactive or dead")
+	}
+	cmd := &cobra.Command{Use: "nodes", Short: "List (default), show or select the virtual nodes (local nodes, Ray nodes, Ray actors)", Args: cobra.NoArgs, RunE: list}
+	listFlags(cmd)
+	ls := &cobra.Command{Use: "list", Aliases: []string{"ls"}, Short: "List the virtual nodes", Args: cobra.NoArgs, RunE: list}
+	listFlags(ls)
+
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one node",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c.wait = time.Minute
-			var resp struct {
-				Message string          `json:"message"`
-				Cluster json.RawMessage `json:"cluster"`
-			}
-			if err := c.call(http.MethodPost, "/api/cluster/connect-external", map[string]string{"cluster_address": args[0]}, &resp); err != nil {
+			n, err := a.api.Node(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
-			if c.output == "json" {
-				return printJSON(cmd.OutOrStdout(), resp.Cluster)
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), resp.Message)
-			return nil
+			return a.emit(n.Raw, func(tw *tabwriter.Writer) { nodeTable(tw, []client.Node{n.Node}) })
 		},
 	}
-	c.flags(cmd)
+	a.apiFlags(show)
+
+	var (
+		sel  selectorFlags
+		pick int
+		rule string
+	)
+	selectCmd := &cobra.Command{
+		Use:   "select selector-flags [--pick N]",
+		Short: "Dry run: the nodes a selector matches and, with --pick, the ones a transfer would choose",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := sel.selector()
+			if err != nil {
+				return err
+			}
+			req := client.SelectRequest{}
+			if s != nil {
+				req.Selector = *s
+			}
+			if changed(cmd, "pick") {
+				if pick < 1 {
+					return usagef("--pick %d: must be 1 or more", pick)
+				}
+				req.Pick = &client.Pick{Count: pick, Rule: rule}
+			}
+			r, err := a.api.SelectNodes(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			return a.emit(r.Raw, func(tw *tabwriter.Writer) {
+				nodeTable(tw, r.Matches)
+				for _, c := range r.Chosen {
+					fmt.Fprintf(tw, "chosen #%d %s: %s\n", c.Rank, c.NodeID, c.Reason)
+				}
+			})
+		},
+	}
+	a.apiFlags(selectCmd)
+	sel.register(selectCmd)
+	selectCmd.Flags().IntVar(&pick, "pick", 0, "choose N of the matching active nodes")
+	selectCmd.Flags().StringVar(&rule, "pick-rule", "", "least-loaded (default) or most-available")
+	cmd.AddCommand(ls, show, selectCmd)
 	return cmd
 }
 
-func newDisconnectCmd() *cobra.Command {
-	var c client
+func nodeTable(tw *tabwriter.Writer, nodes []client.Node) {
+	fmt.Fprintln(tw, "ID\tKIND\tSTATE\tNAME\tADDRESS\tCLUSTER\tRESOURCES")
+	for _, n := range nodes {
+		name := n.Name
+		if n.IsHead {
+			name += " (head)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.Kind, n.State, dash(name), dash(n.Address), dash(n.ClusterID), resources(n.Resources))
+	}
+}
+
+func (a *app) newDiscoverCmd() *cobra.Command {
+	var (
+		hosts, plugins []string
+		ports          []uint
+		timeout        time.Duration
+		connect        bool
+	)
+	cmd := &cobra.Command{
+		Use:   "discover",
+		Short: "Run a discovery round and list the Ray clusters found (--connect also connects to them)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req := client.DiscoverRequest{Hosts: hosts, Plugins: plugins, Connect: &connect}
+			for _, p := range ports {
+				if p > 1<<32-1 {
+					return usagef("--port %d: out of range", p)
+				}
+				req.Ports = append(req.Ports, uint32(p))
+			}
+			if timeout < 0 || timeout > 2*time.Minute {
+				return usagef("--timeout %s: between 0 and 2m", timeout)
+			}
+			req.TimeoutMS = timeout.Milliseconds()
+			r, err := a.api.Discover(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			return a.emit(r.Raw, func(tw *tabwriter.Writer) { discoveryTable(tw, r) })
+		},
+	}
+	a.apiFlags(cmd)
+	cmd.Flags().StringSliceVar(&hosts, "host", nil, "hosts or CIDRs to look at (default: each plugin's configuration)")
+	cmd.Flags().UintSliceVar(&ports, "port", nil, "ports to look at (default: each plugin's configuration)")
+	cmd.Flags().StringSliceVar(&plugins, "plugin", nil, "only these discovery plugins")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "per-plugin time budget (default: external_cluster.connection_timeout)")
+	cmd.Flags().BoolVar(&connect, "connect", false, "also connect to every active cluster found")
+	return cmd
+}
+
+func discoveryTable(tw *tabwriter.Writer, r *client.DiscoverResponse) {
+	fmt.Fprintln(tw, "ID\tSTATUS\tNODES\tCPU\tGCS\tDASHBOARD\tRAY\tAUTH\tSOURCES")
+	for _, cl := range r.DiscoveredClusters {
+		nodes, cpu := "?", "-"
+		if cl.Nodes >= 0 {
+			nodes = fmt.Sprint(cl.Nodes)
+		}
+		if v, ok := cl.Resources["CPU"]; ok {
+			cpu = fmt.Sprint(v)
+		}
+		auth := "-"
+		if cl.AuthRequired {
+			auth = "token"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, cl.Status, nodes, cpu,
+			dash(cl.GCSAddress), dash(cl.DashboardURL), dash(cl.RayVersion), auth, strings.Join(cl.Sources, ","))
+	}
+	names := make([]string, 0, len(r.Discovery.Plugins))
+	for name := range r.Discovery.Plugins {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, name := range names {
+		p := r.Discovery.Plugins[name]
+		part := fmt.Sprintf("%s %dms", name, p.DurationMS)
+		if p.Error != "" {
+			part += " (error: " + p.Error + ")"
+		}
+		parts = append(parts, part)
+	}
+	fmt.Fprintf(tw, "\n%d cluster(s) in %d ms: %s\n", len(r.DiscoveredClusters), r.Discovery.DurationMS, strings.Join(parts, "; "))
+	for _, c := range r.Connections {
+		if c.Success {
+			fmt.Fprintf(tw, "connected %s as %s\n", c.Address, c.ClusterID)
+		} else {
+			fmt.Fprintf(tw, "could not connect %s: %s\n", c.Address, c.Error)
+		}
+	}
+}
+
+func (a *app) newConnectCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "connect ADDRESS",
+		Short: "Connect to a Ray cluster (dashboard URL, host:port, ray://host:port or GCS address)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := a.api.Connect(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.emit(r.Raw, func(tw *tabwriter.Writer) { fmt.Fprintln(tw, r.Message) })
+		},
+	}
+	a.apiFlags(cmd)
+	return cmd
+}
+
+func (a *app) newDisconnectCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "disconnect [CLUSTER_ID]",
 		Short: "Disconnect one external cluster, or all of them",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := "/api/cluster/disconnect-external"
+			id := ""
 			if len(args) == 1 {
-				path += "?cluster_id=" + url.QueryEscape(args[0])
+				id = args[0]
 			}
-			var resp struct {
-				Message string `json:"message"`
-			}
-			if err := c.call(http.MethodDelete, path, nil, &resp); err != nil {
+			r, err := a.api.Disconnect(cmd.Context(), id)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), resp.Message)
-			return nil
+			return a.emit(r.Raw, func(tw *tabwriter.Writer) { fmt.Fprintln(tw, r.Message) })
 		},
 	}
-	c.flags(cmd)
+	a.apiFlags(cmd)
 	return cmd
 }
 
-func newNodesCmd() *cobra.Command {
-	var (
-		c                    client
-		kind, cluster, state string
-	)
+func (a *app) newClustersCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "nodes",
-		Short: "List the virtual nodes of a running daemon (local nodes, Ray nodes, Ray actors)",
+		Use:   "clusters",
+		Short: "List the external cluster connections",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q := url.Values{}
-			for k, v := range map[string]string{"kind": kind, "cluster": cluster, "state": state} {
-				if v != "" {
-					q.Set(k, v)
-				}
-			}
-			var resp struct {
-				Nodes []struct {
-					ID        string             `json:"id"`
-					Kind      string             `json:"kind"`
-					Name      string             `json:"name"`
-					State     string             `json:"state"`
-					Address   string             `json:"address"`
-					ClusterID string             `json:"cluster_id"`
-					IsHead    bool               `json:"is_head"`
-					Resources map[string]float64 `json:"resources"`
-				} `json:"nodes"`
-			}
-			out := cmd.OutOrStdout()
-			if done, err := c.query(out, http.MethodGet, "/api/nodes?"+q.Encode(), nil, &resp); done || err != nil {
+			l, err := a.api.Clusters(cmd.Context())
+			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tKIND\tSTATE\tNAME\tADDRESS\tCLUSTER\tRESOURCES")
-			for _, n := range resp.Nodes {
-				name := n.Name
-				if n.IsHead {
-					name += " (head)"
+			return a.emit(l.Raw, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "ID\tSTATE\tADDRESS\tVIA\tNODES\tACTORS\tRAY\tLAST SYNC\tLAST ERROR")
+				for _, c := range l.Clusters {
+					sync := "-"
+					if c.LastSync != nil {
+						sync = c.LastSync.Format("15:04:05")
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%d\t%s\t%s\t%s\n", c.ID, c.State, c.Address, c.Via, c.AliveNodes, c.Nodes, c.Actors, dash(c.RayVersion), sync, dash(c.LastError))
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.Kind, n.State, dash(name), dash(n.Address), dash(n.ClusterID), resources(n.Resources))
-			}
-			return tw.Flush()
+			})
 		},
 	}
-	c.flags(cmd)
-	cmd.Flags().StringVar(&kind, "kind", "", "only this kind: local, ray-node or ray-actor")
-	cmd.Flags().StringVar(&cluster, "cluster", "", "only nodes of this cluster connection")
-	cmd.Flags().StringVar(&state, "state", "", "only this state: active, inactive or dead")
+	a.apiFlags(cmd)
 	return cmd
-}
-
-// resources renders the usual resources briefly: "CPU=2 GPU=1".
-func resources(r map[string]float64) string {
-	var parts []string
-	for k, v := range r {
-		if k == "CPU" || k == "GPU" {
-			parts = append(parts, fmt.Sprintf("%s=%g", k, v))
-		}
-	}
-	sort.Strings(parts)
-	if len(parts) == 0 {
-		return "-"
-	}
-	return strings.Join(parts, " ")
 }

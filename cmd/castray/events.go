@@ -1,0 +1,59 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+func (a *app) newEventsCmd() *cobra.Command {
+	var types []string
+	cmd := &cobra.Command{
+		Use:   "events",
+		Short: "Tail the daemon's event stream (/ws), one JSON event per line",
+		Long: `Tail the daemon's event stream (/ws): every event as one line of JSON,
+{"type", "ts", "data"}, starting with a snapshot. --type keeps only the
+events of these types. Runs until interrupted or the daemon closes the stream.
+-o is accepted for symmetry; the output is always one JSON object per line.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			keep := map[string]bool{}
+			for _, t := range types {
+				keep[strings.TrimSpace(t)] = true
+			}
+			ctx := cmd.Context()
+			ev, err := a.api.Events(ctx)
+			if err != nil {
+				return err
+			}
+			defer ev.Close()
+			for {
+				e, err := ev.Next()
+				if err != nil {
+					if ctx.Err() != nil {
+						return nil // interrupted: a normal end
+					}
+					return fmt.Errorf("event stream: %w", errors.Unwrap(err))
+				}
+				if len(keep) > 0 && !keep[e.Type] {
+					continue
+				}
+				var line bytes.Buffer
+				if err := json.Compact(&line, e.Raw); err != nil {
+					return fmt.Errorf("event %s: %w", e.Type, err)
+				}
+				line.WriteByte('\n')
+				if _, err := a.stdout.Write(line.Bytes()); err != nil {
+					return err
+				}
+			}
+		},
+	}
+	a.apiFlags(cmd)
+	cmd.Flags().StringSliceVar(&types, "type", nil, "only these event types, comma-separated (e.g. transfer_progress,transfer_completed)")
+	return cmd
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+
+	"github.com/castray/castray/host/api/client"
+)
+
+// newProgress returns a progress container drawing on stderr, or nil when
+// stderr is not a terminal (piped output gets no bars).
+func (a *app) newProgress(ctx context.Context) *mpb.Progress {
+	if !a.isTTY(a.stderr) {
+		return nil
+	}
+	return mpb.NewWithContext(ctx, mpb.WithOutput(a.stderr), mpb.WithAutoRefresh(), mpb.WithWidth(100))
+}
+
+// byteBar adds a bar counting bytes, labelled name, with a status text
+// (from status, when set) after the percentage.
+func byteBar(p *mpb.Progress, name string, total int64, status func() string) *mpb.Bar {
+	appends := []decor.Decorator{decor.Percentage(decor.WCSyncSpace)}
+	if status != nil {
+		appends = append(appends, decor.Any(func(decor.Statistics) string { return " " + status() }))
+	}
+	return p.AddBar(total,
+		mpb.PrependDecorators(
+			decor.Name(name, decor.WCSyncSpaceR),
+			decor.Counters(decor.SizeB1024(0), "% .1f / % .1f", decor.WCSyncSpace),
+		),
+		mpb.AppendDecorators(appends...),
+	)
+}
+
+// humanBytes renders a size briefly: "1.5 MiB".
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// transferBars draws one bar per target of a transfer from successive
+// records, and ends each bar when its target ends.
+type transferBars struct {
+	p     *mpb.Progress
+	mu    sync.Mutex
+	bars  map[string]*mpb.Bar
+	state map[string]string
+}
+
+func newTransferBars(p *mpb.Progress) *transferBars {
+	return &transferBars{p: p, bars: map[string]*mpb.Bar{}, state: map[string]string{}}
+}
+
+// update shows a record; nil-safe so callers need not check for a TTY.
+func (t *transferBars) update(r *client.TransferRecord) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, tg := range r.Targets {
+		b, ok := t.bars[tg.NodeID]
+		id := tg.NodeID
+		if !ok {
+			b = byteBar(t.p, id, r.File.Size, func() string {
+				t.mu.Lock()
+				defer t.mu.Unlock()
+				return t.state[id]
+			})
+			t.bars[id] = b
+		}
+		t.state[id] = tg.State
+		if tg.Error != "" {
+			t.state[id] = tg.State + ": " + tg.Error
+		}
+		if b.Completed() || b.Aborted() {
+			continue
+		}
+		b.SetCurrent(tg.BytesDone)
+		switch {
+		case tg.State == "completed":
+			b.SetTotal(-1, true)
+		case client.TransferStateEnded(tg.State):
+			b.Abort(false)
+		}
+	}
+}
+
+// finish ends every bar still drawn and waits for the last frame.
+func (t *transferBars) finish() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	for _, b := range t.bars {
+		if !b.Completed() && !b.Aborted() {
+			b.Abort(false)
+		}
+	}
+	t.mu.Unlock()
+	t.p.Wait()
+}
