@@ -34,6 +34,7 @@ import (
 	"github.com/castray/castray/host/discovery"
 	"github.com/castray/castray/host/events"
 	"github.com/castray/castray/host/files"
+	"github.com/castray/castray/host/metrics"
 	"github.com/castray/castray/host/pluginmgr"
 	"github.com/castray/castray/host/registry"
 	"github.com/castray/castray/host/store"
@@ -88,6 +89,7 @@ func newDocTestServer(t *testing.T) *Server {
 		Registry: reg, Plugins: noPlugins{}, Transfers: tr, Discovery: noDiscovery{}, Bus: events.NewBus(), Log: log,
 		InboxRoot: filepath.Join(dir, "inbox"), Files: fs,
 		MaxFileSize: 1 << 20, BodyLimit: 1 << 10, ClientBuffer: 8, Version: "test",
+		Metrics: metrics.New(),
 	})
 }
 

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	hclog "github.com/hashicorp/go-hclog"
 
 	"github.com/castray/castray/host/distribution"
@@ -77,6 +79,22 @@ type Deps struct {
 	ClientBuffer int
 	Version      string
 	Started      time.Time
+	// Metrics, when set, is served at GET /metrics (behind the token like
+	// every route but /healthz) and told of every request and WebSocket
+	// client.
+	Metrics Metrics
+}
+
+// Metrics is what the API needs of host/metrics.
+type Metrics interface {
+	// Handler serves the Prometheus exposition.
+	Handler() http.Handler
+	// HTTPRequest records one request by its route pattern.
+	HTTPRequest(method, route string, code int, took time.Duration)
+	// WSClient counts a /ws client in (1) or out (-1); WSDropped counts
+	// one dropped for falling behind.
+	WSClient(delta int)
+	WSDropped()
 }
 
 // Server is the daemon's HTTP server.
@@ -122,10 +140,17 @@ func (s *Server) Shutdown(timeout time.Duration) error {
 
 func (s *Server) routes() {
 	a := s.app
+	if s.d.Metrics != nil {
+		a.Use(s.observe)
+	}
 	a.Get("/healthz", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"status": "ok", "version": s.d.Version})
 	})
 	a.Use(s.authenticate)
+
+	if s.d.Metrics != nil {
+		a.Get("/metrics", adaptor.HTTPHandler(s.d.Metrics.Handler()))
+	}
 
 	a.Get("/api/openapi.yaml", func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, "application/yaml")
@@ -213,6 +238,22 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		s.d.Log.Error("request failed", "method", c.Method(), "path", c.Path(), "error", err)
 	}
 	return c.Status(code).JSON(apiError{Error: err.Error()})
+}
+
+// observe times every request and reports it under the route pattern
+// Fiber matched (/api/nodes/:id, never the raw path). A request that no
+// route matched, or that a middleware answered before routing (a missing
+// token), is reported under "/", the pattern of those middlewares. The
+// error handler runs here so that the status it sets is the one recorded.
+func (s *Server) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	if err := c.Next(); err != nil {
+		if herr := s.errorHandler(c, err); herr != nil {
+			_ = c.SendStatus(fiber.StatusInternalServerError)
+		}
+	}
+	s.d.Metrics.HTTPRequest(c.Method(), c.Route().Path, c.Response().StatusCode(), time.Since(start))
+	return nil
 }
 
 // authenticate requires the bearer token when one is configured.

@@ -30,6 +30,10 @@ const wsWriteTimeout = 10 * time.Second
 func (s *Server) serveWS(conn *websocket.Conn) {
 	sub := s.d.Bus.Subscribe(s.d.ClientBuffer)
 	defer sub.Close()
+	if m := s.d.Metrics; m != nil {
+		m.WSClient(1)
+		defer m.WSClient(-1)
+	}
 
 	// The reader notices a client that closed or vanished.
 	gone := make(chan struct{})
@@ -60,6 +64,9 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 		case ev, ok := <-sub.C():
 			if !ok {
 				if sub.Dropped() {
+					if m := s.d.Metrics; m != nil {
+						m.WSDropped()
+					}
 					_ = conn.WriteControl(websocket.CloseMessage,
 						websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "client too slow; events dropped"),
 						time.Now().Add(time.Second))

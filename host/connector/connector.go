@@ -127,6 +127,9 @@ type Options struct {
 	BackoffMax  time.Duration
 	ActorFilter ActorFilter
 	Now         func() time.Time
+	// OnSync, optional, is told of every sync of a connection: its id, how
+	// long the sync took and how it ended (metrics).
+	OnSync func(cluster string, took time.Duration, err error)
 }
 
 // States of a cluster connection.
@@ -362,10 +365,14 @@ func (k *conn) setInfo(info ray.ClusterInfo) {
 }
 
 // sync reads the tables once and hands the virtual nodes to the registry.
-func (k *conn) sync(ctx context.Context) error {
+func (k *conn) sync(ctx context.Context) (err error) {
 	k.mu.Lock()
 	src, id, via := k.src, k.state.ID, k.state.Via
 	k.mu.Unlock()
+	if on := k.c.opts.OnSync; on != nil {
+		start := time.Now()
+		defer func() { on(id, time.Since(start), err) }()
+	}
 	nodes, err := src.Nodes(ctx)
 	if err != nil {
 		return fmt.Errorf("nodes: %w", err)

@@ -26,6 +26,7 @@ import (
 	"github.com/castray/castray/host/groups"
 	"github.com/castray/castray/host/localray"
 	"github.com/castray/castray/host/messages"
+	"github.com/castray/castray/host/metrics"
 	"github.com/castray/castray/host/pluginmgr"
 	"github.com/castray/castray/host/registry"
 	"github.com/castray/castray/host/store"
@@ -56,6 +57,7 @@ type Daemon struct {
 	transfers *transfer.Service
 	discovery *discovery.Manager
 	connector *connector.Connector
+	metrics   *metrics.Metrics
 
 	// distributions keeps the standing distributions (started in Run).
 	distributions *distribution.Service
@@ -74,7 +76,7 @@ type Daemon struct {
 // configures plugins and binds the listener. Any error leaves nothing
 // running. out receives the one-time notice of a generated API token.
 func New(cfg *config.Config, log hclog.Logger, out io.Writer) (*Daemon, error) {
-	d := &Daemon{cfg: cfg, log: log, out: out, bus: events.NewBus()}
+	d := &Daemon{cfg: cfg, log: log, out: out, bus: events.NewBus(), metrics: metrics.New()}
 	if err := d.build(); err != nil {
 		d.close()
 		return nil, err
@@ -138,6 +140,7 @@ func (d *Daemon) build() error {
 		Dialer:       connector.NewRayDialer(timeout, cfg.ExternalCluster.AuthToken, log),
 		SyncInterval: config.Seconds(cfg.ExternalCluster.SyncInterval), Timeout: timeout,
 		ActorFilter: connector.ActorFilter{Named: cfg.ExternalCluster.NamedActors, ClassPatterns: cfg.ExternalCluster.ActorClasses},
+		OnSync:      d.metrics.Sync,
 	})
 
 	ft := cfg.FileTransfer
@@ -148,6 +151,7 @@ func (d *Daemon) build() error {
 		Store: d.store, Nodes: d.registry, Backends: d.plugins, Clusters: d.connector, Sources: d.files, Emit: d.bus.Publish, Log: log,
 		InboxRoot: inboxRoot, IdleTimeout: config.Seconds(ft.Timeout),
 		MaxAge: config.Seconds(ft.HistoryMaxAge), MaxRecords: ft.HistoryMaxRecords,
+		OnEnd: d.metrics.TransferEnded,
 	})
 	if err := d.transfers.Recover(); err != nil {
 		return fmt.Errorf("recover transfers: %w", err)
@@ -167,7 +171,16 @@ func (d *Daemon) build() error {
 	d.discovery = discovery.New(discovery.Options{
 		Plugins: d.plugins, Emit: d.bus.Publish, Log: log.Named("discovery"),
 		Timeout: config.Seconds(cfg.ExternalCluster.ConnectionTimeout), Addresses: known,
+		OnRound: d.metrics.Round,
 	})
+	if err := d.metrics.Watch(metrics.Sources{
+		Clusters:        d.connector.Clusters,
+		Nodes:           func() []registry.Node { return d.registry.List(registry.Filter{}) },
+		ActiveTransfers: d.transfers.Running,
+		Plugins:         d.plugins.List,
+	}); err != nil {
+		return err
+	}
 
 	addr := net.JoinHostPort(cfg.WebServer.Host, strconv.Itoa(cfg.WebServer.Port))
 	if d.ln, err = net.Listen("tcp", addr); err != nil {
@@ -184,6 +197,7 @@ func (d *Daemon) build() error {
 		Groups:        d.groups,
 		Messages:      d.messages,
 		Distributions: d.distributions,
+		Metrics:       d.metrics,
 	})
 	return nil
 }

@@ -36,6 +36,9 @@ type Options struct {
 	ProbeTimeout time.Duration
 	// Addresses already known (e.g. RAY_ADDRESS), passed to plugins.
 	Addresses []string
+	// OnRound, optional, is told how every Discover call ended: its result,
+	// or the error that kept the round from running (metrics).
+	OnRound func(*Result, error)
 }
 
 // Request narrows one round.
@@ -118,6 +121,14 @@ func (m *Manager) Last() *Result {
 
 // Discover runs one round with every selected plugin at once.
 func (m *Manager) Discover(ctx context.Context, req Request) (*Result, error) {
+	res, err := m.discover(ctx, req)
+	if m.opts.OnRound != nil {
+		m.opts.OnRound(res, err)
+	}
+	return res, err
+}
+
+func (m *Manager) discover(ctx context.Context, req Request) (*Result, error) {
 	select {
 	case m.round <- struct{}{}:
 		defer func() { <-m.round }()

@@ -183,7 +183,24 @@ func (s *Service) failOpen(id string, l *leg, msg string) int {
 // details its error (which backends failed and why).
 func (s *Service) finish(id, state, msg string) {
 	now := s.now()
+	var ran []TargetRecord // the targets of this run, for OnEnd
 	final := s.update(id, func(r *Record) {
+		var sent map[string]bool
+		if rn := s.runs[id]; rn != nil && s.o.OnEnd != nil {
+			sent = map[string]bool{}
+			for _, l := range rn.legs {
+				for node := range l.ids {
+					sent[node] = true
+				}
+			}
+		}
+		defer func() {
+			for _, t := range r.Targets {
+				if sent[t.NodeID] {
+					ran = append(ran, t)
+				}
+			}
+		}()
 		done, failed := 0, 0
 		for i := range r.Targets {
 			t := &r.Targets[i]
@@ -225,6 +242,9 @@ func (s *Service) finish(id, state, msg string) {
 		s.mu.Lock()
 		delete(s.runs, id)
 		s.mu.Unlock()
+	}
+	if s.o.OnEnd != nil && final.ID != "" {
+		s.o.OnEnd(final, ran)
 	}
 	s.o.Emit(eventFor[final.State], final)
 	s.o.Emit(events.TypeTransferActivity, map[string]any{"transfer_id": id, "state": final.State, "file_name": final.File.Name})

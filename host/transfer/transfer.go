@@ -200,6 +200,10 @@ type Options struct {
 	MaxRecords int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// OnEnd, optional, is told of the end of every run of a transfer: the
+	// record in its final state and the targets that run sent to, in their
+	// final state (metrics). It must not call back into the Service.
+	OnEnd func(rec Record, ran []TargetRecord)
 	// idleTick is how often the idle watch looks at the clock (default a
 	// quarter of IdleTimeout); tests that move Now set it short.
 	idleTick time.Duration
@@ -639,6 +643,13 @@ func (s *Service) CancelNode(nodeID, reason string) []string {
 		}
 	}
 	return ids
+}
+
+// Running counts the transfers running now.
+func (s *Service) Running() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.runs)
 }
 
 // InUse reports whether a running transfer reads the named file.
