@@ -123,7 +123,7 @@ func (a *app) emit(raw json.RawMessage, table func(w *tabwriter.Writer)) error {
 // printRaw writes a JSON document indented, keys in the order they came.
 func printRaw(w io.Writer, raw json.RawMessage) error {
 	var b bytes.Buffer
-	if err := json.Indent(&b, raw, "", "  "); err != nil {
+	if err := json.Indent(&b, bytes.TrimSpace(raw), "", "  "); err != nil {
 		return fmt.Errorf("print answer: %w", err)
 	}
 	b.WriteByte('\n')

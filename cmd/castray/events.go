@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -34,10 +35,10 @@ events of these types. Runs until interrupted or the daemon closes the stream.
 			for {
 				e, err := ev.Next()
 				if err != nil {
-					if ctx.Err() != nil {
-						return nil // interrupted: a normal end
+					if ctx.Err() != nil || errors.Is(err, io.EOF) {
+						return nil // interrupted, or the daemon closed the stream
 					}
-					return fmt.Errorf("event stream: %w", errors.Unwrap(err))
+					return fmt.Errorf("event stream: %w", err)
 				}
 				if len(keep) > 0 && !keep[e.Type] {
 					continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -67,10 +68,14 @@ func (c *Client) Events(ctx context.Context) (*Events, error) {
 	return &Events{conn: conn, stop: stop}, nil
 }
 
-// Next blocks for the next event.
+// Next blocks for the next event. It returns io.EOF when the daemon closed
+// the stream normally (it shuts down).
 func (e *Events) Next() (Event, error) {
 	_, msg, err := e.conn.ReadMessage()
 	if err != nil {
+		if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
+			return Event{}, io.EOF
+		}
 		return Event{}, fmt.Errorf("read event: %w", err)
 	}
 	var ev Event
