@@ -252,7 +252,9 @@ func (s *Server) observe(c *fiber.Ctx) error {
 			_ = c.SendStatus(fiber.StatusInternalServerError)
 		}
 	}
-	s.d.Metrics.HTTPRequest(c.Method(), c.Route().Path, c.Response().StatusCode(), time.Since(start))
+	// Fiber's strings point into buffers it reuses for the next request; a
+	// label value outlives this one, so it gets its own copy.
+	s.d.Metrics.HTTPRequest(strings.Clone(c.Method()), strings.Clone(c.Route().Path), c.Response().StatusCode(), time.Since(start))
 	return nil
 }
 
