@@ -98,6 +98,16 @@ func (t *transferBars) update(r *client.TransferRecord) {
 	}
 }
 
+// progress moves a target's bar that the polls already made (from a
+// transfer_progress event).
+func (t *transferBars) progress(node string, done int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if b, ok := t.bars[node]; ok && !b.Completed() && !b.Aborted() && done > b.Current() {
+		b.SetCurrent(done)
+	}
+}
+
 // finish ends every bar still drawn and waits for the last frame.
 func (t *transferBars) finish() {
 	if t == nil {

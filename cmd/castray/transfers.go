@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -121,11 +122,30 @@ func (a *app) followAndShow(ctx context.Context, id string) error {
 	var bars *transferBars
 	if p := a.newProgress(ctx); p != nil {
 		bars = newTransferBars(p)
+		// Live bytes from the event stream between polls; the polls alone
+		// suffice when the stream cannot be opened.
+		evCtx, stop := context.WithCancel(ctx)
+		defer stop()
+		if ev, err := a.api.Events(evCtx); err == nil {
+			go func() {
+				defer ev.Close()
+				for {
+					e, err := ev.Next()
+					if err != nil {
+						return
+					}
+					var pr client.TransferProgress
+					if e.Type == "transfer_progress" && json.Unmarshal(e.Data, &pr) == nil && pr.TransferID == id {
+						bars.progress(pr.NodeID, pr.BytesDone)
+					}
+				}
+			}()
+		}
 	}
 	r, err := a.api.WaitTransfer(ctx, id, a.poll, func(r *client.TransferResponse) { bars.update(&r.Transfer) })
 	bars.finish()
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (the transfer goes on in the daemon: castray transfers show %s; castray transfers cancel %s)", err, id, id)
 	}
 	if err := a.emit(r.Raw, func(tw *tabwriter.Writer) { transferTable(tw, &r.Transfer) }); err != nil {
 		return err
