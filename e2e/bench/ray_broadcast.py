@@ -33,6 +33,7 @@ WINDOW = 4  # chunks fetched at once by each writer
 
 @ray.remote(num_cpus=0)
 def write(refs, folder, name):
+    began = time.time()
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, name)
     h = hashlib.sha256()
@@ -45,7 +46,7 @@ def write(refs, folder, name):
                 n += len(chunk)
         f.flush()
         os.fsync(f.fileno())
-    return ray.get_runtime_context().get_node_id(), path, n, h.hexdigest()
+    return ray.get_runtime_context().get_node_id(), path, n, h.hexdigest(), began
 
 
 def main():
@@ -70,8 +71,9 @@ def main():
     ]
     results = ray.get(tasks)
     done = time.time()
-    for node, (ran_on, path, n, sha) in zip(nodes, results):
+    for i, (node, (ran_on, path, n, sha, began)) in enumerate(zip(nodes, results)):
         print("RESULT", node, ran_on, path, n, sha, flush=True)
+        print("PHASE task%d_start %.6f" % (i, began), flush=True)
     print("DONE %.6f" % done, flush=True)
 
 

@@ -144,9 +144,9 @@ def _sync_range():
         return None
 
 
-@ray.remote(num_cpus=0, max_restarts=0, max_task_retries=0, max_concurrency=64)
-class Writer:
-    """Writes one target's copy, on the node it is pinned to. The part file
+class WriterImpl:
+    """Writes one target's copy, on the node it is pinned to (an actor), or
+    in the driver itself for a target on the driver's node. The part file
     is opened by the constructor, so every call runs after it (calls of a
     threaded actor may run in any order, but never before __init__).
 
@@ -344,6 +344,9 @@ class Writer:
                 pass
 
 
+Writer = ray.remote(num_cpus=0, max_restarts=0, max_task_retries=0, max_concurrency=64)(WriterImpl)
+HERE = ray.get_runtime_context().get_node_id()  # the driver's node
+
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -367,6 +370,9 @@ class Target:
         self.outcome = None
         self.started = time.monotonic()
         self.ready = False  # the writer's info came back
+        self.local = None  # WriterImpl in this process (a target on the driver's node)
+        self.local_lock = threading.Lock()
+        self.local_err = None
 
 
 targets = [Target(s) for s in CFG["targets"]]
@@ -392,6 +398,9 @@ def finish(t, state, error="", res=None):
     for ref in list(t.pending):
         by_ref.pop(ref, None)
     t.pending.clear()
+    if state != "done" and t.local is not None:
+        with t.local_lock:
+            t.local.abort()
     if state != "done" and t.actor is not None:
         try:
             ray.get(t.actor.abort.remote(), timeout=5)
@@ -417,6 +426,9 @@ def live():
 def abort_all():
     refs = []
     for t in live():
+        if t.local is not None:
+            with t.local_lock:
+                t.local.abort()
         if t.actor is not None:
             refs.append(t.actor.abort.remote())
     try:
@@ -428,6 +440,15 @@ def abort_all():
 # 2. One writer per target, pinned to its node. Their processes start while
 # the reader already pulls and ray.puts the first chunks.
 for t in targets:
+    if t.spec["ray_node_id"] == HERE:
+        # On the driver's own node the driver writes: no worker process to
+        # start, and the bytes need no trip through the object store.
+        try:
+            t.local = WriterImpl(t.spec["template"], t.spec.get("vars", {}))
+            t.ready = True
+        except Exception as e:  # noqa: BLE001
+            finish(t, "failed", reason(e))
+        continue
     try:
         strategy = NodeAffinitySchedulingStrategy(node_id=t.spec["ray_node_id"], soft=False)
         t.actor = Writer.options(scheduling_strategy=strategy).remote(t.spec["template"], t.spec.get("vars", {}))
@@ -445,7 +466,9 @@ def low_water():
     return min(ls) if ls else NCHUNKS
 
 
-def reader():
+def reader(put):
+    """Pulls the chunks; writes them for the targets on this node, and
+    ray.puts them for the writers (put)."""
     conn = Conn(timeout=60)
     try:
         for i in range(NCHUNKS):
@@ -453,6 +476,8 @@ def reader():
                 while i - low_water() >= PREFETCH and not (stopping.is_set() or lost.is_set()):
                     refs_cv.wait(0.5)
             if stopping.is_set() or lost.is_set() or not live():
+                return
+            if not put and not any(t.local is not None for t in live()):
                 return
             lo = i * CHUNK
             hi = min(SIZE, lo + CHUNK) - 1
@@ -462,9 +487,28 @@ def reader():
                 raise OSError("chunk %d: HTTP %d, %d bytes (%s)" % (i, status, len(data), crange))
             if i == 0:
                 phase("chunk0")
+            for t in live():
+                if t.local is None:
+                    continue
+                with t.local_lock:
+                    if t.outcome is not None:
+                        continue
+                    try:
+                        n = t.local.write(i, data)
+                    except Exception as e:  # noqa: BLE001 - disk full...
+                        t.local_err = reason(e)
+                        continue
+                with progress_lock:
+                    t.done += n
+                    t.low = i + 1
+                t.last = time.monotonic()
             a1 = time.time()
-            ref = ray.put(data)
             ACC["get"] += a1 - a0
+            if not put:
+                with refs_cv:
+                    refs_cv.notify_all()
+                continue
+            ref = ray.put(data)
             ACC["put"] += time.time() - a1
             del data
             with refs_cv:
@@ -501,7 +545,7 @@ def reporter():
 def dispatch():
     """Hands every live writer its next chunks, up to WINDOW in flight."""
     for t in live():
-        while len(t.pending) < WINDOW and t.next < NCHUNKS:
+        while t.local is None and len(t.pending) < WINDOW and t.next < NCHUNKS:
             if FETCH == "direct":
                 w = t.actor.fetch.remote(t.next)
             else:
@@ -557,8 +601,8 @@ def collect(timeout):
     return True
 
 
-if FETCH != "direct":
-    threading.Thread(target=reader, daemon=True).start()
+if FETCH != "direct" or any(t.local is not None for t in live()):
+    threading.Thread(target=reader, args=(FETCH != "direct",), daemon=True).start()
 threading.Thread(target=reporter, daemon=True).start()
 
 try:
@@ -566,6 +610,8 @@ try:
         for t in live():
             if t.id in cancel_asked:
                 finish(t, "cancelled", "cancelled")
+            elif t.local_err is not None:
+                finish(t, "failed", t.local_err)
         with refs_cv:
             err = read_error[0] if read_error else None
         if err is not None:
@@ -588,18 +634,41 @@ try:
                 finish(t, "failed", "its writer actor did not start in %.0f s" % max(IDLE, 120))
     phase("written")
     # 4. Verify, sync and rename on every node.
-    commits = {}
+    commits, local_commits = {}, {}
     if not (stopping.is_set() or lost.is_set()):
         for t in live():
-            commits[t.actor.commit.remote()] = t
-    while commits and not (stopping.is_set() or lost.is_set()):
-        ready, _ = ray.wait(list(commits), num_returns=1, timeout=0.5)
+            if t.local is not None:
+                box = {}
+
+                def run(t=t, box=box):
+                    try:
+                        box["res"] = t.local.commit()
+                    except Exception as e:  # noqa: BLE001
+                        box["err"] = reason(e)
+
+                th = threading.Thread(target=run, daemon=True)
+                th.start()
+                local_commits[th] = (t, box)
+            else:
+                commits[t.actor.commit.remote()] = t
+    while (commits or local_commits) and not (stopping.is_set() or lost.is_set()):
+        if commits:
+            ready, _ = ray.wait(list(commits), num_returns=1, timeout=0.05 if local_commits else 0.5)
+        else:
+            ready = []
+            time.sleep(0.02)
         for ref in ready:
             t = commits.pop(ref)
             try:
                 finish(t, "done", res=ray.get(ref))
             except Exception as e:  # noqa: BLE001
                 finish(t, "failed", reason(e))
+        for th in [th for th in local_commits if not th.is_alive()]:
+            t, box = local_commits.pop(th)
+            if "res" in box:
+                finish(t, "done", res=box["res"])
+            else:
+                finish(t, "failed", box.get("err", "commit failed"))
 except Exception as e:  # noqa: BLE001
     emit("FATAL", {"error": reason(e)})
     abort_all()
