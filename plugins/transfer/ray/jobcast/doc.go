@@ -16,13 +16,18 @@
 // The driver pulls the file from this plugin's own HTTP server (server.go):
 // one session per job, a random bearer token per session that stops working
 // when the session closes, only that one file, Range requests, chunks
-// checked against FileSpec.chunk_crc32c as they are served. It ray.put()s
-// each chunk once; one writer actor per target, pinned to the target's node
-// with NodeAffinitySchedulingStrategy(soft=False) and num_cpus=0, receives
-// the chunk through Ray's object manager and pwrites it into
-// ".castray-<transfer id>.part" in the target's folder, a bounded window of
-// chunks ahead. At the end every writer re-reads its part file, checks the
-// SHA-256, fsyncs and renames it. The driver POSTs progress (every 0.5 s)
+// checked against FileSpec.chunk_crc32c as they are served. With fetch
+// "object-store" (default) it ray.put()s each chunk once, up to 256 MiB
+// ahead of the slowest writer; one writer actor per target, pinned to the
+// target's node with NodeAffinitySchedulingStrategy(soft=False) and
+// num_cpus=0, receives the chunk through Ray's object manager and pwrites it
+// into ".castray-<transfer id>.part" in the target's folder, a bounded window
+// of chunks ahead. With fetch "direct" every writer pulls its own chunks from
+// the server. A target on the driver's own node is written by the driver
+// itself. Each writer hashes its copy (SHA-256) in file order while it
+// arrives - the part file read back (verify "reread", default) or the bytes
+// written (verify "written") - then checks the digest, fsyncs and renames.
+// The Send ends once every target has its outcome. The driver POSTs progress (every 0.5 s)
 // and each target's result to the session, and prints each result as a
 // "CASTRAY_RESULT {json}" line that the Jobs logs API keeps.
 //
