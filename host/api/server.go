@@ -18,6 +18,7 @@ import (
 
 	"github.com/castray/castray/host/distribution"
 	"github.com/castray/castray/host/events"
+	"github.com/castray/castray/host/filegen"
 	"github.com/castray/castray/host/files"
 	"github.com/castray/castray/host/groups"
 	"github.com/castray/castray/host/messages"
@@ -202,6 +203,15 @@ func (s *Server) routes() {
 	a.Post("/api/send", s.limitJSON, s.send)
 	a.Post("/api/file-transfers/manual", s.limitJSON, s.manualTransfer)
 	a.Get("/api/file-transfers/status", s.fileTransferStatus)
+
+	// The original's file generator (filegen.go).
+	a.Get("/api/file-generator/presets", s.genPresets)
+	a.Get("/api/file-generator/info", s.genInfo)
+	a.Post("/api/file-generator/create", s.limitJSON, s.genCreateHandler(filegen.PrefixSample))
+	a.Post("/api/file-generator/create-preset", s.limitJSON, s.genCreateHandler(filegen.PrefixPreset))
+	a.Post("/api/file-generator/create-and-transfer", s.limitJSON, s.genCreateAndTransfer)
+	a.Get("/api/file-generator/files", s.genListFiles)
+	a.Delete("/api/file-generator/files/:name", s.genDeleteFile)
 
 	// The seed's external-cluster endpoints, at their exact paths.
 	a.Post("/api/cluster/discover-external", s.limitJSON, s.discoverExternal)
