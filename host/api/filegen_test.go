@@ -317,3 +317,33 @@ func TestFileGeneratorCreateAndTransfer(t *testing.T) {
 		t.Errorf("refused requests recorded transfers: %d → %d", count, after)
 	}
 }
+
+// A transfer that cannot start leaves no generated file behind.
+func TestFileGeneratorTransferThatCannotStartRemovesTheFile(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "castray.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	reg := registry.New(st, func(string, any) {}) // no node: a broadcast reaches nobody
+	var svc *transfer.Service
+	fs := newFileServer(t, func(d *Deps) {
+		svc = transfer.New(transfer.Options{Store: st, Nodes: reg, Backends: everyKind{}, Sources: d.Files, Emit: func(string, any) {}, Log: d.Log})
+		d.Registry, d.Transfers = reg, svc
+	})
+	before := fs.uploads(t)
+	r := fs.post(t, "/api/file-generator/create-and-transfer", `{"size":"1KB","cast_type":"broadcast","file_name":"doomed"}`)
+	if r.code < 400 || r.code >= 500 || r.errorMessage(t) == "" {
+		t.Fatalf("broadcast to no node: %d %s, want a 4xx error", r.code, r.body)
+	}
+	if !strings.Contains(fs.log.String(), "file generated") {
+		t.Fatalf("the request was refused before the file was made; this test wants the transfer's start to fail: %s", r.body)
+	}
+	if after := fs.uploads(t); !slices.Equal(after, before) {
+		t.Errorf("the failed create-and-transfer left %q (before: %q)", after, before)
+	}
+	if _, n := svc.List(transfer.ListOptions{}); n != 0 {
+		t.Errorf("%d transfers recorded", n)
+	}
+}
