@@ -5,95 +5,44 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/castray/castray/sdk/ray/rayproc"
+	"github.com/castray/castray/e2e/daemontest"
 )
 
 var binDir string
 
 func TestMain(m *testing.M) {
-	binDir = os.Getenv("CASTRAY_BIN_DIR")
-	if binDir == "" {
-		tmp, err := os.MkdirTemp("", "castray-e2e-bin-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		if err := build(tmp); err != nil {
-			fmt.Fprintln(os.Stderr, "build binaries:", err)
-			os.RemoveAll(tmp)
-			os.Exit(1)
-		}
-		binDir = tmp
-		code := m.Run() // os.Exit skips deferred calls: clean up first
-		os.RemoveAll(tmp)
-		os.Exit(code)
+	// Like `make build`: the daemon and every in-tree plugin.
+	builds, err := daemontest.AllPlugins()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	os.Exit(m.Run())
-}
-
-// build compiles the daemon and every plugin like `make build` does.
-func build(dir string) error {
-	run := func(out, pkg string) error {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Dir = ".."
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
-		}
-		return nil
+	builds["castray"] = daemontest.Castray
+	dir, cleanup, err := daemontest.Prepare(builds)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	if err := run(filepath.Join(dir, "castray"), "./cmd/castray"); err != nil {
-		return err
-	}
-	mains, _ := filepath.Glob("../plugins/*/*/main.go")
-	for _, m := range mains {
-		rel := filepath.Dir(strings.TrimPrefix(m, "../"))
-		parts := strings.Split(rel, "/") // plugins/<kind>/<name>
-		if err := run(filepath.Join(dir, "plugins", "castray-"+parts[1]+"-"+parts[2]), "./"+rel); err != nil {
-			return err
-		}
-	}
-	return nil
+	binDir = dir
+	code := m.Run() // os.Exit skips deferred calls: clean up first
+	cleanup()
+	os.Exit(code)
 }
 
 // freePort asks the kernel for a free loopback port.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t testing.TB) int { return daemontest.FreePort(t) }
 
 // syncBuffer collects a process's output safely.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = daemontest.Buffer
 
 // daemon is one castray serve process.
 type daemon struct {
@@ -315,13 +264,7 @@ func (d *daemon) plugins() map[string]pluginStatus {
 
 // processAlive is true for a running process; a zombie (exited, not yet
 // reaped) counts as gone.
-func processAlive(pid int) bool {
-	if pid <= 0 || syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	_, ok := rayproc.Lister{}.Process(pid) // not listed: gone, or a zombie
-	return ok
-}
+func processAlive(pid int) bool { return daemontest.ProcessAlive(pid) }
 
 func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()

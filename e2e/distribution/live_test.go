@@ -1,216 +1,54 @@
 package distribution
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/castray/castray/e2e/daemontest"
 	"github.com/castray/castray/e2e/raycluster"
 	"github.com/castray/castray/sdk/ray"
 )
 
-var binDir string
-
 func TestMain(m *testing.M) {
-	binDir = os.Getenv("CASTRAY_BIN_DIR")
-	if binDir != "" {
-		os.Exit(m.Run())
-	}
-	tmp, err := os.MkdirTemp("", "castray-dist-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	for out, pkg := range map[string]string{
-		"castray":                        "./cmd/castray",
-		"plugins/castray-transfer-local": "./plugins/transfer/local",
-		"plugins/castray-transfer-ray":   "./plugins/transfer/ray",
-	} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(tmp, out), pkg)
-		cmd.Dir = "../.."
-		if b, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, b)
-			os.RemoveAll(tmp)
-			os.Exit(1)
-		}
-	}
-	binDir = tmp
-	code := m.Run()
-	os.RemoveAll(tmp)
-	os.Exit(code)
-}
-
-// lockedBuffer collects the daemon's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.b.String()
-	if len(s) > 8000 {
-		s = "…" + s[len(s)-8000:]
-	}
-	return s
+	os.Exit(daemontest.Main(m, map[string]string{
+		"castray":                              daemontest.Castray,
+		daemontest.Plugin("transfer", "local"): "./plugins/transfer/local",
+		daemontest.Plugin("transfer", "ray"):   "./plugins/transfer/ray",
+	}))
 }
 
 type daemon struct {
-	t   *testing.T
-	url string
-	log *lockedBuffer
+	*daemontest.Daemon
+	t *testing.T
 }
 
 // startDaemon runs castray serve with only the two transfer plugins and
-// the HCL config, and stops it (SIGTERM) when the test ends.
+// the HCL config, waits for its ray plugin, and stops it (SIGTERM) when the
+// test ends.
 func startDaemon(t *testing.T, config string) *daemon {
 	t.Helper()
-	plugins := filepath.Join(t.TempDir(), "plugins")
-	if err := os.MkdirAll(plugins, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"castray-transfer-local", "castray-transfer-ray"} {
-		b, err := os.ReadFile(filepath.Join(binDir, "plugins", name))
-		if err != nil {
-			t.Fatalf("plugin %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(plugins, name), b, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg := filepath.Join(t.TempDir(), "castray.hcl")
-	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(filepath.Join(binDir, "castray"), "serve", "--data-dir", t.TempDir(), "--plugin-dir", plugins,
-		"--host", "127.0.0.1", "--port", fmt.Sprint(port), "--config", cfg)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CASTRAY_") && !strings.HasPrefix(kv, "RAY_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	d := &daemon{t: t, url: fmt.Sprintf("http://127.0.0.1:%d", port), log: &lockedBuffer{}}
-	cmd.Stdout, cmd.Stderr = d.log, d.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("daemon log (tail):\n%s", d.log)
-		}
+	d := daemontest.Start(t, daemontest.Options{
+		Config:  config,
+		Plugins: []string{daemontest.Plugin("transfer", "local"), daemontest.Plugin("transfer", "ray")},
 	})
-	eventually(t, 60*time.Second, "the daemon and its ray plugin to be ready", func() bool {
-		select {
-		case <-done:
-			t.Fatalf("the daemon exited:\n%s", d.log)
-		default:
-		}
-		var resp struct {
-			Plugins []struct{ Name, State string } `json:"plugins"`
-		}
-		code, err := d.try("GET", "/api/plugins", nil, &resp)
-		return err == nil && code == 200 && slices.ContainsFunc(resp.Plugins, func(p struct{ Name, State string }) bool {
-			return p.Name == "ray" && p.State == "healthy"
-		})
-	})
-	return d
-}
-
-// try sends a request (body: raw bytes, or a value sent as JSON) and
-// decodes the JSON answer into out.
-func (d *daemon) try(method, path string, body, out any) (int, error) {
-	var r io.Reader
-	ct := ""
-	switch b := body.(type) {
-	case nil:
-	case []byte:
-		r = bytes.NewReader(b)
-	default:
-		raw, _ := json.Marshal(b)
-		r, ct = bytes.NewReader(raw), "application/json"
-	}
-	req, err := http.NewRequest(method, d.url+path, r)
-	if err != nil {
-		return 0, err
-	}
-	if ct != "" {
-		req.Header.Set("Content-Type", ct)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, err
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("%s %s: decode %q: %w", method, path, raw, err)
-		}
-	}
-	return resp.StatusCode, nil
-}
-
-func (d *daemon) do(method, path string, body, out any) int {
-	d.t.Helper()
-	code, err := d.try(method, path, body, out)
-	if err != nil {
-		d.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	return code
+	d.WaitPluginsHealthy("ray")
+	return &daemon{Daemon: d, t: t}
 }
 
 // eventually polls cond until it holds; the deadline only bounds a broken
 // run, nothing is asserted about how long it took.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	daemontest.PollUntil(t, timeout, what, cond)
 }
 
 type nodeStatus struct {
@@ -238,7 +76,7 @@ func (d *daemon) distribution(id string) dist {
 	var resp struct {
 		Distribution dist `json:"distribution"`
 	}
-	if code := d.do("GET", "/api/distributions/"+id, nil, &resp); code != 200 {
+	if code := d.Do("GET", "/api/distributions/"+id, nil, &resp); code != 200 {
 		d.t.Fatalf("GET /api/distributions/%s: %d", id, code)
 	}
 	return resp.Distribution
@@ -351,7 +189,7 @@ plugin "ray" {
 		var resp struct {
 			Nodes []struct{ State string } `json:"nodes"`
 		}
-		if code, err := d.try("GET", "/api/nodes?kind=ray-node&state=active", nil, &resp); err != nil || code != 200 {
+		if code, err := d.Try("GET", "/api/nodes?kind=ray-node&state=active", nil, &resp); err != nil || code != 200 {
 			return false
 		}
 		return len(resp.Nodes) == 2
@@ -364,7 +202,7 @@ plugin "ray" {
 	sum := sha256.Sum256(data)
 	want := hex.EncodeToString(sum[:])
 	name := fmt.Sprintf("dist-e2e-%d.bin", time.Now().UnixNano())
-	if code := d.do("PUT", "/api/files/"+name, data, nil); code != 200 && code != 201 {
+	if code := d.Do("PUT", "/api/files/"+name, data, nil); code != 200 && code != 201 {
 		t.Fatalf("upload: %d", code)
 	}
 
@@ -373,12 +211,12 @@ plugin "ray" {
 		Error        string `json:"error"`
 		Distribution dist   `json:"distribution"`
 	}
-	code := d.do("POST", "/api/distributions", map[string]any{"file_name": name, "selector": map[string]string{"kind": "ray-node"}, "name": "e2e"}, &created)
+	code := d.Do("POST", "/api/distributions", map[string]any{"file_name": name, "selector": map[string]string{"kind": "ray-node"}, "name": "e2e"}, &created)
 	if code != 201 || created.Distribution.ID == "" || created.Distribution.SHA256 != want {
 		t.Fatalf("create: %d %+v", code, created)
 	}
 	id := created.Distribution.ID
-	t.Cleanup(func() { d.try("DELETE", "/api/distributions/"+id, nil, nil) })
+	t.Cleanup(func() { d.Try("DELETE", "/api/distributions/"+id, nil, nil) })
 
 	got := d.waitPresent(id, first)
 	firstTransfers := map[string]bool{}
@@ -395,7 +233,7 @@ plugin "ray" {
 	}
 	// The file is held: deleting the upload is refused, naming the distribution.
 	var refused struct{ Error string }
-	if code := d.do("DELETE", "/api/files/"+name, nil, &refused); code != 409 || !strings.Contains(refused.Error, id) {
+	if code := d.Do("DELETE", "/api/files/"+name, nil, &refused); code != 409 || !strings.Contains(refused.Error, id) {
 		t.Errorf("DELETE the distributed file: %d %q", code, refused.Error)
 	}
 
@@ -425,7 +263,7 @@ plugin "ray" {
 	}
 
 	// Stopping it keeps the files and frees the upload.
-	if code := d.do("DELETE", "/api/distributions/"+id, nil, nil); code != 200 {
+	if code := d.Do("DELETE", "/api/distributions/"+id, nil, nil); code != 200 {
 		t.Fatalf("DELETE distribution: %d", code)
 	}
 	if _, err := os.Stat(filepath.Join(folder(third), name)); err != nil {
@@ -435,7 +273,7 @@ plugin "ray" {
 	// target is reported completed a moment before its transfer ends).
 	eventually(t, 60*time.Second, "DELETE of the upload to succeed", func() bool {
 		var res struct{ Error string }
-		code := d.do("DELETE", "/api/files/"+name, nil, &res)
+		code := d.Do("DELETE", "/api/files/"+name, nil, &res)
 		if code == 409 && strings.Contains(res.Error, "distribution") {
 			t.Fatalf("the upload is still held by the deleted distribution: %s", res.Error)
 		}

@@ -10,15 +10,13 @@
 // the generated plugin checks the dashboard endpoints only.
 //
 // The daemon comes from $CASTRAY_BIN_DIR/castray; when unset, TestMain
-// builds it into a temporary folder.
+// builds it into a temporary folder (e2e/daemontest).
 package outoftree_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -27,52 +25,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/castray/castray/e2e/daemontest"
 )
 
-var binDir string
-
 func TestMain(m *testing.M) {
-	binDir = os.Getenv("CASTRAY_BIN_DIR")
-	if binDir != "" {
-		os.Exit(m.Run())
-	}
-	tmp, err := os.MkdirTemp("", "castray-e2e-outoftree-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cmd := exec.Command("go", "build", "-o", filepath.Join(tmp, "castray"), "./cmd/castray")
-	cmd.Dir = filepath.Join("..", "..", "..")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build ./cmd/castray: %v\n%s", err, b)
-		os.RemoveAll(tmp)
-		os.Exit(1)
-	}
-	binDir = tmp
-	code := m.Run() // os.Exit skips deferred calls: clean up first
-	os.RemoveAll(tmp)
-	os.Exit(code)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	os.Exit(daemontest.Main(m, map[string]string{"castray": daemontest.Castray}))
 }
 
 func repoRoot(t *testing.T) string {
@@ -89,7 +50,7 @@ func repoRoot(t *testing.T) string {
 func newPlugin(t *testing.T, pluginDir string, names ...string) {
 	t.Helper()
 	src := filepath.Join(t.TempDir(), "src")
-	gen := exec.Command(filepath.Join(binDir, "castray"), "plugin", "new", "oot", "--dir", src,
+	gen := exec.Command(daemontest.Bin("castray"), "plugin", "new", "oot", "--dir", src,
 		"--module", "example.com/oot", "--sdk-path", repoRoot(t))
 	if out, err := gen.CombinedOutput(); err != nil {
 		t.Fatalf("castray plugin new: %v\n%s", err, out)
@@ -112,105 +73,11 @@ func newPlugin(t *testing.T, pluginDir string, names ...string) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // startDaemon runs castray serve with config and pluginDir and waits for
 // /healthz.
-func startDaemon(t *testing.T, config, pluginDir string) string {
+func startDaemon(t *testing.T, config, pluginDir string) *daemontest.Daemon {
 	t.Helper()
-	cfgPath := filepath.Join(t.TempDir(), "castray.hcl")
-	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	cmd := exec.Command(filepath.Join(binDir, "castray"), "serve", "--config", cfgPath, "--data-dir", t.TempDir(),
-		"--plugin-dir", pluginDir, "--host", "127.0.0.1", "--port", fmt.Sprint(port))
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CASTRAY_") && !strings.HasPrefix(kv, "RAY_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("daemon stdout:\n%s\ndaemon stderr:\n%s", stdout, stderr)
-		}
-	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-done:
-			t.Fatalf("daemon exited before it was ready\nstderr:\n%s", stderr)
-		default:
-		}
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon not ready after 30 s\nstderr:\n%s", stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-type pluginStatus struct {
-	Name        string `json:"name"`
-	Kind        string `json:"kind"`
-	State       string `json:"state"`
-	PID         int    `json:"pid"`
-	Restarts    int    `json:"restarts"`
-	APIVersion  int    `json:"api_version"`
-	APIVersions []int  `json:"api_versions"`
-	LastError   string `json:"last_error"`
-	Schema      []any  `json:"config_schema"`
-}
-
-func plugins(t *testing.T, base string) map[string]pluginStatus {
-	t.Helper()
-	resp, err := http.Get(base + "/api/plugins")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Plugins []pluginStatus `json:"plugins"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]pluginStatus{}
-	for _, p := range body.Plugins {
-		out[p.Name] = p
-	}
-	return out
+	return daemontest.Start(t, daemontest.Options{Config: config, PluginDir: pluginDir})
 }
 
 type cluster struct {
@@ -221,15 +88,13 @@ type cluster struct {
 }
 
 // discover runs one round of the two plugins, without connecting.
-func discover(t *testing.T, base string) []cluster {
+func discover(t *testing.T, d *daemontest.Daemon) []cluster {
 	t.Helper()
-	resp, err := http.Post(base+"/api/cluster/discover-external", "application/json",
-		strings.NewReader(`{"connect": false, "plugins": ["oot-a", "oot-b"], "timeout_ms": 20000}`))
+	code, raw, err := d.Raw("POST", "/api/cluster/discover-external",
+		`{"connect": false, "plugins": ["oot-a", "oot-b"], "timeout_ms": 20000}`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
 	var res struct {
 		Success   bool      `json:"success"`
 		Clusters  []cluster `json:"discovered_clusters"`
@@ -239,8 +104,8 @@ func discover(t *testing.T, base string) []cluster {
 			} `json:"plugins"`
 		} `json:"discovery"`
 	}
-	if err := json.Unmarshal(raw, &res); err != nil || resp.StatusCode != 200 || !res.Success {
-		t.Fatalf("discover-external: %d %v\n%s", resp.StatusCode, err, raw)
+	if err := json.Unmarshal(raw, &res); err != nil || code != 200 || !res.Success {
+		t.Fatalf("discover-external: %d %v\n%s", code, err, raw)
 	}
 	for name, p := range res.Discovery.Plugins {
 		if p.Error != "" {
@@ -270,10 +135,10 @@ func TestOutOfTreePluginLoadsMergesAndSurvivesAKill(t *testing.T) {
 	block := func(name string) string {
 		return fmt.Sprintf("plugin %q {\n  config {\n    hosts = [\"127.0.0.1\"]\n    ports = [%s]\n  }\n}\n", name, u.Port())
 	}
-	base := startDaemon(t, block("oot-a")+block("oot-b"), pluginDir)
+	d := startDaemon(t, block("oot-a")+block("oot-b"), pluginDir)
 
 	// Loaded: named after their binaries (the SDK's default), API v1.
-	ps := plugins(t, base)
+	ps := d.Plugins()
 	for _, name := range []string{"oot-a", "oot-b"} {
 		p := ps[name]
 		if p.State != "healthy" || p.Kind != "discovery" || p.APIVersion != 1 || !slices.Equal(p.APIVersions, []int{1}) || len(p.Schema) != 2 {
@@ -284,7 +149,7 @@ func TestOutOfTreePluginLoadsMergesAndSurvivesAKill(t *testing.T) {
 	// Merged: one cluster, found by both.
 	check := func(when string) {
 		t.Helper()
-		clusters := discover(t, base)
+		clusters := discover(t, d)
 		if len(clusters) != 1 {
 			t.Fatalf("%s: %d clusters, want 1: %+v", when, len(clusters), clusters)
 		}
@@ -301,16 +166,9 @@ func TestOutOfTreePluginLoadsMergesAndSurvivesAKill(t *testing.T) {
 	if err := syscall.Kill(before.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		after := plugins(t, base)["oot-a"]
-		if after.State == "healthy" && after.Restarts == 1 && after.PID != before.PID && after.PID > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("oot-a not relaunched: %+v", after)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	daemontest.PollUntil(t, 60*time.Second, "oot-a to be relaunched (healthy, 1 restart, a new pid)", func() bool {
+		after := d.Plugins()["oot-a"]
+		return after.State == "healthy" && after.Restarts == 1 && after.PID != before.PID && after.PID > 0
+	})
 	check("after oot-a was killed and relaunched")
 }

@@ -4,23 +4,18 @@
 package python_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/castray/castray/e2e/daemontest"
 	"github.com/castray/castray/e2e/raycluster"
-	"github.com/castray/castray/sdk/ray/rayproc"
 )
 
 // EnvPython names the Python with the plugin's requirements; the Makefile's e2e target sets it.
@@ -45,46 +40,14 @@ func pluginPython(t *testing.T, root string) string {
 	return ""
 }
 
-// binaries returns the daemon and the tmpdir plugin: from $CASTRAY_BIN_DIR, else built.
-func binaries(t *testing.T, root string) (daemon, tmpdirPlugin string) {
-	t.Helper()
-	if dir := os.Getenv("CASTRAY_BIN_DIR"); dir != "" {
-		return filepath.Join(dir, "castray"), filepath.Join(dir, "plugins", "castray-discovery-tmpdir")
-	}
-	dir := t.TempDir()
-	for out, pkg := range map[string]string{"castray": "./cmd/castray", "castray-discovery-tmpdir": "./plugins/discovery/tmpdir"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, out), pkg)
-		cmd.Dir = root
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-		}
-	}
-	return filepath.Join(dir, "castray"), filepath.Join(dir, "castray-discovery-tmpdir")
-}
+var pluginTmpdir = daemontest.Plugin("discovery", "tmpdir")
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-type pluginStatus struct {
-	Name      string `json:"name"`
-	State     string `json:"state"`
-	PID       int    `json:"pid"`
-	Restarts  int    `json:"restarts"`
-	LastError string `json:"last_error"`
+// TestMain takes the daemon and the tmpdir plugin from $CASTRAY_BIN_DIR, else builds them.
+func TestMain(m *testing.M) {
+	os.Exit(daemontest.Main(m, map[string]string{
+		"castray":    daemontest.Castray,
+		pluginTmpdir: "./plugins/discovery/tmpdir",
+	}))
 }
 
 type discovered struct {
@@ -103,53 +66,23 @@ type discovered struct {
 	} `json:"discovery"`
 }
 
-func getJSON(t *testing.T, method, url string, out any) {
+func pythonExample(t *testing.T, d *daemontest.Daemon) daemontest.PluginStatus {
 	t.Helper()
-	var body *strings.Reader
-	if method == "POST" {
-		body = strings.NewReader(`{"connect": false}`)
-	} else {
-		body = strings.NewReader("")
+	p, ok := d.Plugins()["python-example"]
+	if !ok {
+		t.Fatalf("python-example not among the plugins: %+v", d.Plugins())
 	}
-	req, err := http.NewRequest(method, url, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("%s %s: %s", method, url, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-}
-
-func pythonExample(t *testing.T, base string) pluginStatus {
-	t.Helper()
-	var resp struct {
-		Plugins []pluginStatus `json:"plugins"`
-	}
-	getJSON(t, "GET", base+"/api/plugins", &resp)
-	for _, p := range resp.Plugins {
-		if p.Name == "python-example" {
-			return p
-		}
-	}
-	t.Fatalf("python-example not among the plugins: %+v", resp.Plugins)
-	return pluginStatus{}
+	return p
 }
 
 // checkMerged runs a discovery round and checks that the Python plugin's candidate (the GCS
 // address it was configured with) was merged with the tmpdir plugin's record of the same head.
-func checkMerged(t *testing.T, base string, c *raycluster.Cluster) {
+func checkMerged(t *testing.T, d *daemontest.Daemon, c *raycluster.Cluster) {
 	t.Helper()
 	var res discovered
-	getJSON(t, "POST", base+"/api/cluster/discover-external", &res)
+	if code := d.PostJSON("/api/cluster/discover-external", `{"connect": false}`, &res); code != 200 {
+		t.Fatalf("POST /api/cluster/discover-external: %d", code)
+	}
 	if p := res.Discovery.Plugins["python-example"]; !res.Success || p.Candidates != 1 || p.Error != "" {
 		t.Fatalf("discovery: success %v, python-example %+v", res.Success, p)
 	}
@@ -165,24 +98,10 @@ func checkMerged(t *testing.T, base string, c *raycluster.Cluster) {
 	t.Fatalf("session %s not discovered: %+v", c.SessionName, res.Clusters)
 }
 
-func alive(pid int) bool {
-	if pid <= 0 || syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	_, ok := rayproc.Lister{}.Process(pid) // not listed: gone, or a zombie
-	return ok
-}
-
 // eventually polls cond; the timeout only bounds a failing test.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	daemontest.PollUntil(t, 60*time.Second, what, cond)
 }
 
 // TestPythonPluginLoadsMergesSurvivesKillAndShutsDownCleanly: the daemon loads the Python
@@ -195,16 +114,12 @@ func TestPythonPluginLoadsMergesSurvivesKillAndShutsDownCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	python := pluginPython(t, root)
-	castray, tmpdirPlugin := binaries(t, root)
 
 	// The plugin directory: the Python plugin as its build.sh installs it, and tmpdir.
 	pluginDir := t.TempDir()
 	build := exec.Command(filepath.Join(root, "plugins/discovery/python-example/build.sh"), python, pluginDir)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build.sh: %v\n%s", err, out)
-	}
-	if err := os.Symlink(tmpdirPlugin, filepath.Join(pluginDir, "castray-discovery-tmpdir")); err != nil {
-		t.Fatal(err)
 	}
 
 	rayTemp, err := os.MkdirTemp("/tmp", "crt-") // short: Ray's unix socket paths live here
@@ -230,17 +145,6 @@ plugin "tmpdir" {
   }
 }
 `, c.GCSAddress, rayTemp)
-	cfgPath := filepath.Join(t.TempDir(), "castray.hcl")
-	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 
 	// The plugins' sockets go to TMPDIR; a short one of the test's own also collects the socket
 	// directory the killed plugin cannot remove.
@@ -249,71 +153,41 @@ plugin "tmpdir" {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(tmp) })
-	cmd := exec.Command(castray, "serve", "--config", cfgPath, "--data-dir", t.TempDir(),
-		"--plugin-dir", pluginDir, "--host", "127.0.0.1", "--port", fmt.Sprint(port))
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CASTRAY_") && !strings.HasPrefix(kv, "RAY_ADDRESS=") && !strings.HasPrefix(kv, "TMPDIR=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "TMPDIR="+tmp)
-	stderr := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		if t.Failed() {
-			t.Logf("daemon output:\n%s", stderr)
-		}
-	})
-	eventually(t, "the daemon to answer /healthz", func() bool {
-		select {
-		case err := <-exited:
-			t.Fatalf("daemon exited: %v\n%s", err, stderr)
-		default:
-		}
-		resp, err := http.Get(base + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
+	d := daemontest.Start(t, daemontest.Options{
+		Config:    config,
+		PluginDir: pluginDir,
+		Plugins:   []string{pluginTmpdir},
+		DropEnv:   []string{"CASTRAY_", "RAY_ADDRESS="},
+		Env:       []string{"TMPDIR=" + tmp},
 	})
 
 	// 1. Loaded over mutual TLS (the daemon refuses a plugin without it) and healthy.
-	first := pythonExample(t, base)
-	if first.State != "healthy" || !alive(first.PID) {
+	first := pythonExample(t, d)
+	if first.State != "healthy" || !daemontest.ProcessAlive(first.PID) {
 		t.Fatalf("python-example after start: %+v", first)
 	}
-	checkMerged(t, base, c)
+	checkMerged(t, d, c)
 
 	// 2. kill -9: relaunched, and it works again.
 	if err := syscall.Kill(first.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	var second pluginStatus
+	var second daemontest.PluginStatus
 	eventually(t, "python-example to be relaunched", func() bool {
-		second = pythonExample(t, base)
+		second = pythonExample(t, d)
 		return second.State == "healthy" && second.PID != first.PID && second.Restarts == 1
 	})
-	if alive(first.PID) || !alive(second.PID) || !strings.Contains(second.LastError, "exited") {
+	if daemontest.ProcessAlive(first.PID) || !daemontest.ProcessAlive(second.PID) || !strings.Contains(second.LastError, "exited") {
 		t.Fatalf("before %+v, after %+v", first, second)
 	}
-	checkMerged(t, base, c)
+	checkMerged(t, d, c)
 
 	// 3. Shutdown: the daemon calls GRPCController.Shutdown, which the plugin logs (the daemon
 	// re-logs its stderr), and the plugin exits by itself rather than being killed.
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	if err := d.Stop(); err != nil {
+		t.Fatalf("daemon exit after SIGTERM: %v\n%s", err, d.Log())
 	}
-	if err := <-exited; err != nil {
-		t.Fatalf("daemon exit after SIGTERM: %v\n%s", err, stderr)
-	}
-	out := stderr.String()
+	out := d.Log()
 	pid := fmt.Sprintf("pid=%d", second.PID)
 	var shutdown, stopped, processExit string
 	for _, line := range strings.Split(out, "\n") {
@@ -335,7 +209,7 @@ plugin "tmpdir" {
 	if strings.Contains(out, "plugin failed to exit gracefully") {
 		t.Fatalf("a plugin had to be killed at shutdown:\n%s", out)
 	}
-	if alive(second.PID) {
+	if daemontest.ProcessAlive(second.PID) {
 		t.Fatalf("plugin pid %d still running after the daemon exited", second.PID)
 	}
 }

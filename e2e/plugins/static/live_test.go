@@ -8,162 +8,44 @@
 //
 // The binaries come from $CASTRAY_BIN_DIR (castray and
 // plugins/castray-discovery-static); when unset, TestMain builds the two
-// into a temporary folder.
+// into a temporary folder (e2e/daemontest).
 package static_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/castray/castray/e2e/daemontest"
 	"github.com/castray/castray/e2e/raycluster"
 )
 
-const pluginBinary = "castray-discovery-static"
-
-var binDir string
+var pluginStatic = daemontest.Plugin("discovery", "static")
 
 func TestMain(m *testing.M) {
-	binDir = os.Getenv("CASTRAY_BIN_DIR")
-	if binDir != "" {
-		os.Exit(m.Run())
-	}
-	tmp, err := os.MkdirTemp("", "castray-e2e-static-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	for out, pkg := range map[string]string{
-		filepath.Join(tmp, "castray"):               "./cmd/castray",
-		filepath.Join(tmp, "plugins", pluginBinary): "./plugins/discovery/static",
-	} {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Dir = filepath.Join("..", "..", "..")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, b)
-			os.RemoveAll(tmp)
-			os.Exit(1)
-		}
-	}
-	binDir = tmp
-	code := m.Run() // os.Exit skips deferred calls: clean up first
-	os.RemoveAll(tmp)
-	os.Exit(code)
-}
-
-// syncBuffer collects a process's output safely.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// pluginDir is a fresh plugin directory holding only the static plugin, so
-// no other strategy finds the test's cluster.
-func pluginDir(t *testing.T) string {
-	t.Helper()
-	src, err := os.ReadFile(filepath.Join(binDir, "plugins", pluginBinary))
-	if err != nil {
-		t.Fatalf("the static plugin binary: %v (build it into $CASTRAY_BIN_DIR/plugins)", err)
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, pluginBinary), src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	os.Exit(daemontest.Main(m, map[string]string{
+		"castray":    daemontest.Castray,
+		pluginStatic: "./plugins/discovery/static",
+	}))
 }
 
 // startDaemon runs castray serve with config (a file with extension ext)
-// and the static plugin, and waits until it answers /healthz. The daemon
-// and its plugin see no Ray token: HOME is empty and RAY_* is dropped.
-func startDaemon(t *testing.T, config, ext string) string {
+// and the static plugin as its only plugin (a fresh plugin directory, so no
+// other strategy finds the test's cluster), and waits until it answers
+// /healthz. The daemon and its plugin see no Ray token: HOME is empty and
+// RAY_* is dropped.
+func startDaemon(t *testing.T, config, ext string) *daemontest.Daemon {
 	t.Helper()
-	cfgPath := filepath.Join(t.TempDir(), "castray"+ext)
-	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	cmd := exec.Command(filepath.Join(binDir, "castray"), "serve", "--config", cfgPath, "--data-dir", t.TempDir(),
-		"--plugin-dir", pluginDir(t), "--host", "127.0.0.1", "--port", fmt.Sprint(port))
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CASTRAY_") && !strings.HasPrefix(kv, "RAY_") && !strings.HasPrefix(kv, "HOME=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "HOME="+t.TempDir())
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("daemon stdout:\n%s\ndaemon stderr:\n%s", stdout, stderr)
-		}
+	return daemontest.Start(t, daemontest.Options{
+		Config:    config,
+		ConfigExt: ext,
+		Plugins:   []string{pluginStatic},
+		Env:       []string{"HOME=" + t.TempDir()},
 	})
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-done:
-			t.Fatalf("daemon exited before it was ready\nstderr:\n%s", stderr)
-		default:
-		}
-		if resp, err := http.Get(url + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return url
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon not ready after 30 s\nstderr:\n%s", stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // cluster is one merged cluster of a round.
@@ -199,18 +81,16 @@ type discovered struct {
 }
 
 // discover runs one discovery round without connecting.
-func discover(t *testing.T, url string) discovered {
+func discover(t *testing.T, d *daemontest.Daemon) discovered {
 	t.Helper()
-	resp, err := http.Post(url+"/api/cluster/discover-external", "application/json",
-		strings.NewReader(`{"connect": false, "plugins": ["static"], "timeout_ms": 60000}`))
+	code, raw, err := d.Raw("POST", "/api/cluster/discover-external",
+		`{"connect": false, "plugins": ["static"], "timeout_ms": 60000}`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
 	var res discovered
-	if err := json.Unmarshal(raw, &res); err != nil || resp.StatusCode != 200 || !res.Success {
-		t.Fatalf("discover-external: %d %v\n%s", resp.StatusCode, err, raw)
+	if err := json.Unmarshal(raw, &res); err != nil || code != 200 || !res.Success {
+		t.Fatalf("discover-external: %d %v\n%s", code, err, raw)
 	}
 	p, ok := res.Discovery.Plugins["static"]
 	if !ok || p.Error != "" || len(p.Errors) > 0 {
@@ -309,8 +189,8 @@ func TestLiveStaticTokenMode(t *testing.T) {
 	}
 
 	t.Run("dashboard URL, right token", func(t *testing.T) {
-		url := startDaemon(t, hclConfig(fmt.Sprintf(`{ name = "e2e", dashboard_url = %q, auth_token = %q }`, c.DashboardURL, c.Token)), ".hcl")
-		res := discover(t, url)
+		d := startDaemon(t, hclConfig(fmt.Sprintf(`{ name = "e2e", dashboard_url = %q, auth_token = %q }`, c.DashboardURL, c.Token)), ".hcl")
+		res := discover(t, d)
 		cl := only(t, res)
 		if cl.Status != "active" || cl.AuthRequired || cl.ClusterID != cid || cl.DashboardURL != c.DashboardURL ||
 			cl.SessionName != c.SessionName || cl.RayVersion != c.RayVersion || cl.Nodes != 1 ||
@@ -339,8 +219,8 @@ func TestLiveStaticTokenMode(t *testing.T) {
 	})
 
 	t.Run("wrong token", func(t *testing.T) {
-		url := startDaemon(t, hclConfig(fmt.Sprintf(`{ dashboard_url = %q, gcs_address = %q, auth_token = %q }`, c.DashboardURL, c.GCSAddress, wrong)), ".hcl")
-		res := discover(t, url)
+		d := startDaemon(t, hclConfig(fmt.Sprintf(`{ dashboard_url = %q, gcs_address = %q, auth_token = %q }`, c.DashboardURL, c.GCSAddress, wrong)), ".hcl")
+		res := discover(t, d)
 		cl := only(t, res)
 		if cl.Status != "unknown" || !cl.AuthRequired || cl.ClusterID != "" || cl.Attributes["verification"] != "auth_required" {
 			t.Fatalf("cluster %+v", cl)
@@ -357,8 +237,8 @@ func TestLiveStaticTokenMode(t *testing.T) {
 	})
 
 	t.Run("no token", func(t *testing.T) {
-		url := startDaemon(t, hclConfig(fmt.Sprintf(`{ dashboard_url = %q }`, c.DashboardURL)), ".hcl")
-		res := discover(t, url)
+		d := startDaemon(t, hclConfig(fmt.Sprintf(`{ dashboard_url = %q }`, c.DashboardURL)), ".hcl")
+		res := discover(t, d)
 		cl := only(t, res)
 		if cl.Status != "unknown" || !cl.AuthRequired || cl.DashboardURL != c.DashboardURL {
 			t.Fatalf("cluster %+v", cl)
@@ -369,7 +249,7 @@ func TestLiveStaticTokenMode(t *testing.T) {
 	})
 
 	t.Run("unreachable", func(t *testing.T) {
-		closed := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		closed := fmt.Sprintf("127.0.0.1:%d", daemontest.FreePort(t))
 		res := discover(t, startDaemon(t, hclConfig(fmt.Sprintf(`{ gcs_address = %q }`, closed)), ".hcl"))
 		cl := only(t, res)
 		if cl.Status != "unknown" || cl.AuthRequired || cl.Attributes["verification"] != "unreachable" {
