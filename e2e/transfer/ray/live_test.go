@@ -292,6 +292,30 @@ func TestLiveRayBackend(t *testing.T) {
 		}
 	})
 
+	t.Run("fetch direct and verify written", func(t *testing.T) {
+		e.configure(t, `, "fetch": "direct", "verify": "written"`)
+		defer e.configure(t, "")
+		f := makeFile(t, e.dir, "direct.bin", 9<<20+77)
+		rec := newRecorder()
+		var targets []*sdk.Target
+		for _, n := range e.nodes {
+			targets = append(targets, e.target(n))
+		}
+		sum, err := e.send(t, ctx, "direct1", f, targets, rec)
+		if err != nil || sum.Succeeded != 3 {
+			t.Fatalf("%+v %v %v", sum, err, rec.results)
+		}
+		for _, n := range e.nodes {
+			path := filepath.Join(folder(n), "direct.bin")
+			if r := rec.results["ray:e2e:"+n]; r.State != sdk.TargetDone || r.Sha256 != f.Sha256 || r.Location != "node "+n+":"+path {
+				t.Errorf("result %v", r)
+			}
+			if got := onDisk(t, path); got != f.Sha256 {
+				t.Errorf("node %s on disk %s", n[:8], got)
+			}
+		}
+	})
+
 	t.Run("actor target lands on the actor's node", func(t *testing.T) {
 		worker := e.nodes[2]
 		e.job(t, "castray-e2e-actor", `import ray

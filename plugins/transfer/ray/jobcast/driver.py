@@ -467,8 +467,11 @@ def low_water():
 
 
 def reader(put):
-    """Pulls the chunks; writes them for the targets on this node, and
-    ray.puts them for the writers (put)."""
+    """Pulls the chunks and hands them to store() in a thread of its own, so
+    the next request is on the wire while a chunk is written and put."""
+    handoff = queue.Queue(maxsize=2)
+    th = threading.Thread(target=store, args=(put, handoff), daemon=True)
+    th.start()
     conn = Conn(timeout=60)
     try:
         for i in range(NCHUNKS):
@@ -476,9 +479,9 @@ def reader(put):
                 while i - low_water() >= PREFETCH and not (stopping.is_set() or lost.is_set()):
                     refs_cv.wait(0.5)
             if stopping.is_set() or lost.is_set() or not live():
-                return
+                break
             if not put and not any(t.local is not None for t in live()):
-                return
+                break
             lo = i * CHUNK
             hi = min(SIZE, lo + CHUNK) - 1
             a0 = time.time()
@@ -487,6 +490,25 @@ def reader(put):
                 raise OSError("chunk %d: HTTP %d, %d bytes (%s)" % (i, status, len(data), crange))
             if i == 0:
                 phase("chunk0")
+            ACC["get"] += time.time() - a0
+            handoff.put((i, data))
+            del data
+    except Exception as e:  # noqa: BLE001
+        with refs_cv:
+            read_error.append(e)
+            refs_cv.notify_all()
+    handoff.put(None)
+
+
+def store(put, handoff):
+    """Writes each pulled chunk for the targets on this node and ray.puts it
+    for the writers (put)."""
+    try:
+        while True:
+            item = handoff.get()
+            if item is None:
+                break
+            i, data = item
             for t in live():
                 if t.local is None:
                     continue
@@ -502,20 +524,19 @@ def reader(put):
                     t.done += n
                     t.low = i + 1
                 t.last = time.monotonic()
-            a1 = time.time()
-            ACC["get"] += a1 - a0
             if not put:
                 with refs_cv:
                     refs_cv.notify_all()
                 continue
+            a1 = time.time()
             ref = ray.put(data)
             ACC["put"] += time.time() - a1
-            del data
+            del data, item
             with refs_cv:
                 refs[i] = ref
                 refs_cv.notify_all()
         phase("put_all")
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - ray.put failed (object store full...)
         with refs_cv:
             read_error.append(e)
             refs_cv.notify_all()
