@@ -32,6 +32,8 @@ type Dashboard struct {
 	token   string
 	timeout time.Duration
 	client  *http.Client
+	// agentWait bounds SubmitJob's wait for the head's job agent.
+	agentWait time.Duration
 	// Limit is the State API limit used by Nodes and Actors (default and
 	// maximum MaxStateLimit). Tests lower it.
 	Limit int
@@ -66,10 +68,11 @@ func NewDashboard(baseURL, token string, timeout time.Duration) (*Dashboard, err
 		IdleConnTimeout:       90 * time.Second,
 	}
 	return &Dashboard{
-		base:    a.Scheme + "://" + a.HostPort() + a.Path,
-		token:   token,
-		timeout: timeout,
-		Limit:   MaxStateLimit,
+		base:      a.Scheme + "://" + a.HostPort() + a.Path,
+		token:     token,
+		timeout:   timeout,
+		agentWait: defaultAgentWait,
+		Limit:     MaxStateLimit,
 		client: &http.Client{
 			Transport:     tr,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/cenkalti/backoff/v4"
 )
 
 // The Jobs API of the dashboard (Ray's "ray job submit" REST API), as
@@ -86,7 +88,9 @@ func JobStatusTerminal(status string) bool {
 }
 
 // SubmitJob submits a job and returns its submission id. A submission id
-// used before is an error matching ErrJobExists.
+// used before is an error matching ErrJobExists. While the head has no job
+// agent yet (just started), it tries again with backoff, for up to a
+// minute or until ctx ends.
 func (d *Dashboard) SubmitJob(ctx context.Context, s JobSubmission) (string, error) {
 	if strings.TrimSpace(s.Entrypoint) == "" {
 		return "", errors.New("submit job: empty entrypoint")
@@ -95,16 +99,36 @@ func (d *Dashboard) SubmitJob(ctx context.Context, s JobSubmission) (string, err
 	if err != nil {
 		return "", fmt.Errorf("submit job: %w", err)
 	}
-	raw, err := d.send(ctx, http.MethodPost, "/api/jobs/", body)
-	if err != nil {
+	var raw []byte
+	submit := func() error {
+		raw, err = d.send(ctx, http.MethodPost, "/api/jobs/", body)
 		var se *StatusError
-		if errors.As(err, &se) && strings.Contains(se.Message, "already exists") {
-			return "", fmt.Errorf("%w: submission id %q: %v", ErrJobExists, s.SubmissionID, err)
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &se) && strings.Contains(se.Message, noAgentYet):
+			return err // the head's job agent is not registered yet: again
+		case errors.As(err, &se) && strings.Contains(se.Message, "already exists"):
+			return backoff.Permanent(fmt.Errorf("%w: submission id %q: %v", ErrJobExists, s.SubmissionID, err))
 		}
+		return backoff.Permanent(err)
+	}
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = d.agentWait/100, d.agentWait/10, d.agentWait
+	if err := backoff.Retry(submit, backoff.WithContext(b, ctx)); err != nil {
 		return "", err
 	}
 	return DecodeJobSubmitted(raw)
 }
+
+// noAgentYet is how the dashboard refuses a job (HTTP 500) while no
+// dashboard agent has registered with it, for some seconds after a head
+// starts (seen live on Ray 2.60: "No available agent to submit job, please
+// try again later."). SubmitJob tries again for up to agentWait.
+const noAgentYet = "No available agent to submit job"
+
+// defaultAgentWait bounds how long SubmitJob waits for a job agent.
+const defaultAgentWait = 60 * time.Second
 
 // DecodeJobSubmitted reads the answer of POST /api/jobs/.
 func DecodeJobSubmitted(body []byte) (string, error) {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -201,5 +202,43 @@ func TestDecodeJobInfoLiveFixtures(t *testing.T) {
 	}
 	if _, err := DecodeJobSubmitted([]byte(`{"job_id": null}`)); err == nil {
 		t.Error("submit answer without id accepted")
+	}
+}
+
+// Right after a head starts its dashboard refuses jobs with a 500 "No
+// available agent to submit job" (seen live on Ray 2.60): SubmitJob tries
+// again until the agent is there, and gives up with that error when it
+// never comes; any other failure is not retried.
+func TestSubmitJobWaitsForTheJobAgent(t *testing.T) {
+	var calls atomic.Int32
+	failFirst := int32(2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch n := calls.Add(1); {
+		case r.URL.Path != "/api/jobs/":
+			http.NotFound(w, r)
+		case n <= failFirst || failFirst < 0:
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = io.WriteString(w, "Traceback (most recent call last):\n  ...\nRuntimeError: No available agent to submit job, please try again later.\n")
+		default:
+			_, _ = io.WriteString(w, `{"submission_id": "castray-a", "job_id": null}`)
+		}
+	}))
+	defer srv.Close()
+	d, err := NewDashboard(srv.URL, "", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.agentWait = 2 * time.Second
+	id, err := d.SubmitJob(context.Background(), JobSubmission{Entrypoint: "true", SubmissionID: "castray-a"})
+	if err != nil || id != "castray-a" || calls.Load() != 3 {
+		t.Fatalf("SubmitJob = %q, %v after %d calls; want castray-a after 3", id, err, calls.Load())
+	}
+
+	calls.Store(0)
+	failFirst = -1 // the agent never comes
+	d.agentWait = 200 * time.Millisecond
+	if _, err := d.SubmitJob(context.Background(), JobSubmission{Entrypoint: "true", SubmissionID: "castray-b"}); err == nil ||
+		!strings.Contains(err.Error(), noAgentYet) || calls.Load() < 2 {
+		t.Errorf("no agent ever: %v after %d calls", err, calls.Load())
 	}
 }
