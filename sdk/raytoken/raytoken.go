@@ -59,12 +59,9 @@ func FindIn(configured string, env Env) (Token, error) {
 		return Token{Value: t, Source: SourceEnv}, nil
 	}
 	if p := getenv("RAY_AUTH_TOKEN_PATH"); p != "" {
-		t, err := readFile(p)
+		t, err := ReadFile(p)
 		if err != nil {
 			return Token{}, fmt.Errorf("RAY_AUTH_TOKEN_PATH: %w", err)
-		}
-		if t == "" {
-			return Token{}, fmt.Errorf("RAY_AUTH_TOKEN_PATH: %s holds no token", p)
 		}
 		return Token{Value: t, Source: SourceEnvPath}, nil
 	}
@@ -73,14 +70,18 @@ func FindIn(configured string, env Env) (Token, error) {
 		home, _ = os.UserHomeDir()
 	}
 	if home != "" {
-		if t, err := readFile(filepath.Join(home, ".ray", "auth_token")); err == nil && t != "" {
+		if t, err := ReadFile(filepath.Join(home, ".ray", "auth_token")); err == nil {
 			return Token{Value: t, Source: SourceHomeFile}, nil
 		}
 	}
 	return Token{}, nil
 }
 
-func readFile(path string) (string, error) {
+// ReadFile reads a token file as Ray does: its first line, trimmed. A file
+// whose first line is empty, or holds spaces or control characters (which
+// cannot travel in an HTTP header or gRPC metadata), is an error that never
+// quotes the file's content.
+func ReadFile(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
@@ -90,7 +91,14 @@ func readFile(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read %s: %w", path, err)
 	}
-	return clean(string(b)), nil
+	line, _, _ := strings.Cut(string(b), "\n")
+	switch line = strings.TrimSpace(line); {
+	case line == "":
+		return "", fmt.Errorf("%s holds no token (its first line is empty)", path)
+	case clean(line) == "":
+		return "", fmt.Errorf("%s: the first line has spaces or control characters, not a token", path)
+	}
+	return line, nil
 }
 
 // clean keeps the first line, trimmed; a value that cannot travel in an

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/castray/castray/sdk"
+	"github.com/castray/castray/sdk/raytoken"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -88,7 +89,7 @@ func TestReadTokenFile(t *testing.T) {
 		}
 		return p
 	}
-	if v, err := readTokenFile(write("ok", "  abc  \nrest\n")); err != nil || v != "abc" {
+	if v, err := raytoken.ReadFile(write("ok", "  abc  \nrest\n")); err != nil || v != "abc" {
 		t.Fatalf("%q %v", v, err)
 	}
 	for _, tc := range []struct{ content, msg string }{
@@ -97,11 +98,11 @@ func TestReadTokenFile(t *testing.T) {
 		{"a b\n", "not a token"},
 	} {
 		p := write("bad", tc.content)
-		if _, err := readTokenFile(p); err == nil || !strings.Contains(err.Error(), tc.msg) || strings.Contains(err.Error(), "a b") {
+		if _, err := raytoken.ReadFile(p); err == nil || !strings.Contains(err.Error(), tc.msg) || strings.Contains(err.Error(), "a b") {
 			t.Errorf("%q: %v", tc.content, err)
 		}
 	}
-	if _, err := readTokenFile(filepath.Join(dir, "missing")); err == nil {
+	if _, err := raytoken.ReadFile(filepath.Join(dir, "missing")); err == nil {
 		t.Fatal("missing file read")
 	}
 }

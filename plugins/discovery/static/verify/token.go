@@ -1,20 +1,12 @@
 package verify
 
 import (
-	"fmt"
-	"io"
-	"os"
-	"strings"
-
 	"github.com/castray/castray/sdk/raytoken"
 )
 
 // SourceTokenFile is the token_source of a token read from a cluster's
 // auth_token_file.
 const SourceTokenFile = "config auth_token_file"
-
-// maxTokenFile bounds how much of a token file is read.
-const maxTokenFile = 64 << 10
 
 // token is a Ray auth token and where it came from. The value is never
 // logged or reported; source may be.
@@ -55,34 +47,11 @@ func tokenFor(spec ClusterSpec, fallback func() (token, string)) (token, string)
 	case spec.AuthToken != "":
 		return token{value: spec.AuthToken, source: raytoken.SourceConfig}, ""
 	case spec.AuthTokenFile != "":
-		v, err := readTokenFile(spec.AuthTokenFile)
+		v, err := raytoken.ReadFile(spec.AuthTokenFile)
 		if err != nil {
 			return token{}, "auth_token_file: " + err.Error()
 		}
 		return token{value: v, source: SourceTokenFile}, ""
 	}
 	return fallback()
-}
-
-// readTokenFile returns the first line of path, trimmed, as Ray reads its
-// token files; an empty or unusable first line is an error.
-func readTokenFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxTokenFile))
-	if err != nil {
-		return "", fmt.Errorf("read %s: %w", path, err)
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	line = strings.TrimSpace(line)
-	switch {
-	case line == "":
-		return "", fmt.Errorf("%s holds no token (its first line is empty)", path)
-	case strings.ContainsFunc(line, func(r rune) bool { return r < 0x21 || r == 0x7f }):
-		return "", fmt.Errorf("%s: the first line has spaces or control characters, not a token", path)
-	}
-	return line, nil
 }
