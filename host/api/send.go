@@ -68,11 +68,6 @@ type castResponse struct {
 
 var castTypes = []string{"unicast", "multicast", "broadcast"}
 
-func isNull(raw json.RawMessage) bool {
-	t := bytes.TrimSpace(raw)
-	return len(t) == 0 || bytes.Equal(t, []byte("null"))
-}
-
 // send is POST /api/send.
 func (s *Server) send(c *fiber.Ctx) error {
 	began := time.Now()
@@ -88,7 +83,7 @@ func (s *Server) send(c *fiber.Ctx) error {
 	}
 	switch req.MessageType {
 	case "text":
-		if isNull(req.Content) {
+		if absent(req.Content) {
 			return fiber.NewError(fiber.StatusBadRequest, "content is required for a text message")
 		}
 		var str string
@@ -96,7 +91,7 @@ func (s *Server) send(c *fiber.Ctx) error {
 			return fiber.NewError(fiber.StatusBadRequest, "content: a text message takes a string (send message_type json for other values)")
 		}
 	case "json":
-		if isNull(req.Content) {
+		if absent(req.Content) {
 			return fiber.NewError(fiber.StatusBadRequest, "content is required for a json message")
 		}
 	case "file":
