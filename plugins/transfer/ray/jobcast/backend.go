@@ -73,7 +73,6 @@ type jobsAPI interface {
 	SubmitJob(ctx context.Context, s ray.JobSubmission) (string, error)
 	Job(ctx context.Context, id string) (ray.JobInfo, error)
 	StopJob(ctx context.Context, id string) (bool, error)
-	DeleteJob(ctx context.Context, id string) (bool, error)
 	JobLogs(ctx context.Context, id string) (string, error)
 }
 
