@@ -34,7 +34,18 @@ func (d *daemon) dialWS(header http.Header) (<-chan wsEvent, *websocket.Conn, *h
 		return nil, nil, resp, err
 	}
 	d.t.Cleanup(func() { conn.Close() })
+	// The server subscribes to the bus before it sends the snapshot: once
+	// the snapshot is here, no later event can be missed. Returning before
+	// it raced the caller's next request (CI once lost discovery_started).
+	var first wsEvent
+	if err := conn.ReadJSON(&first); err != nil {
+		return nil, nil, resp, fmt.Errorf("reading the snapshot: %w", err)
+	}
+	if first.Type != "snapshot" {
+		return nil, nil, resp, fmt.Errorf("first event is %q, want the snapshot", first.Type)
+	}
 	ch := make(chan wsEvent, 1024)
+	ch <- first
 	go func() {
 		defer close(ch)
 		for {
