@@ -408,6 +408,13 @@ func (c *Cluster) probe() error {
 	if c.Timings.VersionOK == 0 {
 		c.Timings.VersionOK = time.Since(c.begin)
 	}
+	// The Ray client server comes up after the dashboard (seen in CI: a probe of its port was
+	// refused right after the head was "up"); wait until it accepts, so tests can probe it.
+	conn, err := net.DialTimeout("tcp", net.JoinHostPort(c.NodeIP, strconv.Itoa(c.ClientServerPort)), time.Second)
+	if err != nil {
+		return fmt.Errorf("the Ray client server does not accept connections yet: %w", err)
+	}
+	conn.Close()
 	// The autoscaler monitor publishes the cluster status a few seconds after the dashboard is
 	// up; until then `ray status` prints "No cluster status". Wait for it too, so tests can use
 	// either right away.

@@ -115,10 +115,8 @@ func clusterID(t *testing.T, c *raycluster.Cluster) string {
 // scanCluster scans exactly the cluster's ports plus the not-Ray ones.
 func scanCluster(t *testing.T, d sdk.Discoverer, c *raycluster.Cluster, nr notRay) (*collector, *sdk.DiscoverSummary) {
 	t.Helper()
-	// Ray may open its client server after the dashboard and GCS answer
-	// (seen once on a loaded machine: the port was still closed when the
-	// scan ran); the scan is meant to see a head that is fully up.
-	waitListening(t, c.ClientServerPort)
+	// raycluster.Start returns once the client server accepts connections
+	// too (Ray opens it after the dashboard and GCS answer).
 	ps := []uint32{uint32(c.GCSPort), uint32(c.DashboardPort), uint32(c.ClientServerPort), uint32(c.DashboardAgentListenPort),
 		uint32(c.DashboardMetricPort), uint32(c.AutoscalerMetricPort), uint32(nr.silent), uint32(nr.http)}
 	for _, p := range nr.closed {
@@ -272,22 +270,4 @@ func TestLiveTokenMode(t *testing.T) {
 			}
 		}
 	})
-}
-
-// waitListening waits until a loopback port accepts connections (at most
-// a minute).
-func waitListening(t *testing.T, port int) {
-	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for deadline := time.Now().Add(time.Minute); ; {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never accepted a connection: %v", addr, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
