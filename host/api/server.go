@@ -274,10 +274,24 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		return c.Next()
 	}
 	auth := c.Get(fiber.HeaderAuthorization)
+	if auth == "" && c.Path() == "/ws" {
+		// A browser cannot set headers on a WebSocket: it offers the token
+		// as a subprotocol instead (see wsProtocolToken).
+		switch wsProtocolToken(c.Get(fiber.HeaderSecWebSocketProtocol), s.d.Token) {
+		case tokenValid:
+			return c.Next()
+		case tokenInvalid:
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="castray"`)
+			return fiber.NewError(fiber.StatusUnauthorized, "invalid API token")
+		}
+	}
 	scheme, token, _ := strings.Cut(auth, " ")
 	if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.d.Token)) != 1 {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="castray"`)
 		if auth == "" {
+			if c.Path() == "/ws" {
+				return fiber.NewError(fiber.StatusUnauthorized, "missing API token: send Authorization: Bearer <token>, or offer the WebSocket subprotocols "+WSProtocol+", "+WSTokenProtocolPrefix+"<token>")
+			}
 			return fiber.NewError(fiber.StatusUnauthorized, "missing API token: send Authorization: Bearer <token>")
 		}
 		return fiber.NewError(fiber.StatusUnauthorized, "invalid API token")

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"crypto/subtle"
+	"strings"
 	"time"
 
 	"github.com/gofiber/contrib/websocket"
@@ -22,7 +24,47 @@ func (s *Server) websocketRoutes() {
 		}
 		return c.Next()
 	})
-	s.app.Get("/ws", websocket.New(s.serveWS))
+	// The daemon answers with WSProtocol when the client offers it (a
+	// browser that sent the token as a subprotocol must get one of its
+	// offers back) and never with a token protocol: the token is not
+	// echoed.
+	s.app.Get("/ws", websocket.New(s.serveWS, websocket.Config{Subprotocols: []string{WSProtocol}}))
+}
+
+// WSProtocol is the WebSocket subprotocol of /ws. A client that cannot send
+// an Authorization header (a browser) offers
+// "Sec-WebSocket-Protocol: castray.v1, castray.token.<token>"; the daemon
+// checks the token and answers with "castray.v1" only.
+const WSProtocol = "castray.v1"
+
+// WSTokenProtocolPrefix starts the subprotocol that carries the API token.
+const WSTokenProtocolPrefix = "castray.token."
+
+type tokenCheck int
+
+const (
+	tokenAbsent tokenCheck = iota
+	tokenValid
+	tokenInvalid
+)
+
+// wsProtocolToken looks for a castray.token.<token> entry among the offered
+// subprotocols (a comma-separated header value, as RFC 6455 sends them) and
+// compares each one found with want in constant time. The token is accepted
+// only there, never from a query string (URLs end up in logs and history).
+func wsProtocolToken(header, want string) tokenCheck {
+	res := tokenAbsent
+	for _, p := range strings.Split(header, ",") {
+		tok, ok := strings.CutPrefix(strings.TrimSpace(p), WSTokenProtocolPrefix)
+		if !ok {
+			continue
+		}
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1 {
+			return tokenValid
+		}
+		res = tokenInvalid
+	}
+	return res
 }
 
 const wsWriteTimeout = 10 * time.Second
