@@ -95,6 +95,18 @@ func StatusCode(err error) int {
 	return 0
 }
 
+// apiError is the *Error of a non-2xx answer with body raw.
+func apiError(method, path string, status int, raw []byte) *Error {
+	e := &Error{Method: method, Path: path, Status: status, Body: raw, Message: http.StatusText(status)}
+	var body struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(raw, &body) == nil && body.Error != "" {
+		e.Message = body.Error
+	}
+	return e
+}
+
 // rawSetter is implemented by reply types (through Envelope).
 type rawSetter interface{ setRaw(json.RawMessage, int) }
 
@@ -169,14 +181,7 @@ func (c *Client) send(req *http.Request, out any) error {
 		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		e := &Error{Method: method, Path: path, Status: resp.StatusCode, Body: raw, Message: http.StatusText(resp.StatusCode)}
-		var body struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(raw, &body) == nil && body.Error != "" {
-			e.Message = body.Error
-		}
-		return e
+		return apiError(method, path, resp.StatusCode, raw)
 	}
 	if out == nil {
 		return nil

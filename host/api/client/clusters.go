@@ -178,3 +178,17 @@ func (c *Client) Disconnect(ctx context.Context, clusterID string) (*DisconnectR
 	}
 	return call[DisconnectResponse](ctx, c, http.MethodDelete, path, nil)
 }
+
+// ExternalInfo is GET /api/cluster/external-info.
+type ExternalInfo struct {
+	Envelope
+	IsConnected      bool                    `json:"is_connected"`
+	ConnectedCluster *string                 `json:"connected_cluster"`
+	ExternalNodes    map[string]ExternalNode `json:"external_nodes"`
+	Clusters         []Cluster               `json:"clusters"`
+}
+
+// ExternalInfo gets the original's summary of the external clusters.
+func (c *Client) ExternalInfo(ctx context.Context) (*ExternalInfo, error) {
+	return call[ExternalInfo](ctx, c, http.MethodGet, "/api/cluster/external-info", nil)
+}

@@ -1,9 +1,18 @@
 // Package client is a typed Go client of the CastRay daemon's REST and
 // WebSocket API (host/api/openapi.yaml is the reference): files (streaming
-// upload with a progress callback, list, delete), transfers (start, list, get,
-// cancel or delete, retry, wait), groups, nodes (list, get, select), external
-// clusters (discover, connect, disconnect, list), plugins, status,
-// distributions and the /ws event stream.
+// upload and download with progress callbacks, list, delete), transfers
+// (start, list, get, cancel or delete, retry, wait), groups, nodes (list, get,
+// create, delete, files and their download, messages, select, the external
+// nodes), external clusters (discover, last round, connect, disconnect, list,
+// external-info), plugins, status, config, distributions, the original's
+// routes (send, manual file transfer and its status, the file generator) and
+// the /ws event stream. The enum values the API accepts are exported
+// (NodeKinds, TransferStates, CastTypes, GenContentTypes...) so a caller can
+// refuse a bad value before it sends anything.
+//
+// Replies that are not objects (GET /api/nodes/{id}/messages is a bare
+// array, /api/file-transfers/status and /api/config have no envelope) still
+// come as reply types with Raw, holding the decoded value in a field.
 //
 // It lives under host/api, next to the server and the OpenAPI document it
 // speaks, because two consumers share it: the castray command-line client

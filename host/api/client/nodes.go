@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"time"
@@ -73,6 +74,9 @@ type Selector struct {
 	Resources map[string]float64 `json:"resources,omitempty"`
 	Available map[string]float64 `json:"available,omitempty"`
 }
+
+// PickRules are the rules of a Pick.
+var PickRules = []string{"least-loaded", "most-available"}
 
 // Pick chooses Count of the matching active nodes by Rule (least-loaded
 // when empty, or most-available).
@@ -198,4 +202,120 @@ type PluginList struct {
 // Plugins lists the daemon's plugins.
 func (c *Client) Plugins(ctx context.Context) (*PluginList, error) {
 	return call[PluginList](ctx, c, http.MethodGet, "/api/plugins", nil)
+}
+
+// Node kinds and states (schemas NodeKind, NodeState).
+var (
+	NodeKinds  = []string{"local", "ray-node", "ray-actor"}
+	NodeStates = []string{"active", "inactive", "dead"}
+)
+
+// CreateNodeRequest is POST /api/nodes.
+type CreateNodeRequest struct {
+	NodeID string `json:"node_id"`
+	Port   int    `json:"port,omitempty"`
+}
+
+// CreateNodeResponse answers POST /api/nodes (201).
+type CreateNodeResponse struct {
+	Envelope
+	Message string `json:"message"`
+	Node    Node   `json:"node"`
+}
+
+// DeleteNodeResponse answers DELETE /api/nodes/{id}.
+type DeleteNodeResponse struct {
+	Envelope
+	Message            string   `json:"message"`
+	InboxPurged        bool     `json:"inbox_purged"`
+	CancelledTransfers []string `json:"cancelled_transfers"`
+}
+
+// CreateNode adds an active local node with an inbox folder.
+func (c *Client) CreateNode(ctx context.Context, req CreateNodeRequest) (*CreateNodeResponse, error) {
+	return call[CreateNodeResponse](ctx, c, http.MethodPost, "/api/nodes", req)
+}
+
+// DeleteNode removes a local node; purge also deletes its inbox folder.
+func (c *Client) DeleteNode(ctx context.Context, id string, purge bool) (*DeleteNodeResponse, error) {
+	path := "/api/nodes/" + esc(id)
+	if purge {
+		path += "?purge=true"
+	}
+	return call[DeleteNodeResponse](ctx, c, http.MethodDelete, path, nil)
+}
+
+// NodeFile is a file a node received (schema NodeFile).
+type NodeFile struct {
+	Name       string     `json:"name"`
+	Size       int64      `json:"size"`
+	Modified   *time.Time `json:"modified,omitempty"`
+	SHA256     string     `json:"sha256,omitempty"`
+	TransferID string     `json:"transfer_id,omitempty"`
+	ReceivedAt *time.Time `json:"received_at,omitempty"`
+	Location   string     `json:"location,omitempty"`
+}
+
+// NodeFileList is GET /api/nodes/{id}/files.
+type NodeFileList struct {
+	Envelope
+	NodeID string     `json:"node_id"`
+	Files  []NodeFile `json:"files"`
+	Count  int        `json:"count"`
+}
+
+// NodeFiles lists the files a node received.
+func (c *Client) NodeFiles(ctx context.Context, id string) (*NodeFileList, error) {
+	return call[NodeFileList](ctx, c, http.MethodGet, "/api/nodes/"+esc(id)+"/files", nil)
+}
+
+// ExternalNode is a node of a connected cluster in the original's shape
+// (schema ExternalNode).
+type ExternalNode struct {
+	ID            string             `json:"id"`
+	Address       string             `json:"address"`
+	Status        string             `json:"status"`
+	Type          string             `json:"type"`
+	ClusterSource string             `json:"cluster_source"`
+	LastSeen      time.Time          `json:"last_seen"`
+	Kind          string             `json:"kind"`
+	Name          string             `json:"name,omitempty"`
+	ClusterID     string             `json:"cluster_id"`
+	Hostname      string             `json:"hostname,omitempty"`
+	IsHead        bool               `json:"is_head,omitempty"`
+	Resources     map[string]float64 `json:"resources,omitempty"`
+	Available     map[string]float64 `json:"available,omitempty"`
+	Labels        map[string]string  `json:"labels,omitempty"`
+}
+
+// ExternalNodeList is GET /api/nodes/external.
+type ExternalNodeList struct {
+	Envelope
+	ExternalNodes []ExternalNode `json:"external_nodes"`
+	Count         int            `json:"count"`
+}
+
+// ExternalNodes lists the nodes of the connected clusters (of one
+// connection when cluster is set) in the original's shape.
+func (c *Client) ExternalNodes(ctx context.Context, cluster string) (*ExternalNodeList, error) {
+	path := "/api/nodes/external"
+	if cluster != "" {
+		path += "?cluster=" + url.QueryEscape(cluster)
+	}
+	return call[ExternalNodeList](ctx, c, http.MethodGet, path, nil)
+}
+
+// Config is GET /api/config: the daemon's effective configuration, secrets
+// redacted. Values holds it decoded; Raw as it came.
+type Config struct {
+	Envelope
+	Values map[string]any
+}
+
+// UnmarshalJSON reads the configuration object (it has no envelope).
+func (c *Config) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &c.Values) }
+
+// Config gets the daemon's effective configuration.
+func (c *Client) Config(ctx context.Context) (*Config, error) {
+	return call[Config](ctx, c, http.MethodGet, "/api/config", nil)
 }

@@ -16,6 +16,13 @@ const (
 	Broadcast = "broadcast"
 )
 
+// TransferModes and TransferStates are the values of schemas TransferMode
+// and TransferState.
+var (
+	TransferModes  = []string{Unicast, Multicast, Broadcast}
+	TransferStates = []string{"pending", "running", "completed", "partial", "failed", "cancelled", "interrupted"}
+)
+
 // TransferRequest is POST /api/transfers: at most one of Targets, Group and
 // Selector; Pick with a Group or Selector.
 type TransferRequest struct {
