@@ -1,0 +1,458 @@
+package openapitest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/castray/castray/host/api"
+)
+
+// Spec is the loaded document and its router.
+type Spec struct {
+	// Doc is the document as loaded, except that its object schemas that
+	// name their properties and say nothing of others refuse others
+	// (additionalProperties: false; see closeObjects).
+	Doc    *openapi3.T
+	router routers.Router
+}
+
+// Load parses and validates the embedded document and builds its router,
+// once per process; later calls return the same result.
+func Load() (*Spec, error) { return load() }
+
+var load = sync.OnceValues(func() (*Spec, error) {
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(api.OpenAPIYAML())
+	if err != nil {
+		return nil, fmt.Errorf("openapi.yaml: %w", err)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		return nil, fmt.Errorf("openapi.yaml is not a valid OpenAPI document: %w", err)
+	}
+	closeObjects(doc)
+	// The document's servers name the default listener (127.0.0.1:8000);
+	// daemons under test listen elsewhere. Route on the path alone.
+	routed := *doc
+	routed.Servers = nil
+	router, err := gorillamux.NewRouter(&routed)
+	if err != nil {
+		return nil, fmt.Errorf("openapi.yaml: routing its paths: %w", err)
+	}
+	return &Spec{Doc: doc, router: router}, nil
+})
+
+// closeObjects makes every object schema of doc that lists properties and
+// leaves additionalProperties unsaid refuse properties it does not list, so
+// that a field the server adds or renames without documenting it is a
+// mismatch, not silently allowed. It is sound for this document because it
+// composes no schemas (no allOf, anyOf or oneOf, whose parts would refuse
+// each other's properties); a composed schema is left open.
+func closeObjects(doc *openapi3.T) {
+	seen := map[*openapi3.Schema]bool{}
+	var visit func(ref *openapi3.SchemaRef)
+	visit = func(ref *openapi3.SchemaRef) {
+		if ref == nil || ref.Value == nil || seen[ref.Value] {
+			return
+		}
+		s := ref.Value
+		seen[s] = true
+		composed := len(s.AllOf)+len(s.AnyOf)+len(s.OneOf) > 0 || s.Not != nil
+		if len(s.Properties) > 0 && s.AdditionalProperties.Has == nil && s.AdditionalProperties.Schema == nil && !composed {
+			s.AdditionalProperties = openapi3.AdditionalProperties{Has: openapi3.Ptr(false)}
+		}
+		for _, p := range s.Properties {
+			visit(p)
+		}
+		visit(s.Items)
+		visit(s.AdditionalProperties.Schema)
+		for _, list := range []openapi3.SchemaRefs{s.AllOf, s.AnyOf, s.OneOf, s.PrefixItems} {
+			for _, r := range list {
+				visit(r)
+			}
+		}
+	}
+	for _, ref := range doc.Components.Schemas {
+		visit(ref)
+	}
+	for _, item := range doc.Paths.Map() {
+		for _, op := range item.Operations() {
+			for _, resp := range op.Responses.Map() {
+				if resp.Value == nil {
+					continue
+				}
+				for _, mt := range resp.Value.Content {
+					visit(mt.Schema)
+				}
+			}
+		}
+	}
+}
+
+// Operation is the documented operation req resolves to: its path template
+// (such as /api/nodes/{id}) and method. A HEAD request resolves to its GET.
+// ok is false when the document has no such operation.
+func (s *Spec) Operation(req *http.Request) (path, method string, ok bool) {
+	route, _, err := s.route(req)
+	if err != nil {
+		return "", "", false
+	}
+	return route.Path, route.Method, true
+}
+
+// route finds req's operation; HEAD is routed as GET (Fiber answers HEAD
+// for every GET route, and the document lists the GETs).
+func (s *Spec) route(req *http.Request) (*routers.Route, map[string]string, error) {
+	if req.Method == http.MethodHead {
+		req = withMethod(req, http.MethodGet)
+	}
+	return s.router.FindRoute(req)
+}
+
+func withMethod(req *http.Request, method string) *http.Request {
+	r := req.Clone(req.Context())
+	r.Method = method
+	r.Body = http.NoBody
+	return r
+}
+
+// IsJSON reports whether a Content-Type value is JSON (application/json or
+// a +json type): the bodies CheckResponse validates.
+func IsJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// CheckResponse checks one response to req against the document. body is
+// the response's whole body when its Content-Type is JSON (IsJSON), else
+// nil: only JSON bodies are validated, other answers for status and headers.
+// It returns nil when the response matches, else an error saying how it
+// does not.
+func (s *Spec) CheckResponse(req *http.Request, status int, header http.Header, body []byte) error {
+	route, params, err := s.route(req)
+	if err != nil {
+		return s.checkUnrouted(status, header, body)
+	}
+	op := route.Operation
+	ref := op.Responses.Status(status)
+	if ref == nil {
+		ref = op.Responses.Default()
+	}
+	if ref == nil || ref.Value == nil {
+		return fmt.Errorf("status %d is not documented for %s %s (documented: %s)",
+			status, route.Method, route.Path, strings.Join(documentedStatuses(op), ", "))
+	}
+	resp := ref.Value
+	ct := header.Get("Content-Type")
+	if len(resp.Content) == 0 {
+		if ct != "" && req.Method != http.MethodHead && len(body) > 0 {
+			return fmt.Errorf("status %d of %s %s documents no body, got %s %s",
+				status, route.Method, route.Path, ct, clip(string(body)))
+		}
+		return s.checkHeaders(req, route, params, status, header, nil)
+	}
+	if ct == "" {
+		if req.Method == http.MethodHead {
+			return s.checkHeaders(req, route, params, status, header, nil)
+		}
+		return fmt.Errorf("status %d of %s %s has no Content-Type (documented: %s)",
+			status, route.Method, route.Path, strings.Join(mediaTypes(resp.Content), ", "))
+	}
+	key, ok := matchMediaType(resp.Content, ct)
+	if !ok {
+		return fmt.Errorf("status %d of %s %s: Content-Type %q is not documented (documented: %s)",
+			status, route.Method, route.Path, ct, strings.Join(mediaTypes(resp.Content), ", "))
+	}
+	if !IsJSON(key) || req.Method == http.MethodHead {
+		return s.checkHeaders(req, route, params, status, header, nil)
+	}
+	if body == nil {
+		body = []byte{}
+	}
+	return s.checkHeaders(req, route, params, status, header, body)
+}
+
+// checkHeaders runs kin-openapi's response validation: the documented
+// headers and, when body is not nil, the body against its schema.
+func (s *Spec) checkHeaders(req *http.Request, route *routers.Route, params map[string]string, status int, header http.Header, body []byte) error {
+	if req.Method == http.MethodHead {
+		req = withMethod(req, http.MethodGet) // kin-openapi skips HEAD altogether
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
+		Status:                 status,
+		Header:                 header,
+		Options: &openapi3filter.Options{
+			IncludeResponseStatus: true,
+			ExcludeResponseBody:   body == nil,
+		},
+	}
+	in.SetBodyBytes(body)
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		return fmt.Errorf("%s %s: %s", route.Method, route.Path, describe(err))
+	}
+	return nil
+}
+
+// checkUnrouted: the document's introduction says unknown paths, and known
+// paths with a method they do not serve, answer 404 with the JSON error
+// (401 when a token is required, as that is checked before routing).
+func (s *Spec) checkUnrouted(status int, header http.Header, body []byte) error {
+	if status != http.StatusNotFound && status != http.StatusUnauthorized {
+		return fmt.Errorf("no operation in the document (answered %d)", status)
+	}
+	ct := header.Get("Content-Type")
+	if !IsJSON(ct) {
+		return fmt.Errorf("no operation in the document, answered %d with Content-Type %q, not the JSON error", status, ct)
+	}
+	errSchema := s.Doc.Components.Schemas["Error"]
+	if errSchema == nil || errSchema.Value == nil {
+		return errors.New("the document has no components.schemas.Error")
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return fmt.Errorf("no operation in the document, answered %d with a body that is not JSON: %v", status, err)
+	}
+	if err := errSchema.Value.VisitJSON(v, openapi3.EnableJSONSchema2020(), openapi3.VisitAsResponse()); err != nil {
+		return fmt.Errorf("no operation in the document, answered %d with a body that is not the Error schema: %s", status, describe(err))
+	}
+	return nil
+}
+
+// matchMediaType finds the documented media type a Content-Type value
+// matches, comparing type/subtype (parameters such as charset or
+// Prometheus' version are not compared), with */* and type/* wildcards.
+func matchMediaType(content openapi3.Content, ct string) (string, bool) {
+	got, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "", false
+	}
+	gotType, _, _ := strings.Cut(got, "/")
+	for key := range content {
+		for _, r := range strings.Split(key, ",") {
+			want, _, err := mime.ParseMediaType(strings.TrimSpace(r))
+			if err != nil {
+				continue
+			}
+			wantType, wantSub, _ := strings.Cut(want, "/")
+			if want == got || want == "*/*" || (wantSub == "*" && wantType == gotType) {
+				return key, true
+			}
+		}
+	}
+	return "", false
+}
+
+func mediaTypes(content openapi3.Content) []string {
+	out := make([]string, 0, len(content))
+	for k := range content {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func documentedStatuses(op *openapi3.Operation) []string {
+	var out []string
+	for code := range op.Responses.Map() {
+		out = append(out, code)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// describe flattens a validation error to one readable line, short enough
+// to list many of them: the JSON Schema validator's copies of the schema
+// are left out (the document has it) and the values it quotes are cut.
+func describe(err error) string {
+	msg := err.Error()
+	var re *openapi3filter.ResponseError
+	if errors.As(err, &re) {
+		msg = re.Reason
+		if re.Err != nil {
+			msg += ": " + re.Err.Error()
+		}
+	}
+	parts := strings.Split(strings.Join(strings.Fields(msg), " "), " | ")
+	for i, p := range parts {
+		head, rest, ok := strings.Cut(p, " Schema: ")
+		if !ok {
+			continue
+		}
+		if _, value, ok := strings.Cut(rest, " Value: "); ok {
+			if len(value) > 160 {
+				value = value[:160] + "…"
+			}
+			head += " (value: " + value + ")"
+		}
+		parts[i] = head
+	}
+	return clip(strings.Join(parts, "; "))
+}
+
+const maxMessage = 1200
+
+func clip(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > maxMessage {
+		return s[:maxMessage] + "…"
+	}
+	return s
+}
+
+// Mismatch is one response that does not match the document.
+type Mismatch struct {
+	Method, URL string // the request
+	Status      int
+	Problem     string
+}
+
+func (m Mismatch) String() string {
+	return fmt.Sprintf("%s %s → %d: %s", m.Method, m.URL, m.Status, m.Problem)
+}
+
+// Transport is an http.RoundTripper that checks every response against the
+// document and records those that do not match. A JSON body is read whole
+// and handed on as read; other bodies are not touched. The zero value is
+// ready to use (Base nil means http.DefaultTransport); it is safe for
+// concurrent use.
+type Transport struct {
+	Base http.RoundTripper
+
+	mu         sync.Mutex
+	mismatches []Mismatch
+	checked    int
+}
+
+// RoundTrip sends req with Base and checks the response.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	var body []byte
+	if IsJSON(resp.Header.Get("Content-Type")) && req.Method != http.MethodHead {
+		body, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		if err != nil {
+			// The test sees the same truncated body and error it would
+			// have seen reading it; nothing to check against.
+			resp.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
+			return resp, nil
+		}
+	}
+	t.Observe(req, resp.StatusCode, resp.Header, body)
+	return resp, nil
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// Observe checks one response that did not pass through RoundTrip (a
+// WebSocket handshake, a response read off a raw connection): body as for
+// Spec.CheckResponse.
+func (t *Transport) Observe(req *http.Request, status int, header http.Header, body []byte) {
+	problem := ""
+	if s, err := Load(); err != nil {
+		problem = err.Error()
+	} else if err := s.CheckResponse(req, status, header, body); err != nil {
+		problem = err.Error()
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.checked++
+	if problem != "" {
+		u := *req.URL
+		u.Scheme, u.Host, u.User = "", "", nil
+		t.mismatches = append(t.mismatches, Mismatch{Method: req.Method, URL: u.String(), Status: status, Problem: problem})
+	}
+}
+
+// Mismatches are the responses seen so far that do not match the document,
+// in the order they arrived.
+func (t *Transport) Mismatches() []Mismatch {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]Mismatch(nil), t.mismatches...)
+}
+
+// Checked is how many responses were checked.
+func (t *Transport) Checked() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.checked
+}
+
+// TB is the part of testing.TB Watch uses.
+type TB interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
+// Watch returns a Transport over base (nil: http.DefaultTransport) whose
+// mismatches fail tb when it ends, listed one a line. The same mismatch
+// (method, operation, status, problem) is listed once with a count.
+func Watch(tb TB, base http.RoundTripper) *Transport {
+	tb.Helper()
+	if _, err := Load(); err != nil {
+		tb.Fatalf("%v", err)
+	}
+	t := &Transport{Base: base}
+	tb.Cleanup(func() { t.Check(tb) })
+	return t
+}
+
+// Check fails tb (Errorf) listing the mismatches recorded so far.
+func (t *Transport) Check(tb TB) {
+	tb.Helper()
+	ms := t.Mismatches()
+	if len(ms) == 0 {
+		return
+	}
+	type seen struct {
+		first Mismatch
+		n     int
+	}
+	var order []string
+	byKey := map[string]*seen{}
+	for _, m := range ms {
+		key := fmt.Sprintf("%s %d %s", m.Method, m.Status, m.Problem)
+		if s, ok := byKey[key]; ok {
+			s.n++
+			continue
+		}
+		byKey[key] = &seen{first: m, n: 1}
+		order = append(order, key)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d of %d response(s) do not match host/api/openapi.yaml (fix the document where the server is right):", len(ms), t.Checked())
+	for _, k := range order {
+		s := byKey[k]
+		fmt.Fprintf(&b, "\n  %s", s.first)
+		if s.n > 1 {
+			fmt.Fprintf(&b, " (×%d)", s.n)
+		}
+	}
+	tb.Errorf("%s", b.String())
+}
