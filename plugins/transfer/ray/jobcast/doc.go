@@ -11,7 +11,8 @@
 // later Send (resume) finds them again. The job's entrypoint is a small shell line that finds the
 // cluster's Python (the one that runs Ray's job supervisor) and executes
 // driver.py, which ships inside the plugin (go:embed) and reaches the job
-// through its runtime_env (env_vars CASTRAY_DRIVER, CASTRAY_CONFIG).
+// through its metadata (castray_driver, castray_config; never runtime_env,
+// which would cost every writer a fresh worker process, nor argv).
 //
 // The driver pulls the file from this plugin's own HTTP server (server.go):
 // one session per job, a random bearer token per session that stops working

@@ -30,11 +30,24 @@ var encoded = sync.OnceValues(func() (string, error) {
 })
 
 // encodedDriver is driver.py, zlib-compressed and base64-encoded: the value
-// of $CASTRAY_DRIVER in the job's runtime_env.
+// of the job's metadata key MetaDriver.
 func encodedDriver() (string, error) { return encoded() }
 
-// launcher runs $CASTRAY_DRIVER; it is the -c argument of the Python found.
-const launcher = `import base64,os,zlib;exec(compile(zlib.decompress(base64.b64decode(os.environ["CASTRAY_DRIVER"])),"castray-ray-driver","exec"))`
+// The job metadata keys that carry the driver and its settings. Metadata,
+// not runtime_env.env_vars: a job-level runtime_env becomes the default of
+// every task and actor of the job, so Ray cannot hand them its prestarted
+// workers and starts fresh worker processes (about a second each, the
+// writers' start); and not the command line, which `ps` shows on the head.
+// Ray's job supervisor hands the metadata to the entrypoint in
+// $RAY_JOB_CONFIG_JSON_ENV_VAR.
+const (
+	MetaDriver = "castray_driver"
+	MetaConfig = "castray_config"
+)
+
+// launcher runs the driver from the job's metadata; it is the -c argument of
+// the Python found.
+const launcher = `import base64,json,os,zlib;m=json.loads(os.environ["RAY_JOB_CONFIG_JSON_ENV_VAR"])["metadata"];exec(compile(zlib.decompress(base64.b64decode(m["` + MetaDriver + `"])),"castray-ray-driver","exec"))`
 
 // entrypoint is the job's shell command (POSIX sh, run by Ray's job
 // supervisor on the head node). It runs the launcher with the first Python

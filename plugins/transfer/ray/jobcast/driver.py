@@ -2,7 +2,8 @@
 # and delivers one file onto chosen nodes of this cluster. Standard library and
 # `ray` only; shipped inside the castray-transfer-ray plugin (go:embed).
 #
-# Configuration: JSON in $CASTRAY_CONFIG. The bytes come from the plugin's own
+# Configuration: JSON in the job's metadata key castray_config (Ray's job
+# supervisor passes the metadata in $RAY_JOB_CONFIG_JSON_ENV_VAR). The bytes come from the plugin's own
 # HTTP server (url + per-transfer bearer token); the driver reads each chunk
 # once, ray.put()s it, and one writer actor per target, pinned to its node with
 # NodeAffinitySchedulingStrategy(soft=False), fetches it through Ray's object
@@ -34,7 +35,7 @@ def phase(name):
     PHASES.append((name, time.time()))
 
 
-CFG = json.loads(os.environ["CASTRAY_CONFIG"])
+CFG = json.loads(json.loads(os.environ["RAY_JOB_CONFIG_JSON_ENV_VAR"])["metadata"]["castray_config"])
 TOKEN = os.environ.get("CASTRAY_SERVE_TOKEN") or CFG["token"]
 BASE = urllib.parse.urlsplit(CFG["url"])
 TID = CFG["transfer_id"]

@@ -28,7 +28,7 @@ const nodeA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 const nodeB = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
 // fakeJobs is a Jobs API whose "driver" is Go: on submit it reads
-// CASTRAY_CONFIG, pulls the file from the plugin's server the way
+// its settings from the job's metadata, pulls the file from the plugin's server the way
 // driver.py does, and reports; behaviour knobs pick what goes wrong.
 type fakeJobs struct {
 	mu       sync.Mutex
@@ -62,8 +62,7 @@ func (f *fakeJobs) SubmitJob(ctx context.Context, s ray.JobSubmission) (string, 
 
 func (f *fakeJobs) drive(j *fakeJob, s ray.JobSubmission) {
 	var cfg driverConfig
-	env := s.RuntimeEnv["env_vars"].(map[string]string)
-	_ = json.Unmarshal([]byte(env["CASTRAY_CONFIG"]), &cfg)
+	_ = json.Unmarshal([]byte(s.Metadata[MetaConfig]), &cfg)
 	end := func(status, logs string) {
 		f.mu.Lock()
 		j.info.Status, j.logs = status, j.logs+logs
@@ -217,8 +216,16 @@ func TestSendDeliversAndReportsPerTarget(t *testing.T) {
 	if sum.Succeeded != 2 || sum.Failed != 1 || len(f.submits) != 1 {
 		t.Fatalf("summary %+v, %d jobs", sum, len(f.submits))
 	}
-	if f.submits[0].SubmissionID != "castray-t1" || !strings.Contains(f.submits[0].Entrypoint, "CASTRAY_DRIVER") {
-		t.Errorf("submission %+v", f.submits[0].SubmissionID)
+	s0 := f.submits[0]
+	var cfg driverConfig
+	if err := json.Unmarshal([]byte(s0.Metadata[MetaConfig]), &cfg); err != nil || cfg.Token == "" {
+		t.Fatalf("config in metadata: %v %+v", err, cfg)
+	}
+	// The driver and its settings travel in the metadata only: a runtime_env
+	// would cost every writer a fresh worker, argv would show the token in ps.
+	if s0.SubmissionID != "castray-t1" || !strings.Contains(s0.Entrypoint, MetaDriver) || s0.Metadata[MetaDriver] == "" ||
+		s0.RuntimeEnv != nil || strings.Contains(s0.Entrypoint, cfg.Token) {
+		t.Errorf("submission %s: entrypoint %q, runtime_env %v", s0.SubmissionID, s0.Entrypoint, s0.RuntimeEnv)
 	}
 	want, _ := os.ReadFile(fs.Path)
 	f.mu.Lock()
@@ -304,8 +311,8 @@ func TestResumeRecordsFinishedJobAndRedeliversTheRest(t *testing.T) {
 		t.Errorf("kept target: %v", res)
 	}
 	// The earlier "done" that did not match the file is delivered again.
-	if len(f.submits) != 1 || !strings.Contains(f.submits[0].RuntimeEnv["env_vars"].(map[string]string)["CASTRAY_CONFIG"], nodeB) ||
-		strings.Contains(f.submits[0].RuntimeEnv["env_vars"].(map[string]string)["CASTRAY_CONFIG"], nodeA) {
+	if len(f.submits) != 1 || !strings.Contains(f.submits[0].Metadata[MetaConfig], nodeB) ||
+		strings.Contains(f.submits[0].Metadata[MetaConfig], nodeA) {
 		t.Errorf("redelivery: %+v", f.submits)
 	}
 }
@@ -429,7 +436,7 @@ func TestVerifyAndFetchReachTheDriver(t *testing.T) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var cfg driverConfig
-	if err := json.Unmarshal([]byte(f.submits[0].RuntimeEnv["env_vars"].(map[string]string)["CASTRAY_CONFIG"]), &cfg); err != nil {
+	if err := json.Unmarshal([]byte(f.submits[0].Metadata[MetaConfig]), &cfg); err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Verify != VerifyWritten || cfg.Fetch != FetchDirect {

@@ -341,7 +341,7 @@ func (t *transfer) waitTerminal(api jobsAPI, sub string, limit time.Duration) (r
 	}
 }
 
-// driverConfig is $CASTRAY_CONFIG of driver.py.
+// driverConfig is driver.py's settings (job metadata MetaConfig).
 type driverConfig struct {
 	URL          string         `json:"url"`
 	Token        string         `json:"token"`
@@ -395,8 +395,8 @@ func (t *transfer) submission(sub string, se *session, g *clusterGroup, todo []*
 	return ray.JobSubmission{
 		SubmissionID: sub,
 		Entrypoint:   entrypoint(t.cfg.Python),
-		RuntimeEnv:   map[string]any{"env_vars": map[string]string{"CASTRAY_DRIVER": drv, "CASTRAY_CONFIG": string(cfgJSON)}},
-		Metadata:     map[string]string{"castray_transfer": t.req.GetTransferId(), "castray_file": f.GetName(), "castray_targets": fmt.Sprint(len(todo))},
+		Metadata: map[string]string{"castray_transfer": t.req.GetTransferId(), "castray_file": f.GetName(),
+			"castray_targets": fmt.Sprint(len(todo)), MetaDriver: drv, MetaConfig: string(cfgJSON)},
 	}, nil
 }
 
