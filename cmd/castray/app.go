@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -142,6 +144,28 @@ func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// oneOf is a usage error unless v is empty or one of allowed: an unknown
+// enum value is refused before any request.
+func oneOf(flag, v string, allowed []string) error {
+	if v == "" || slices.Contains(allowed, v) {
+		return nil
+	}
+	return usagef("%s %q: use %s", flag, v, orList(allowed))
+}
+
+// orList renders "a, b or c".
+func orList(vs []string) string {
+	if len(vs) < 2 {
+		return strings.Join(vs, "")
+	}
+	return strings.Join(vs[:len(vs)-1], ", ") + " or " + vs[len(vs)-1]
+}
+
+// enumFlag completes a flag's values from allowed.
+func enumFlag(cmd *cobra.Command, flag string, allowed []string) {
+	_ = cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(allowed, cobra.ShellCompDirectiveNoFileComp))
 }
 
 func dash(s string) string {

@@ -12,95 +12,6 @@ import (
 	"github.com/castray/castray/host/api/client"
 )
 
-func (a *app) newNodesCmd() *cobra.Command {
-	var kind, cluster, state string
-	list := func(cmd *cobra.Command, _ []string) error {
-		l, err := a.api.Nodes(cmd.Context(), client.NodeFilter{Kind: kind, Cluster: cluster, State: state})
-		if err != nil {
-			return err
-		}
-		return a.emit(l.Raw, func(tw *tabwriter.Writer) { nodeTable(tw, l.Nodes) })
-	}
-	listFlags := func(c *cobra.Command) {
-		a.apiFlags(c)
-		c.Flags().StringVar(&kind, "kind", "", "only this kind: local, ray-node or ray-actor")
-		c.Flags().StringVar(&cluster, "cluster", "", "only nodes of this cluster connection")
-		c.Flags().StringVar(&state, "state", "", "only this state: active, inactive or dead")
-	}
-	cmd := &cobra.Command{Use: "nodes", Short: "List (default), show or select the virtual nodes (local nodes, Ray nodes, Ray actors)", Args: cobra.NoArgs, RunE: list}
-	listFlags(cmd)
-	ls := &cobra.Command{Use: "list", Aliases: []string{"ls"}, Short: "List the virtual nodes", Args: cobra.NoArgs, RunE: list}
-	listFlags(ls)
-
-	show := &cobra.Command{
-		Use:   "show ID",
-		Short: "Show one node",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := a.api.Node(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return a.emit(n.Raw, func(tw *tabwriter.Writer) { nodeTable(tw, []client.Node{n.Node}) })
-		},
-	}
-	a.apiFlags(show)
-
-	var (
-		sel  selectorFlags
-		pick int
-		rule string
-	)
-	selectCmd := &cobra.Command{
-		Use:   "select selector-flags [--pick N]",
-		Short: "Dry run: the nodes a selector matches and, with --pick, the ones a transfer would choose",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := sel.selector()
-			if err != nil {
-				return err
-			}
-			req := client.SelectRequest{}
-			if s != nil {
-				req.Selector = *s
-			}
-			if changed(cmd, "pick") {
-				if pick < 1 {
-					return usagef("--pick %d: must be 1 or more", pick)
-				}
-				req.Pick = &client.Pick{Count: pick, Rule: rule}
-			}
-			r, err := a.api.SelectNodes(cmd.Context(), req)
-			if err != nil {
-				return err
-			}
-			return a.emit(r.Raw, func(tw *tabwriter.Writer) {
-				nodeTable(tw, r.Matches)
-				for _, c := range r.Chosen {
-					fmt.Fprintf(tw, "chosen #%d %s: %s\n", c.Rank, c.NodeID, c.Reason)
-				}
-			})
-		},
-	}
-	a.apiFlags(selectCmd)
-	sel.register(selectCmd)
-	selectCmd.Flags().IntVar(&pick, "pick", 0, "choose N of the matching active nodes")
-	selectCmd.Flags().StringVar(&rule, "pick-rule", "", "least-loaded (default) or most-available")
-	cmd.AddCommand(ls, show, selectCmd)
-	return cmd
-}
-
-func nodeTable(tw *tabwriter.Writer, nodes []client.Node) {
-	fmt.Fprintln(tw, "ID\tKIND\tSTATE\tNAME\tADDRESS\tCLUSTER\tRESOURCES")
-	for _, n := range nodes {
-		name := n.Name
-		if n.IsHead {
-			name += " (head)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.Kind, n.State, dash(name), dash(n.Address), dash(n.ClusterID), resources(n.Resources))
-	}
-}
-
 func (a *app) newDiscoverCmd() *cobra.Command {
 	var (
 		hosts, plugins []string
@@ -132,6 +43,20 @@ func (a *app) newDiscoverCmd() *cobra.Command {
 		},
 	}
 	a.apiFlags(cmd)
+	last := &cobra.Command{
+		Use:   "last",
+		Short: "The last discovery round's result (GET /api/cluster/discovery)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := a.api.LastDiscovery(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return a.emit(r.Raw, func(tw *tabwriter.Writer) { discoveryTable(tw, r) })
+		},
+	}
+	a.apiFlags(last)
+	cmd.AddCommand(last)
 	cmd.Flags().StringSliceVar(&hosts, "host", nil, "hosts or CIDRs to look at (default: each plugin's configuration)")
 	cmd.Flags().UintSliceVar(&ports, "port", nil, "ports to look at (default: each plugin's configuration)")
 	cmd.Flags().StringSliceVar(&plugins, "plugin", nil, "only these discovery plugins")
@@ -220,27 +145,54 @@ func (a *app) newDisconnectCmd() *cobra.Command {
 }
 
 func (a *app) newClustersCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "clusters",
-		Short: "List the external cluster connections",
+	list := func(cmd *cobra.Command, _ []string) error {
+		l, err := a.api.Clusters(cmd.Context())
+		if err != nil {
+			return err
+		}
+		return a.emit(l.Raw, func(tw *tabwriter.Writer) { clusterTable(tw, l.Clusters) })
+	}
+	cmd := &cobra.Command{Use: "clusters", Short: "List (default) the external cluster connections; info in the original's shape", Args: cobra.NoArgs, RunE: list}
+	a.apiFlags(cmd)
+	ls := &cobra.Command{Use: "list", Aliases: []string{"ls"}, Short: "List the external cluster connections", Args: cobra.NoArgs, RunE: list}
+	a.apiFlags(ls)
+	info := &cobra.Command{
+		Use:   "info",
+		Short: "The original's external-cluster summary: connected or not, every external node (GET /api/cluster/external-info)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			l, err := a.api.Clusters(cmd.Context())
+			r, err := a.api.ExternalInfo(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return a.emit(l.Raw, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "ID\tSTATE\tADDRESS\tVIA\tNODES\tACTORS\tRAY\tLAST SYNC\tLAST ERROR")
-				for _, c := range l.Clusters {
-					sync := "-"
-					if c.LastSync != nil {
-						sync = c.LastSync.Format("15:04:05")
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%d\t%s\t%s\t%s\n", c.ID, c.State, c.Address, c.Via, c.AliveNodes, c.Nodes, c.Actors, dash(c.RayVersion), sync, dash(c.LastError))
+			return a.emit(r.Raw, func(tw *tabwriter.Writer) {
+				conn := "not connected"
+				if r.ConnectedCluster != nil {
+					conn = "connected to " + *r.ConnectedCluster
 				}
+				fmt.Fprintln(tw, conn)
+				clusterTable(tw, r.Clusters)
+				nodes := make([]client.ExternalNode, 0, len(r.ExternalNodes))
+				for _, id := range sortedKeys(r.ExternalNodes) {
+					nodes = append(nodes, r.ExternalNodes[id])
+				}
+				fmt.Fprintln(tw)
+				externalNodeTable(tw, nodes)
 			})
 		},
 	}
-	a.apiFlags(cmd)
+	a.apiFlags(info)
+	cmd.AddCommand(ls, info)
 	return cmd
+}
+
+func clusterTable(tw *tabwriter.Writer, clusters []client.Cluster) {
+	fmt.Fprintln(tw, "ID\tSTATE\tADDRESS\tVIA\tNODES\tACTORS\tRAY\tLAST SYNC\tLAST ERROR")
+	for _, c := range clusters {
+		sync := "-"
+		if c.LastSync != nil {
+			sync = c.LastSync.Format("15:04:05")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%d\t%s\t%s\t%s\n", c.ID, c.State, c.Address, c.Via, c.AliveNodes, c.Nodes, c.Actors, dash(c.RayVersion), sync, dash(c.LastError))
+	}
 }

@@ -33,8 +33,9 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newUploadCmd(), a.newFilesCmd(),
 		a.newSendCmd(), a.newTransfersCmd(),
 		a.newGroupsCmd(), a.newDistributionsCmd(),
-		a.newNodesCmd(), a.newDiscoverCmd(), a.newConnectCmd(), a.newDisconnectCmd(), a.newClustersCmd(),
-		a.newEventsCmd())
+		a.newNodesCmd(), a.newSelectCmd("select"), a.newMessageCmd(), a.newGenerateCmd(),
+		a.newDiscoverCmd(), a.newConnectCmd(), a.newDisconnectCmd(), a.newClustersCmd(),
+		a.newConfigCmd(), a.newEventsCmd())
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {
 		c.SetFlagErrorFunc(flagErr)

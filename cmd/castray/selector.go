@@ -30,8 +30,8 @@ func (s *selectorFlags) register(cmd *cobra.Command) {
 	f.StringArrayVar(&s.labels, "label", nil, "select nodes with label k=v (repeatable)")
 	f.StringArrayVar(&s.resources, "resource", nil, "select nodes with at least this total resource, e.g. GPU=1 (repeatable)")
 	f.StringArrayVar(&s.avail, "available", nil, "select nodes with at least this available resource, e.g. CPU=2 (repeatable)")
-	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{"local", "ray-node", "ray-actor"}, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("state", cobra.FixedCompletions([]string{"active", "inactive", "dead"}, cobra.ShellCompDirectiveNoFileComp))
+	enumFlag(cmd, "kind", client.NodeKinds)
+	enumFlag(cmd, "state", client.NodeStates)
 }
 
 // selector builds the selector the flags describe; nil when none was given.
@@ -48,10 +48,22 @@ func (s *selectorFlags) selector() (*client.Selector, error) {
 		if err := dec.Decode(&sel); err != nil {
 			return nil, usagef("--selector %s: %v", s.raw, err)
 		}
+		if err := oneOf("--selector kind", sel.Kind, client.NodeKinds); err != nil {
+			return nil, err
+		}
+		if err := oneOf("--selector state", sel.State, client.NodeStates); err != nil {
+			return nil, err
+		}
 		return &sel, nil
 	}
 	if !fields {
 		return nil, nil
+	}
+	if err := oneOf("--kind", s.kind, client.NodeKinds); err != nil {
+		return nil, err
+	}
+	if err := oneOf("--state", s.state, client.NodeStates); err != nil {
+		return nil, err
 	}
 	sel := &client.Selector{Kind: s.kind, Cluster: s.cluster, State: s.state}
 	for _, kv := range s.labels {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -75,4 +76,44 @@ func resources(r map[string]float64) string {
 		return "-"
 	}
 	return strings.Join(parts, " ")
+}
+
+func (a *app) newConfigCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Show a running daemon's effective configuration, secrets redacted (GET /api/config)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := a.api.Config(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return a.emit(r.Raw, func(tw *tabwriter.Writer) { flatten(tw, "", r.Values) })
+		},
+	}
+	a.apiFlags(cmd)
+	return cmd
+}
+
+// flatten prints a JSON object as "a.b.c<TAB>value" lines, keys sorted.
+func flatten(tw *tabwriter.Writer, prefix string, v any) {
+	switch t := v.(type) {
+	case map[string]any:
+		if len(t) == 0 && prefix != "" {
+			fmt.Fprintf(tw, "%s\t{}\n", prefix)
+		}
+		for _, k := range sortedKeys(t) {
+			key := k
+			if prefix != "" {
+				key = prefix + "." + k
+			}
+			flatten(tw, key, t[k])
+		}
+	default:
+		b, err := json.Marshal(t)
+		if err != nil {
+			b = []byte(fmt.Sprint(t))
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", prefix, b)
+	}
 }

@@ -59,8 +59,8 @@ target on a terminal) and exits 1 unless every target completed.`,
 				if group == "" && s == nil {
 					return usagef("--pick needs --group or a selector to pick from")
 				}
-				if rule != "" && rule != "least-loaded" && rule != "most-available" {
-					return usagef("--pick-rule %q: use least-loaded or most-available", rule)
+				if err := oneOf("--pick-rule", rule, client.PickRules); err != nil {
+					return err
 				}
 				req.Pick = &client.Pick{Count: pick, Rule: rule}
 			}
@@ -77,7 +77,7 @@ target on a terminal) and exits 1 unless every target completed.`,
 			case client.Unicast, client.Multicast, client.Broadcast:
 				req.Mode = mode
 			default:
-				return usagef("--mode %q: use unicast, multicast or broadcast", mode)
+				return oneOf("--mode", mode, client.TransferModes)
 			}
 			r, err := a.api.StartTransfer(cmd.Context(), req)
 			if err != nil {
@@ -112,7 +112,8 @@ target on a terminal) and exits 1 unless every target completed.`,
 	f.StringVar(&mode, "mode", "", "unicast, multicast or broadcast (default: inferred from the targets)")
 	f.StringVar(&backend, "backend", "", "force this transfer plugin for every target")
 	f.BoolVar(&wait, "wait", false, "follow the transfer until it ends; exit 1 unless every target completed")
-	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{"unicast", "multicast", "broadcast"}, cobra.ShellCompDirectiveNoFileComp))
+	enumFlag(cmd, "mode", client.TransferModes)
+	enumFlag(cmd, "pick-rule", client.PickRules)
 	return cmd
 }
 
@@ -209,6 +210,12 @@ func (a *app) newTransfersCmd() *cobra.Command {
 		limit, offset int
 	)
 	list := func(cmd *cobra.Command, _ []string) error {
+		if err := oneOf("--state", state, client.TransferStates); err != nil {
+			return err
+		}
+		if limit < 0 || offset < 0 {
+			return usagef("--limit %d --offset %d: neither may be negative", limit, offset)
+		}
 		l, err := a.api.Transfers(cmd.Context(), client.TransferFilter{State: state, Limit: limit, Offset: offset})
 		if err != nil {
 			return err
@@ -234,8 +241,9 @@ func (a *app) newTransfersCmd() *cobra.Command {
 		c.Flags().StringVar(&state, "state", "", "only transfers in this state (pending, running, completed, partial, failed, cancelled, interrupted)")
 		c.Flags().IntVar(&limit, "limit", 0, "at most this many (0: all)")
 		c.Flags().IntVar(&offset, "offset", 0, "skip this many of the newest")
+		enumFlag(c, "state", client.TransferStates)
 	}
-	cmd := &cobra.Command{Use: "transfers", Short: "List (default), show, follow, cancel, delete or retry transfers", Args: cobra.NoArgs, RunE: list}
+	cmd := &cobra.Command{Use: "transfers", Short: "List (default), show, follow, cancel, delete or retry transfers; the original's manual transfer and stats", Args: cobra.NoArgs, RunE: list}
 	listFlags(cmd)
 	ls := &cobra.Command{Use: "list", Aliases: []string{"ls"}, Short: "List transfers, newest first", Args: cobra.NoArgs, RunE: list}
 	listFlags(ls)
@@ -294,6 +302,63 @@ func (a *app) newTransfersCmd() *cobra.Command {
 	}
 	a.apiFlags(retry)
 	retry.Flags().BoolVar(&wait, "wait", false, "follow the retry until it ends; exit 1 unless every target completed")
-	cmd.AddCommand(ls, show, cancel, retry)
+
+	var (
+		sender string
+		to     []string
+		mwait  bool
+	)
+	manual := &cobra.Command{
+		Use:   "manual FILE --sender NODE --to id,... [--wait]",
+		Short: "The original's manual transfer of an uploaded file from a sender node (POST /api/file-transfers/manual)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if sender == "" {
+				return usagef("--sender: give the sending node's id")
+			}
+			if len(to) == 0 {
+				return usagef("--to: give one or more recipient node ids")
+			}
+			r, err := a.api.ManualTransfer(cmd.Context(), client.ManualTransferRequest{SenderID: sender, FileName: args[0], Recipients: to})
+			if err != nil {
+				return err
+			}
+			if mwait {
+				return a.followAndShow(cmd.Context(), r.TransferID)
+			}
+			return a.emit(r.Raw, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "%s (transfer %s)\n", r.Message, r.TransferID)
+				for _, res := range r.Results {
+					fmt.Fprintf(tw, "  %s: %s\n", res.Recipient, res.Message)
+				}
+			})
+		},
+	}
+	a.apiFlags(manual)
+	manual.Flags().StringVar(&sender, "sender", "", "the sending node (must exist)")
+	manual.Flags().StringSliceVar(&to, "to", nil, "recipient node ids, comma-separated")
+	manual.Flags().BoolVar(&mwait, "wait", false, "follow the transfer until it ends; exit 1 unless every target completed")
+
+	stats := &cobra.Command{
+		Use:   "stats",
+		Short: "Per node, its transfer counts (the original's GET /api/file-transfers/status)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := a.api.FileTransferStatus(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return a.emit(r.Raw, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "NODE	TOTAL	SUCCESSFUL	FAILED	ACTIVE	BYTES")
+				for _, id := range sortedKeys(r.Nodes) {
+					n := r.Nodes[id]
+					s := n.FileTransferStats
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\n", id, s.TotalTransfers, s.SuccessfulTransfers, s.FailedTransfers, n.ActiveTransfers, humanBytes(s.BytesTransferred))
+				}
+			})
+		},
+	}
+	a.apiFlags(stats)
+	cmd.AddCommand(ls, show, cancel, retry, manual, stats)
 	return cmd
 }
