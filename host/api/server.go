@@ -25,6 +25,7 @@ import (
 	"github.com/castray/castray/host/pluginmgr"
 	"github.com/castray/castray/host/registry"
 	"github.com/castray/castray/host/transfer"
+	"github.com/castray/castray/host/ui"
 )
 
 //go:embed openapi.yaml
@@ -147,6 +148,9 @@ func (s *Server) routes() {
 	a.Get("/healthz", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"status": "ok", "version": s.d.Version})
 	})
+	// The web UI's assets hold no data: they are served without the token
+	// (the page asks for it and sends it on every API call).
+	ui.Register(a, ui.Options{AuthRequired: s.d.Token != "", Version: s.d.Version})
 	a.Use(s.authenticate)
 
 	if s.d.Metrics != nil {

@@ -1,0 +1,26 @@
+// The shared side panel that shows one item's details.
+
+import { h, clear } from './util.js';
+
+let opener = null;
+
+// showDetails fills the panel with a title and [label, value] fields (a
+// value may be a DOM node; empty ones are left out) and optional extra
+// content, then moves the focus to its close button.
+export function showDetails(title, fields, extra, focus = true) {
+  if (focus) opener = document.activeElement;
+  const panel = document.getElementById('details');
+  document.getElementById('details-title').textContent = title;
+  const body = clear(document.getElementById('details-body'));
+  body.append(h('dl', {}, fields.filter(([, v]) => v !== undefined && v !== null && v !== '').map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])));
+  if (extra) body.append(extra);
+  panel.hidden = false;
+  if (focus) document.getElementById('details-close').focus();
+}
+
+// hideDetails closes the panel and gives the focus back to what opened it.
+export function hideDetails() {
+  document.getElementById('details').hidden = true;
+  if (opener && opener.isConnected) opener.focus();
+  opener = null;
+}
