@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -26,10 +27,15 @@ func (a *app) newDiscoverCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req := client.DiscoverRequest{Hosts: hosts, Plugins: plugins, Connect: &connect}
 			for _, p := range ports {
-				if p > 1<<32-1 {
-					return usagef("--port %d: out of range", p)
+				if p < 1 || p > 65535 {
+					return usagef("--port %d: a port is 1 to 65535", p)
 				}
 				req.Ports = append(req.Ports, uint32(p))
+			}
+			for _, h := range hosts {
+				if err := checkHost(h); err != nil {
+					return err
+				}
 			}
 			if timeout < 0 || timeout > 2*time.Minute {
 				return usagef("--timeout %s: between 0 and 2m", timeout)
@@ -63,6 +69,26 @@ func (a *app) newDiscoverCmd() *cobra.Command {
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "per-plugin time budget (default: external_cluster.connection_timeout)")
 	cmd.Flags().BoolVar(&connect, "connect", false, "also connect to every active cluster found")
 	return cmd
+}
+
+// checkHost refuses a --host that cannot be one: a malformed CIDR, or
+// what looks like an IPv4 address but is none (999.1.1.1), which would
+// otherwise be looked up as a host name. Host names pass; the daemon
+// decides what it may scan.
+func checkHost(h string) error {
+	switch {
+	case h == "" || strings.ContainsAny(h, " \t"):
+		return usagef("--host %q: not a host, address or CIDR", h)
+	case strings.Contains(h, "/"):
+		if _, _, err := net.ParseCIDR(h); err != nil {
+			return usagef("--host %q: not a CIDR (%v)", h, err)
+		}
+	case strings.Trim(h, "0123456789.") == "" || strings.Contains(h, ":"):
+		if net.ParseIP(h) == nil {
+			return usagef("--host %q: not an IP address", h)
+		}
+	}
+	return nil
 }
 
 func discoveryTable(tw *tabwriter.Writer, r *client.DiscoverResponse) {

@@ -126,6 +126,50 @@ func (f *fakeAPI) route(w http.ResponseWriter, r *http.Request) {
 		f.getTransfer(w, strings.TrimPrefix(p, "/api/transfers/"))
 	case key == "GET /ws":
 		f.ws(w, r)
+	case key == "POST /api/nodes":
+		var req struct {
+			NodeID string `json:"node_id"`
+		}
+		_ = json.Unmarshal(body, &req)
+		writeJSON(w, 201, strings.ReplaceAll(createNodeDoc, "node_9", req.NodeID))
+	case key == "GET /api/nodes/external":
+		writeJSON(w, 200, externalNodesDoc)
+	case key == "POST /api/nodes/select":
+		writeJSON(w, 200, selectDoc)
+	case r.Method == http.MethodDelete && strings.HasPrefix(p, "/api/nodes/"):
+		writeJSON(w, 200, strings.ReplaceAll(deleteNodeDoc, "node_9", strings.TrimPrefix(p, "/api/nodes/")))
+	case r.Method == http.MethodGet && strings.HasPrefix(p, "/api/nodes/") && strings.HasSuffix(p, "/messages"):
+		writeJSON(w, 200, messagesDoc)
+	case r.Method == http.MethodGet && strings.HasPrefix(p, "/api/nodes/") && strings.HasSuffix(p, "/files"):
+		writeJSON(w, 200, nodeFilesDoc)
+	case r.Method == http.MethodGet && strings.HasPrefix(p, "/api/nodes/") && strings.Contains(p, "/files/"):
+		f.getFile(w, p[strings.LastIndex(p, "/")+1:])
+	case r.Method == http.MethodGet && strings.HasPrefix(p, "/api/files/"):
+		f.getFile(w, strings.TrimPrefix(p, "/api/files/"))
+	case key == "POST /api/send":
+		writeJSON(w, 200, castDoc)
+	case key == "POST /api/file-transfers/manual":
+		writeJSON(w, 202, manualDoc)
+	case key == "GET /api/file-transfers/status":
+		writeJSON(w, 200, transferStatusDoc)
+	case key == "GET /api/file-generator/presets":
+		writeJSON(w, 200, presetsDoc)
+	case key == "GET /api/file-generator/info":
+		writeJSON(w, 200, genInfoDoc)
+	case key == "POST /api/file-generator/create", key == "POST /api/file-generator/create-preset":
+		writeJSON(w, 201, genCreateDoc)
+	case key == "POST /api/file-generator/create-and-transfer":
+		f.genSend(w)
+	case key == "GET /api/file-generator/files":
+		writeJSON(w, 200, genFilesDoc)
+	case r.Method == http.MethodDelete && strings.HasPrefix(p, "/api/file-generator/files/"):
+		writeJSON(w, 200, genDeleteDoc)
+	case key == "GET /api/cluster/external-info":
+		writeJSON(w, 200, externalInfoDoc)
+	case key == "GET /api/cluster/discovery":
+		writeJSON(w, 200, discoverDoc)
+	case key == "GET /api/config":
+		writeJSON(w, 200, configDoc)
 	default:
 		apiErr(w, 404, fmt.Sprintf("no route %s %s", r.Method, p))
 	}
@@ -181,6 +225,35 @@ func (f *fakeAPI) deleteFile(w http.ResponseWriter, name string) {
 		return
 	}
 	writeJSON(w, 200, map[string]any{"success": true, "message": "file " + name + " deleted"})
+}
+
+// getFile answers a download of an uploaded file, with its SHA-256 as the
+// ETag, as the daemon does.
+func (f *fakeAPI) getFile(w http.ResponseWriter, name string) {
+	f.mu.Lock()
+	data, ok := f.files[name]
+	f.mu.Unlock()
+	if !ok {
+		apiErr(w, 404, fmt.Sprintf("file %q not found", name))
+		return
+	}
+	sum := sha256.Sum256(data)
+	w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:])+`"`)
+	w.Header().Set("Last-Modified", "Fri, 02 Jan 2026 03:04:05 GMT")
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, _ = w.Write(data)
+}
+
+// genSend is create-and-transfer: a 10-byte file sent to node_1, as a
+// transfer the follower sees run and end.
+func (f *fakeAPI) genSend(w http.ResponseWriter) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	name := "transfer_t.txt"
+	f.files[name] = []byte("0123456789")
+	tr := &fakeTransfer{id: "tr-20260102-030405-gen0000000000001", mode: "unicast", file: name, size: 10, targets: []string{"node_1"}}
+	f.transfers[tr.id] = tr
+	writeJSON(w, 202, genSendDoc)
 }
 
 func (f *fakeAPI) startTransfer(w http.ResponseWriter, body []byte) {
@@ -290,4 +363,23 @@ const (
 	clustersDoc      = `{"success":true,"clusters":[{"id":"c-0123456789ab","address":"http://10.0.0.5:8265","via":"dashboard","state":"connected","ray_version":"2.60.0","nodes":2,"alive_nodes":2,"actors":1,"connected_at":"2026-01-02T03:04:05Z","last_sync":"2026-01-02T03:04:05Z","reconnects":0}],"count":1}`
 	disconnectDoc    = `{"success":true,"message":"disconnected from c-0123456789ab","disconnected":[{"id":"c-0123456789ab","address":"http://10.0.0.5:8265","via":"dashboard","state":"disconnected","nodes":2,"alive_nodes":2,"actors":1,"connected_at":"2026-01-02T03:04:05Z","reconnects":0}]}`
 	discoverDoc      = `{"success":true,"discovered_clusters":[{"id":"gcs-127.0.0.1-6379","source":"portscan","sources":["portscan"],"evidence":[{"source":"portscan","evidence":["GET /api/version -> 200"],"elapsed_ms":3,"status":"active"}],"gcs_address":"127.0.0.1:6379","dashboard_url":"http://127.0.0.1:8265","ray_version":"2.60.0","nodes":1,"resources":{"CPU":4},"status":"active","auth_required":false}],"connected_cluster":null,"external_nodes":{},"error":null,"discovery":{"id":"disc-030405-0a1b2c3d","started_at":"2026-01-02T03:04:05Z","finished_at":"2026-01-02T03:04:05Z","duration_ms":12,"clusters":[],"plugins":{"portscan":{"name":"portscan","duration_ms":11,"candidates":1,"probes":4}}},"connections":[]}`
+
+	createNodeDoc     = `{"success":true,"message":"node node_9 created","node":{"id":"node_9","kind":"local","state":"active","port":9009,"inbox_dir":"/inbox/node_9","source":"api","created_at":"2026-01-02T03:04:05Z","last_seen":"2026-01-02T03:04:05Z"}}`
+	deleteNodeDoc     = `{"success":true,"message":"node node_9 removed (its inbox /inbox/node_9 is kept)","inbox_purged":false,"cancelled_transfers":[]}`
+	nodeFilesDoc      = `{"success":true,"node_id":"node_1","files":[{"name":"r.txt","size":13,"modified":"2026-01-02T03:04:05Z","sha256":"ab12","transfer_id":"tr-1","received_at":"2026-01-02T03:04:05Z","location":"/inbox/node_1/r.txt"}],"count":1}`
+	messagesDoc       = `[{"direction":"received","node_id":"node_1","from":"api","message":{"id":"msg-01","cast_type":"unicast","message_type":"json","content":{"k":[1,2]},"sender":"api","timestamp":1767323045},"timestamp":1767323045},{"direction":"received","node_id":"node_1","from":"node_2","message":{"id":"msg-00","cast_type":"multicast","message_type":"text","content":"hello","sender":"node_2","timestamp":1767323044},"timestamp":1767323044}]`
+	externalNodesDoc  = `{"success":true,"external_nodes":[{"id":"ray:c-0123456789ab:aa01","address":"10.0.0.5","status":"active","type":"external","cluster_source":"http://10.0.0.5:8265","last_seen":"2026-01-02T03:04:05Z","kind":"ray-node","name":"head","cluster_id":"c-0123456789ab","is_head":true,"resources":{"CPU":4}}],"count":1}`
+	externalInfoDoc   = `{"success":true,"is_connected":true,"connected_cluster":"http://10.0.0.5:8265","external_nodes":{"ray:c-0123456789ab:aa01":{"id":"ray:c-0123456789ab:aa01","address":"10.0.0.5","status":"active","type":"external","cluster_source":"http://10.0.0.5:8265","last_seen":"2026-01-02T03:04:05Z","kind":"ray-node","cluster_id":"c-0123456789ab"}},"clusters":[{"id":"c-0123456789ab","address":"http://10.0.0.5:8265","via":"dashboard","state":"connected","nodes":1,"alive_nodes":1,"actors":0,"connected_at":"2026-01-02T03:04:05Z","reconnects":0}]}`
+	selectDoc         = `{"success":true,"selector":{"kind":"local"},"matches":[{"id":"node_1","kind":"local","state":"active","created_at":"2026-01-02T03:04:05Z","last_seen":"2026-01-02T03:04:05Z"}],"count":1,"active_transfers":{"node_1":0},"pick":{"count":1},"chosen":[{"node_id":"node_1","rank":1,"active_transfers":0,"available":0,"score_resources":["CPU"],"reason":"fewest active transfers (0)"}]}`
+	castDoc           = `{"success":true,"message":"message msg-01 recorded on 1 node(s)","recipients_count":1,"failed_recipients":[],"delivery_time":0.001,"message_id":"msg-01","recipients":["node_1"]}`
+	manualDoc         = `{"success":true,"message":"started 1/1 transfers of r.txt","results":[{"recipient":"node_2","success":true,"message":"transfer tr-1 started (local)"}],"transfer_id":"tr-1","transfer":{"id":"tr-1","state":"pending","mode":"unicast","backend":"local","file":{"name":"r.txt","size":13},"targets":[{"node_id":"node_2","state":"pending","bytes_done":0}],"created_at":"2026-01-02T03:04:05Z"}}`
+	transferStatusDoc = `{"node_1":{"file_transfer_stats":{"total_transfers":2,"successful_transfers":1,"failed_transfers":1,"bytes_transferred":13},"active_transfers":0,"auto_transfer_enabled":false,"auto_transfer_queue":0},"node_2":{"file_transfer_stats":{"total_transfers":0,"successful_transfers":0,"failed_transfers":0,"bytes_transferred":0},"active_transfers":0,"auto_transfer_enabled":false,"auto_transfer_queue":0}}`
+	presetsDoc        = `{"success":true,"presets":{"tiny":{"size_bytes":1024,"size_formatted":"1.00 KB","description":"preset tiny file (1.00 KB)","available":true},"massive":{"size_bytes":104857600,"size_formatted":"100.00 MB","description":"preset massive file (100.00 MB)","available":false}},"content_types":{"text":"readable lines","random":"random bytes","pattern":"a repeated pattern"}}`
+	genInfoDoc        = `{"success":true,"max_file_size":67108864,"max_file_size_formatted":"64.00 MB","supported_units":["B","KB","MB","GB"],"content_types":{"text":"readable lines","random":"random bytes","pattern":"a repeated pattern"},"examples":["100B - 100 bytes"],"default_pattern":"0123456789ABCDEF","max_pattern_bytes":4096,"name_prefixes":["sample_","preset_","transfer_"]}`
+	genFileInfo       = `{"file_path":"/up/sample_p.dat","file_name":"sample_p.dat","requested_size":1536,"actual_size":1536,"content_type":"pattern","sha256":"cd34","created":true,"includes_metadata":false,"download_url":"/api/files/sample_p.dat","size_formatted":"1.50 KB","created_time":"2026-01-02 03:04:05"}`
+	genCreateDoc      = `{"success":true,"message":"created sample_p.dat (1.50 KB)","file_info":` + genFileInfo + `}`
+	genSendDoc        = `{"success":true,"message":"created transfer_t.txt (10 B) and started transfer tr-20260102-030405-gen0000000000001 to 1 node(s)","file_info":` + genFileInfo + `,"transfer_summary":{"total_recipients":1,"started_transfers":1,"successful_transfers":0,"failed_transfers":0,"transfer_results":[{"recipient_id":"node_1","success":true,"state":"pending","result":"transfer started (local)"}]},"transfer_id":"tr-20260102-030405-gen0000000000001","transfer":{"id":"tr-20260102-030405-gen0000000000001","state":"pending","mode":"unicast","backend":"local","file":{"name":"transfer_t.txt","size":10},"targets":[{"node_id":"node_1","state":"pending","bytes_done":0}],"created_at":"2026-01-02T03:04:05Z"},"skipped":null}`
+	genFilesDoc       = `{"success":true,"files":[{"file_name":"sample_p.dat","file_size":1536,"size_formatted":"1.50 KB","created_time":"2026-01-02 03:04:05","modified_time":"2026-01-02 03:04:05","download_url":"/api/files/sample_p.dat","is_generated":true,"sha256":"cd34"}],"total_count":1,"total_size":1536,"total_size_formatted":"1.50 KB"}`
+	genDeleteDoc      = `{"success":true,"message":"file sample_p.dat deleted","deleted_size":1536,"deleted_size_formatted":"1.50 KB"}`
+	configDoc         = `{"web_server":{"host":"127.0.0.1","port":8000},"api":{"token":"<redacted>"},"data_dir":"castray-data"}`
 )
