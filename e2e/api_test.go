@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+
+	"github.com/castray/castray/host/api/openapitest"
 )
 
 // wsEvent is one WebSocket message.
@@ -30,6 +32,7 @@ type wsEvent struct {
 func (d *daemon) dialWS(header http.Header) (<-chan wsEvent, *websocket.Conn, *http.Response, error) {
 	url := "ws" + strings.TrimPrefix(d.URL, "http") + "/ws"
 	conn, resp, err := websocket.DefaultDialer.Dial(url, header)
+	d.observeHandshake(resp)
 	if err != nil {
 		return nil, nil, resp, err
 	}
@@ -57,6 +60,22 @@ func (d *daemon) dialWS(header http.Header) (<-chan wsEvent, *websocket.Conn, *h
 		}
 	}()
 	return ch, conn, resp, nil
+}
+
+// observeHandshake checks a WebSocket handshake's answer against the
+// document, as d.client does for every other request; the dialer reads a
+// refused handshake's body itself, so it is read back from resp.
+func (d *daemon) observeHandshake(resp *http.Response) {
+	if resp == nil {
+		return
+	}
+	req, _ := http.NewRequest(http.MethodGet, d.URL+"/ws", nil)
+	var body []byte
+	if openapitest.IsJSON(resp.Header.Get("Content-Type")) {
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	d.api.Observe(req, resp.StatusCode, resp.Header, body)
 }
 
 // next waits for the next event of one of the given types.
@@ -168,7 +187,7 @@ func TestUnicastViaMultipartUploadAndBadRequests(t *testing.T) {
 	mw.Close()
 	req, _ := http.NewRequest("POST", d.URL+"/api/upload", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := d.client.Do(req)
 	if err != nil || resp.StatusCode != 201 {
 		t.Fatalf("multipart upload: %v %v", resp.Status, err)
 	}
@@ -269,7 +288,7 @@ func TestTokenRequiredWhenExposed(t *testing.T) {
 	}
 	next(t, ch, 5*time.Second, "snapshot")
 	// Health checks stay open for load balancers.
-	resp, err := http.Get(d.URL + "/healthz")
+	resp, err := d.client.Get(d.URL + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
@@ -319,7 +338,7 @@ func TestChunkedJSONBodies(t *testing.T) {
 		// io.MultiReader hides the length, so the client sends it chunked.
 		req, _ := http.NewRequest("POST", d.URL+"/api/nodes", io.MultiReader(strings.NewReader(body)))
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := d.client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

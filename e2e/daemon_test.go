@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,7 +64,7 @@ func TestKilledPluginIsRelaunchedWhileDaemonServes(t *testing.T) {
 			default:
 			}
 			requests.Add(1)
-			resp, err := http.Get(d.URL + "/api/status")
+			resp, err := d.client.Get(d.URL + "/api/status")
 			if err != nil || resp.StatusCode != 200 {
 				failures.Add(1)
 			}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/castray/castray/host/api/openapitest"
 	"github.com/castray/castray/sdk/partial"
 )
 
@@ -122,10 +123,11 @@ func leftovers(t *testing.T, dir string) []string {
 }
 
 // rawPUT sends a PUT whose body ends early: the header block as given, then
-// body, then the connection is closed. It returns the status line, if any.
-func rawPUT(t *testing.T, url, path, headers string, body []byte) string {
+// body, then the connection is closed. It returns the status line, if any;
+// the answer is checked against the document like every other (d.api).
+func rawPUT(t *testing.T, d *daemon, path, headers string, body []byte) string {
 	t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(d.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,8 +136,21 @@ func rawPUT(t *testing.T, url, path, headers string, body []byte) string {
 	_, _ = conn.Write(body)
 	_ = conn.(*net.TCPConn).CloseWrite()
 	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	line, _ := bufio.NewReader(conn).ReadString('\n')
-	return strings.TrimSpace(line)
+	req, _ := http.NewRequest(http.MethodPut, d.URL+path, nil)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("PUT %s: reading the answer: %v", path, err)
+	}
+	if !openapitest.IsJSON(resp.Header.Get("Content-Type")) {
+		raw = nil
+	}
+	d.api.Observe(req, resp.StatusCode, resp.Header, raw)
+	return resp.Proto + " " + resp.Status
 }
 
 // A client that dies part-way through an upload never replaces a good
@@ -153,13 +168,13 @@ func TestCutOffUploadsNeverReplaceAGoodFile(t *testing.T) {
 		"wrong digest":           {"Content-Length: 4\r\nX-Content-SHA256: " + strings.Repeat("0", 64) + "\r\n", "abcd"},
 	}
 	for name, c := range cases {
-		status := rawPUT(t, d.URL, "/api/files/f.bin", c.headers, []byte(c.body))
+		status := rawPUT(t, d, "/api/files/f.bin", c.headers, []byte(c.body))
 		if strings.Contains(status, " 201 ") {
 			t.Errorf("%s: answered %q", name, status)
 		}
 	}
 	var got bytes.Buffer
-	resp, err := http.Get(d.URL + "/api/files/f.bin")
+	resp, err := d.client.Get(d.URL + "/api/files/f.bin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +187,7 @@ func TestCutOffUploadsNeverReplaceAGoodFile(t *testing.T) {
 
 	// A complete chunked upload with the right digest is stored.
 	body := "0123456789"
-	if status := rawPUT(t, d.URL, "/api/files/g.bin", "Transfer-Encoding: chunked\r\nX-Content-SHA256: "+sha([]byte(body))+"\r\n",
+	if status := rawPUT(t, d, "/api/files/g.bin", "Transfer-Encoding: chunked\r\nX-Content-SHA256: "+sha([]byte(body))+"\r\n",
 		[]byte(fmt.Sprintf("a\r\n%s\r\n0\r\n\r\n", body))); !strings.Contains(status, " 201 ") {
 		t.Fatalf("complete chunked upload: %q", status)
 	}
@@ -420,7 +435,7 @@ func TestDeletedNodeIsCancelledStaysDeletedAndCanBePurged(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", d.URL+"/api/nodes/node_1/files/n.bin", nil)
 	req.Header.Set("Range", "bytes=10-19")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := d.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/castray/castray/e2e/daemontest"
+	"github.com/castray/castray/host/api/openapitest"
 )
 
 var binDir string
@@ -46,7 +47,12 @@ type syncBuffer = daemontest.Buffer
 
 // daemon is one castray serve process.
 type daemon struct {
-	t       testing.TB
+	t testing.TB
+	// client is for every request to the daemon: its transport checks each
+	// response against host/api/openapi.yaml, and a mismatch fails the test
+	// when it ends (api.Observe checks what does not go through it).
+	client  *http.Client
+	api     *openapitest.Transport
 	cmd     *exec.Cmd
 	URL     string
 	DataDir string
@@ -97,7 +103,9 @@ func startDaemonProcess(t testing.TB, o daemonOpts) *daemon {
 	args = append(args, o.args...)
 	cmd := exec.Command(filepath.Join(binDir, "castray"), args...)
 	cmd.Env = append(cleanEnv(), o.env...)
-	d := &daemon{t: t, cmd: cmd, DataDir: o.dataDir, Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, done: make(chan struct{})}
+	api := openapitest.Watch(t, nil)
+	d := &daemon{t: t, cmd: cmd, DataDir: o.dataDir, Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, done: make(chan struct{}),
+		api: api, client: &http.Client{Transport: api}}
 	cmd.Stdout, cmd.Stderr = d.Stdout, d.Stderr
 	host := o.host
 	if host == "0.0.0.0" {
@@ -150,7 +158,7 @@ func (d *daemon) waitReady() {
 			d.t.Fatalf("daemon exited before it was ready: %v\nstderr:\n%s", d.exitErr, d.Stderr)
 		default:
 		}
-		resp, err := http.Get(d.URL + "/healthz")
+		resp, err := d.client.Get(d.URL + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -220,7 +228,7 @@ func (d *daemon) do(method, path string, body any, out any) int {
 	if d.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+d.Token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := d.client.Do(req)
 	if err != nil {
 		d.t.Fatalf("%s %s: %v", method, path, err)
 	}

@@ -25,7 +25,7 @@ func scrapeMetrics(t *testing.T, d *daemon, token string) (map[string]*dto.Metri
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := d.client.Do(req)
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}

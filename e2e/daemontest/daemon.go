@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/castray/castray/host/api/openapitest"
 )
 
 // Buffer collects a process's output; safe for the process's writers and
@@ -89,6 +91,10 @@ type Daemon struct {
 	log       *Buffer
 	done      chan struct{}
 	exitErr   error
+	// api checks every response the helpers get against openapi.yaml;
+	// its mismatches fail the test when it ends.
+	api    *openapitest.Transport
+	client *http.Client
 }
 
 // StopTimeout is how long Stop waits after SIGTERM before it kills.
@@ -143,8 +149,9 @@ func StartProcess(t testing.TB, o Options) *Daemon {
 		"--host", "127.0.0.1", "--port", fmt.Sprint(port)}, o.Args...)
 	cmd := exec.Command(Bin("castray"), args...)
 	cmd.Env = environ(o.DropEnv, o.Env)
+	api := openapitest.Watch(t, nil)
 	d := &Daemon{T: t, opts: o, cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port), dataDir: o.DataDir,
-		pluginDir: o.PluginDir, log: &Buffer{}, done: make(chan struct{})}
+		pluginDir: o.PluginDir, log: &Buffer{}, done: make(chan struct{}), api: api, client: &http.Client{Transport: api}}
 	cmd.Stdout, cmd.Stderr = d.log, d.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -229,7 +236,7 @@ func (d *Daemon) WaitReady() {
 	d.T.Helper()
 	PollUntil(d.T, ReadyTimeout, "the daemon to answer /healthz", func() bool {
 		d.failIfExited("before it was ready")
-		resp, err := http.Get(d.url + "/healthz")
+		resp, err := d.client.Get(d.url + "/healthz")
 		if err != nil {
 			return false
 		}
@@ -246,6 +253,17 @@ func (d *Daemon) failIfExited(when string) {
 	default:
 	}
 }
+
+// Client is an HTTP client for the daemon whose responses are checked
+// against host/api/openapi.yaml: a response that does not match it fails
+// the test when the test ends, listed with the others. Every helper here
+// uses it; a test that makes its own requests to the daemon should too (the
+// typed client: client.New(d.URL(), client.WithHTTPClient(d.Client()))).
+func (d *Daemon) Client() *http.Client { return d.client }
+
+// API is the transport behind Client, for checking a response that did not
+// go through it (a WebSocket handshake: API().Observe).
+func (d *Daemon) API() *openapitest.Transport { return d.api }
 
 // URL is the daemon's base URL, http://127.0.0.1:<port>.
 func (d *Daemon) URL() string { return d.url }

@@ -39,7 +39,7 @@ func (d *Daemon) Raw(method, path string, body any) (int, []byte, error) {
 	if ct != "" {
 		req.Header.Set("Content-Type", ct)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := d.client.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -291,10 +291,10 @@ func (m *Manager) load(b binary) (inst *instance, block string, err error) {
 	if inst.name == "" {
 		inst.name = b.base
 	}
-	inst.st = Status{Name: inst.name, Path: b.path}
-	if b.name != "" {
-		inst.st.Kind = kindName(b.kind)
-	}
+	// A binary whose file name names no kind is "unknown" until its Info
+	// says otherwise (it stays so when it fails before that), as the API
+	// document has it; never "".
+	inst.st = Status{Name: inst.name, Path: b.path, Kind: kindName(b.kind)}
 	set, configured := m.opts.Settings[b.name]
 	configured = configured && b.name != ""
 	if configured {
