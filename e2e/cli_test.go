@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -23,6 +24,9 @@ func castrayCLI(t *testing.T, d *daemon, args ...string) (code int, stdout, stde
 	}
 	// host:port without a scheme, through the environment.
 	cmd.Env = append(cmd.Env, "CASTRAY_ADDR="+strings.TrimPrefix(d.URL, "http://"))
+	if d.Token != "" {
+		cmd.Env = append(cmd.Env, "CASTRAY_TOKEN="+d.Token)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -122,5 +126,218 @@ func TestCLIUploadBroadcastShowDelete(t *testing.T) {
 	}
 	if code, _, errOut := castrayCLI(t, d, "files", "-o", "yaml"); code != 2 || !strings.Contains(errOut, "--output") {
 		t.Errorf("-o yaml: exit %d, %q", code, errOut)
+	}
+}
+
+// cliMust runs the CLI, fails the test unless it exits 0, and checks that
+// nothing went to stderr (piped: no progress bars).
+func cliMust(t *testing.T, d *daemon, args ...string) string {
+	t.Helper()
+	code, out, errOut := castrayCLI(t, d, args...)
+	if code != 0 {
+		t.Fatalf("castray %v: exit %d\n%s%s", args, code, out, errOut)
+	}
+	if errOut != "" {
+		t.Errorf("castray %v wrote to stderr (piped: no progress bars expected): %q", args, errOut)
+	}
+	return out
+}
+
+// cliJSON runs the CLI with -o json and decodes what it printed.
+func cliJSON(t *testing.T, d *daemon, out any, args ...string) {
+	t.Helper()
+	raw := cliMust(t, d, append(args, "-o", "json")...)
+	if err := json.Unmarshal([]byte(raw), out); err != nil {
+		t.Fatalf("castray %v -o json printed %q: %v", args, raw, err)
+	}
+}
+
+// sameAsAPI checks that the CLI's -o json output is the API's answer to
+// GET path (their volatile parts aside: both are read at rest).
+func sameAsAPI(t *testing.T, d *daemon, path string, args ...string) {
+	t.Helper()
+	var cli, api any
+	cliJSON(t, d, &cli, args...)
+	if code := d.do("GET", path, nil, &api); code != 200 {
+		t.Fatalf("GET %s: %d", path, code)
+	}
+	if !reflect.DeepEqual(cli, api) {
+		t.Errorf("castray %v -o json:\n%v\nthe API's GET %s:\n%v", args, cli, path, api)
+	}
+}
+
+// The commands of the rest of the API on the built binary, without Ray:
+// nodes create/delete/files/download/messages, message send, the file
+// generator, files download, transfers stats and config; -o json is the
+// API's document; a bad -o or enum value exits 2 and changes nothing;
+// --addr works without a scheme.
+func TestCLINodesMessagesGenerateDownload(t *testing.T) {
+	d := startDaemon(t, daemonOpts{})
+	hostport := strings.TrimPrefix(d.URL, "http://")
+
+	// --addr host:port and :port, no scheme (the environment says so too).
+	_, port, _ := strings.Cut(hostport, ":")
+	for _, addr := range []string{hostport, ":" + port} {
+		var st struct{ Success bool }
+		cliJSON(t, d, &st, "nodes", "--addr", addr)
+		if !st.Success {
+			t.Errorf("--addr %s: %+v", addr, st)
+		}
+	}
+
+	// A node of our own.
+	var created struct {
+		Success bool
+		Node    struct{ ID, Kind, State string }
+	}
+	cliJSON(t, d, &created, "nodes", "create", "cli_n1", "--port", "9101")
+	if !created.Success || created.Node.ID != "cli_n1" || created.Node.Kind != "local" || created.Node.State != "active" {
+		t.Fatalf("nodes create printed %+v", created)
+	}
+	if code := d.do("GET", "/api/nodes/cli_n1", nil, nil); code != 200 {
+		t.Fatalf("GET the created node: %d", code)
+	}
+	if code, _, errOut := castrayCLI(t, d, "nodes", "create", "cli_n1"); code != 1 || !strings.Contains(errOut, "409") {
+		t.Errorf("creating it again: exit %d %q", code, errOut)
+	}
+
+	// The original's messages: text, then JSON; the recipient and the sender
+	// list them, and the CLI prints what the API answers.
+	var sent struct {
+		Success         bool
+		RecipientsCount int    `json:"recipients_count"`
+		MessageID       string `json:"message_id"`
+	}
+	cliJSON(t, d, &sent, "message", "send", "hello, cli", "--to", "cli_n1", "--sender", "node_1")
+	if !sent.Success || sent.RecipientsCount != 1 || sent.MessageID == "" {
+		t.Fatalf("message send printed %+v", sent)
+	}
+	cliJSON(t, d, &sent, "message", "send", `{"k":[1,2]}`, "--type", "json", "--to", "cli_n1,node_2")
+	if sent.RecipientsCount != 2 {
+		t.Fatalf("json message printed %+v", sent)
+	}
+	var msgs []struct {
+		Direction string
+		From      string
+		Message   struct {
+			MessageType string `json:"message_type"`
+			Content     json.RawMessage
+		}
+	}
+	cliJSON(t, d, &msgs, "nodes", "messages", "cli_n1")
+	if len(msgs) != 2 || msgs[0].Message.MessageType != "json" || string(msgs[1].Message.Content) != `"hello, cli"` || msgs[1].From != "node_1" {
+		t.Fatalf("nodes messages printed %+v", msgs)
+	}
+	sameAsAPI(t, d, "/api/nodes/cli_n1/messages", "message", "list", "cli_n1")
+	sameAsAPI(t, d, "/api/nodes/node_1/messages?count=1", "nodes", "messages", "node_1", "--count", "1")
+
+	// Nothing is sent for a bad -o or an unknown enum value.
+	for _, args := range [][]string{
+		{"message", "send", "nope", "--to", "cli_n1", "-o", "yaml"},
+		{"message", "send", "nope", "--to", "cli_n1", "--cast-type", "anycast"},
+		{"message", "send", "nope", "--to", "cli_n1", "--type", "xml"},
+		{"nodes", "create", "cli_bad", "-o", "text"},
+		{"generate", "create", "--content", "zeros", "--name", "bad"},
+		{"nodes", "--kind", "vm"},
+	} {
+		if code, _, errOut := castrayCLI(t, d, args...); code != 2 || errOut == "" {
+			t.Errorf("%v: exit %d %q, want 2", args, code, errOut)
+		}
+	}
+	cliJSON(t, d, &msgs, "nodes", "messages", "cli_n1")
+	if len(msgs) != 2 {
+		t.Errorf("a refused command sent a message: %d messages", len(msgs))
+	}
+	if code := d.do("GET", "/api/nodes/cli_bad", nil, nil); code != 404 {
+		t.Errorf("a refused nodes create made the node: %d", code)
+	}
+
+	// The file generator, and a download of what it made.
+	var gen struct {
+		Success  bool
+		FileInfo struct {
+			FileName   string `json:"file_name"`
+			ActualSize int64  `json:"actual_size"`
+			SHA256     string
+		} `json:"file_info"`
+	}
+	cliJSON(t, d, &gen, "generate", "create", "--size", "1.5KB", "--content", "pattern", "--pattern", "ab", "--name", "cli.dat")
+	if !gen.Success || gen.FileInfo.FileName != "sample_cli.dat" || gen.FileInfo.ActualSize != 1536 {
+		t.Fatalf("generate create printed %+v", gen)
+	}
+	want := bytes.Repeat([]byte("ab"), 768)
+	if gen.FileInfo.SHA256 != sha(want) {
+		t.Errorf("generated sha256 %s, want %s", gen.FileInfo.SHA256, sha(want))
+	}
+	sameAsAPI(t, d, "/api/file-generator/files", "generate", "files")
+	sameAsAPI(t, d, "/api/file-generator/presets", "generate", "presets")
+	sameAsAPI(t, d, "/api/file-generator/info", "generate", "info")
+
+	dir := t.TempDir()
+	var dl struct {
+		Success bool
+		File    struct {
+			Name   string
+			Size   int64
+			SHA256 string
+		}
+		Path string
+	}
+	cliJSON(t, d, &dl, "files", "download", "sample_cli.dat", "--out", dir)
+	got, err := os.ReadFile(filepath.Join(dir, "sample_cli.dat"))
+	if err != nil || !bytes.Equal(got, want) || dl.File.SHA256 != sha(want) || dl.Path != filepath.Join(dir, "sample_cli.dat") {
+		t.Fatalf("files download: %+v, %d bytes, %v", dl, len(got), err)
+	}
+	if code, _, errOut := castrayCLI(t, d, "files", "download", "missing.bin", "--out", dir); code != 1 || !strings.Contains(errOut, "404") {
+		t.Errorf("download of a missing file: exit %d %q", code, errOut)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("the download folder holds %v", entries)
+	}
+
+	// Generate and send, follow it, then find it in the node's files and
+	// download it from the node's inbox.
+	var gs struct {
+		Success  bool
+		Transfer transferRec
+	}
+	cliJSON(t, d, &gs, "generate", "send", "--size", "100B", "--to", "cli_n1", "--wait")
+	if !gs.Success || gs.Transfer.State != "completed" || len(gs.Transfer.Targets) != 1 || gs.Transfer.Targets[0].NodeID != "cli_n1" {
+		t.Fatalf("generate send --wait printed %+v", gs)
+	}
+	var nf struct {
+		Files []struct{ Name, SHA256 string }
+	}
+	cliJSON(t, d, &nf, "nodes", "files", "cli_n1")
+	if len(nf.Files) != 1 || nf.Files[0].Name != gs.Transfer.File.Name || nf.Files[0].SHA256 != gs.Transfer.Targets[0].SHA256 {
+		t.Fatalf("nodes files printed %+v for %+v", nf, gs.Transfer)
+	}
+	out := filepath.Join(dir, "from-node")
+	cliMust(t, d, "nodes", "download", "cli_n1", nf.Files[0].Name, "--out", out)
+	inbox, err := os.ReadFile(filepath.Join(d.DataDir, "inbox", "cli_n1", nf.Files[0].Name))
+	if got, _ := os.ReadFile(out); err != nil || len(got) != 100 || !bytes.Equal(got, inbox) {
+		t.Errorf("nodes download: %d bytes, the inbox %d (%v)", len(got), len(inbox), err)
+	}
+	sameAsAPI(t, d, "/api/file-transfers/status", "transfers", "stats")
+	sameAsAPI(t, d, "/api/config", "config")
+
+	// Deletes: a generated file, then the node and its inbox.
+	cliMust(t, d, "generate", "delete", "sample_cli.dat")
+	if code := d.do("GET", "/api/files/sample_cli.dat", nil, nil); code != 404 {
+		t.Errorf("after generate delete: %d", code)
+	}
+	var del struct {
+		Success     bool
+		InboxPurged bool `json:"inbox_purged"`
+	}
+	cliJSON(t, d, &del, "nodes", "delete", "cli_n1", "--purge")
+	if !del.Success || !del.InboxPurged {
+		t.Fatalf("nodes delete --purge printed %+v", del)
+	}
+	if _, err := os.Stat(filepath.Join(d.DataDir, "inbox", "cli_n1")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the purged inbox: %v", err)
+	}
+	if code := d.do("GET", "/api/nodes/cli_n1", nil, nil); code != 404 {
+		t.Errorf("the deleted node: %d", code)
 	}
 }

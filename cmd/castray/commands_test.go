@@ -205,6 +205,9 @@ func TestDownload(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("left in the folder: %v", entries)
 	}
+	if st, err := os.Stat(filepath.Join(dir, "r.bin")); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("the downloaded file's mode: %v %v", st.Mode(), err)
+	}
 
 	if r := run(t, f, "files", "download", "r.bin", "--out", dir); r.code != exitFailure || !strings.Contains(r.stderr, "exists (--force replaces it)") {
 		t.Errorf("over an existing file: exit %d %q", r.code, r.stderr)

@@ -201,6 +201,10 @@ func (a *app) download(cmd *cobra.Command, name string, d downloadFlags, get fun
 		return err
 	}
 	if tmp != nil {
+		// CreateTemp makes the file private; a download is an ordinary file.
+		if err := tmp.Chmod(0o644); err != nil {
+			return fmt.Errorf("download %s: %w", name, err)
+		}
 		if err := tmp.Sync(); err != nil {
 			return fmt.Errorf("download %s: %w", name, err)
 		}
