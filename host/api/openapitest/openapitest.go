@@ -55,13 +55,47 @@ var load = sync.OnceValues(func() (*Spec, error) {
 	return &Spec{Doc: doc, router: router}, nil
 })
 
-// closeObjects makes every object schema of doc that lists properties and
-// leaves additionalProperties unsaid refuse properties it does not list, so
-// that a field the server adds or renames without documenting it is a
-// mismatch, not silently allowed. It is sound for this document because it
-// composes no schemas (no allOf, anyOf or oneOf, whose parts would refuse
-// each other's properties); a composed schema is left open.
+// closeObjects makes the object schemas of doc refuse properties they do
+// not list, so that a field the server adds or renames without documenting
+// it is a mismatch, not silently allowed:
+//
+//   - an object schema that lists properties and says nothing of others
+//     gets additionalProperties: false;
+//   - a schema composed with allOf, anyOf or oneOf gets
+//     unevaluatedProperties: false instead (JSON Schema 2020-12 counts the
+//     properties its parts evaluated), and its parts stay open: a part
+//     that is a shared component is replaced by an open copy of it, since
+//     the component, closed where it is used alone, would refuse the other
+//     parts' properties.
 func closeObjects(doc *openapi3.T) {
+	open := map[*openapi3.Schema]bool{} // composition parts, left open
+	copies := map[string]*openapi3.SchemaRef{}
+	for _, name := range componentNames(doc) {
+		s := doc.Components.Schemas[name].Value
+		if s == nil {
+			continue
+		}
+		for _, list := range []openapi3.SchemaRefs{s.AllOf, s.AnyOf, s.OneOf} {
+			for i, part := range list {
+				if part == nil || part.Value == nil {
+					continue
+				}
+				if part.Ref == "" {
+					open[part.Value] = true
+					continue
+				}
+				c, ok := copies[part.Ref]
+				if !ok {
+					v := *part.Value
+					c = &openapi3.SchemaRef{Ref: part.Ref + ".open", Value: &v}
+					copies[part.Ref] = c
+					open[&v] = true
+				}
+				list[i] = c
+			}
+		}
+	}
+
 	seen := map[*openapi3.Schema]bool{}
 	var visit func(ref *openapi3.SchemaRef)
 	visit = func(ref *openapi3.SchemaRef) {
@@ -70,8 +104,13 @@ func closeObjects(doc *openapi3.T) {
 		}
 		s := ref.Value
 		seen[s] = true
-		composed := len(s.AllOf)+len(s.AnyOf)+len(s.OneOf) > 0 || s.Not != nil
-		if len(s.Properties) > 0 && s.AdditionalProperties.Has == nil && s.AdditionalProperties.Schema == nil && !composed {
+		unsaid := s.AdditionalProperties.Has == nil && s.AdditionalProperties.Schema == nil &&
+			s.UnevaluatedProperties.Has == nil && s.UnevaluatedProperties.Schema == nil
+		switch {
+		case !unsaid || open[s]:
+		case len(s.AllOf)+len(s.AnyOf)+len(s.OneOf) > 0:
+			s.UnevaluatedProperties = openapi3.BoolSchema{Has: openapi3.Ptr(false)}
+		case len(s.Properties) > 0:
 			s.AdditionalProperties = openapi3.AdditionalProperties{Has: openapi3.Ptr(false)}
 		}
 		for _, p := range s.Properties {
@@ -85,8 +124,8 @@ func closeObjects(doc *openapi3.T) {
 			}
 		}
 	}
-	for _, ref := range doc.Components.Schemas {
-		visit(ref)
+	for _, name := range componentNames(doc) {
+		visit(doc.Components.Schemas[name])
 	}
 	for _, item := range doc.Paths.Map() {
 		for _, op := range item.Operations() {
@@ -100,6 +139,18 @@ func closeObjects(doc *openapi3.T) {
 			}
 		}
 	}
+}
+
+func componentNames(doc *openapi3.T) []string {
+	if doc.Components == nil {
+		return nil
+	}
+	names := make([]string, 0, len(doc.Components.Schemas))
+	for name := range doc.Components.Schemas {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // Operation is the documented operation req resolves to: its path template

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
 )
 
 // fakeTB records what Watch reports.
@@ -179,5 +181,43 @@ func TestWatchPassesMatchingTraffic(t *testing.T) {
 	}
 	if len(ftb.errors) != 0 || tr.Checked() != 1 {
 		t.Errorf("errors %q, checked %d", ftb.errors, tr.Checked())
+	}
+}
+
+// Closing objects keeps composition working: DiscoveredCluster is
+// DiscoveryCluster (closed where used alone) plus source; both together
+// pass, and a property neither lists is refused, in both.
+func TestClosedObjectsAndComposition(t *testing.T) {
+	s, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := map[string]any{"id": "c1", "sources": []any{"static"}, "evidence": []any{}, "nodes": float64(-1),
+		"resources": map[string]any{}, "status": "active", "auth_required": false}
+	with := func(extra map[string]any) map[string]any {
+		m := map[string]any{}
+		for k, v := range cluster {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	for _, c := range []struct {
+		schema string
+		value  map[string]any
+		ok     bool
+	}{
+		{"DiscoveryCluster", cluster, true},
+		{"DiscoveryCluster", with(map[string]any{"source": "static"}), false},
+		{"DiscoveredCluster", with(map[string]any{"source": "static"}), true},
+		{"DiscoveredCluster", cluster, false}, // source is required
+		{"DiscoveredCluster", with(map[string]any{"source": "static", "surprise": 1.0}), false},
+	} {
+		err := s.Doc.Components.Schemas[c.schema].Value.VisitJSON(c.value, openapi3.EnableJSONSchema2020())
+		if (err == nil) != c.ok {
+			t.Errorf("%s %v: error %v, want ok %v", c.schema, c.value, err, c.ok)
+		}
 	}
 }
