@@ -19,6 +19,12 @@
 // the JSON error body is what the document's introduction promises, and
 // passes.
 //
+// Checking must be cheap, as suites poll: the document is loaded once per
+// process, and each body schema is compiled once (JSON Schema 2020-12 with
+// santhosh-tekuri/jsonschema, the validator kin-openapi itself uses for 3.1,
+// over the whole document so its $refs resolve) and reused; kin-openapi
+// routes and checks the headers.
+//
 // Requests are not validated: tests send malformed requests on purpose to
 // check the errors they get back, and those errors are what is checked.
 //

@@ -135,12 +135,12 @@ func TestTransportRecordsWhatDoesNotMatch(t *testing.T) {
 	for mp, want := range map[string]string{
 		"GET /api/status":          "status 418 is not documented",
 		"GET /api/config":          `Content-Type "text/html" is not documented`,
-		"GET /api/plugins":         "doesn't match schema",
+		"GET /api/plugins":         "the body does not match",
 		"GET /api/openapi.yaml":    "status 500 is not documented",
 		"POST /no/such/path":       "no operation in the document",
-		"GET /api/files":           "doesn't match schema",
+		"GET /api/files":           "the body does not match",
 		"GET /api/clusters":        "has no Content-Type",
-		"DELETE /api/nodes/node_1": "doesn't match schema",
+		"DELETE /api/nodes/node_1": "the body does not match",
 	} {
 		if p, ok := got[mp]; !ok || !strings.Contains(p, want) {
 			t.Errorf("%s: recorded %q (recorded %v), want a mismatch saying %q", mp, p, ok, want)
@@ -219,5 +219,59 @@ func TestClosedObjectsAndComposition(t *testing.T) {
 		if (err == nil) != c.ok {
 			t.Errorf("%s %v: error %v, want ok %v", c.schema, c.value, err, c.ok)
 		}
+	}
+}
+
+// BenchmarkCheckResponse is the cost of checking one typical JSON answer.
+func BenchmarkCheckResponse(b *testing.B) {
+	s, err := Load()
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "http://127.0.0.1:1/api/plugins", nil)
+	header := http.Header{"Content-Type": {"application/json"}}
+	var plugins []string
+	for _, name := range []string{"local", "ray", "static"} {
+		plugins = append(plugins, fmt.Sprintf(`{"name": %q, "kind": "transfer", "path": "/x", "sha256": "ab", "version": "1",
+			"api_version": 1, "state": "healthy", "restarts": 0}`, name))
+	}
+	body := []byte(`{"success": true, "count": 3, "plugins": [` + strings.Join(plugins, ",") + `]}`)
+	if err := s.CheckResponse(req, 200, header, body); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if err := s.CheckResponse(req, 200, header, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// Every JSON response schema of the document compiles, so that a schema
+// the validator cannot read fails here rather than in an e2e run.
+func TestEveryJSONResponseSchemaCompiles(t *testing.T) {
+	s, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for path, item := range s.Doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			for key, ref := range op.Responses.Map() {
+				for mt := range ref.Value.Content {
+					if !IsJSON(mt) {
+						continue
+					}
+					pointer, _ := bodySchema(path, method, key, ref, mt)
+					if _, err := s.schema(pointer); err != nil {
+						t.Errorf("%s %s %s: %v", method, path, key, err)
+					}
+					n++
+				}
+			}
+		}
+	}
+	if n < 100 {
+		t.Errorf("compiled %d schemas; the document has more", n)
 	}
 }
