@@ -535,6 +535,10 @@ ray.get(h.ping.remote())
 		reads = append(reads, readCheck{e.plain, e.checkDone(t, d, rec.Targets[0], f, path), f.sha})
 	})
 
+	t.Run("the original's /api/send and /api/file-transfers onto Ray nodes", func(t *testing.T) {
+		reads = append(reads, e.originalAPI(t, d, cluster)...)
+	})
+
 	t.Run("read back through Ray tasks pinned on each node", func(t *testing.T) {
 		if len(reads) == 0 {
 			t.Fatal("nothing was delivered to read back: the delivery subtests above failed")
