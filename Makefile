@@ -14,7 +14,7 @@ PY_PLUGIN_REQUIREMENTS := plugins/discovery/python-example/requirements.txt
 
 PLUGINS := $(patsubst plugins/%/main.go,%,$(wildcard plugins/*/*/main.go))
 
-.PHONY: build run test unit e2e bench proto ray-venv plugins-venv python-plugins fmt vet clean
+.PHONY: build run test unit e2e bench proto ray-venv plugins-venv python-plugins ui-deps fmt vet clean
 
 build:
 	@mkdir -p $(PLUGIN_BIN)
@@ -51,15 +51,28 @@ $(PLUGINS_VENV)/.stamp: $(PY_PLUGIN_REQUIREMENTS)
 python-plugins: plugins-venv
 	plugins/discovery/python-example/build.sh $(PLUGINS_VENV)/bin/python $(PLUGIN_BIN)
 
+# The web UI's browser tests (e2e/ui): Debian's chromium (apt-get, when it is not installed) and
+# playwright-core pinned by e2e/ui/package-lock.json (npm ci into e2e/ui/node_modules), once, and
+# again when the lock file changes.
+CHROMIUM ?= /usr/bin/chromium
+UI_E2E   := e2e/ui
+ui-deps: $(CHROMIUM) $(UI_E2E)/node_modules/.stamp
+$(CHROMIUM):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+$(UI_E2E)/node_modules/.stamp: $(UI_E2E)/package.json $(UI_E2E)/package-lock.json
+	cd $(UI_E2E) && npm ci --no-audit --no-fund
+	touch $@
+
 test: unit e2e
 
 unit:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
 
-e2e: build ray-venv plugins-venv
+e2e: build ray-venv plugins-venv ui-deps
 	CASTRAY_BIN_DIR=$(CURDIR)/$(BIN) CASTRAY_RAY_BIN=$(CURDIR)/$(RAY_VENV)/bin/ray \
-		CASTRAY_PLUGINS_PYTHON=$(CURDIR)/$(PLUGINS_VENV)/bin/python \
+		CASTRAY_PLUGINS_PYTHON=$(CURDIR)/$(PLUGINS_VENV)/bin/python CASTRAY_CHROMIUM=$(CHROMIUM) \
 		$(GO) test -count=1 -p 1 -timeout 20m ./e2e/...
 
 bench: build ray-venv

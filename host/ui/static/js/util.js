@@ -79,3 +79,14 @@ export function table(headers, rows, attrs) {
 }
 
 export function shortID(s, n = 12) { return s && s.length > n ? s.slice(0, n) + '…' : s; }
+
+// fill replaces el's children with children (arrays flattened, null and
+// false left out).
+export function fill(el, ...children) {
+  clear(el);
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : String(c));
+  }
+  return el;
+}

@@ -4,7 +4,7 @@
 
 import { get, post, del } from '../api.js';
 import { state, subscribe, refreshClusters } from '../live.js';
-import { h, clear, badge, time, ago, table, toast, run, resourceText } from '../util.js';
+import { h, clear, fill, badge, time, ago, table, toast, run, resourceText } from '../util.js';
 
 // The last discovery of this page's session, kept across page switches.
 let lastDiscovery = null;
@@ -34,13 +34,13 @@ async function disconnectCluster(id) {
 }
 
 async function connectTo(address, out) {
-  clear(out).append(h('p', { class: 'muted' }, 'Connecting to ' + address + '…'));
+  fill(out, h('p', { class: 'muted' }, 'Connecting to ' + address + '…'));
   try {
     const r = await post('/api/cluster/connect-external', { cluster_address: address });
-    clear(out).append(h('p', { class: 'ok', id: 'connect-result' }, r.message));
+    fill(out, h('p', { class: 'ok', id: 'connect-result' }, r.message));
     refreshClusters();
   } catch (e) {
-    clear(out).append(h('div', { class: 'error', id: 'connect-result', role: 'alert' }, e.message,
+    fill(out, h('div', { class: 'error', id: 'connect-result', role: 'alert' }, e.message,
       e.body && e.body.attempts ? h('ul', {}, e.body.attempts.map((a) => h('li', {}, JSON.stringify(a)))) : null));
   }
 }
@@ -95,7 +95,7 @@ export default {
         h('form', { class: 'row', onsubmit: async (e) => {
           e.preventDefault();
           discoverBtn.disabled = true;
-          clear(discOut).append(h('p', { class: 'muted' }, 'Discovering…'));
+          fill(discOut, h('p', { class: 'muted' }, 'Discovering…'));
           const res = await run(() => post('/api/cluster/discover-external', { connect: connectBox.checked }));
           discoverBtn.disabled = false;
           if (res) { lastDiscovery = res; discoveryView(res, discOut); refreshClusters(); } else clear(discOut);
@@ -109,7 +109,7 @@ export default {
     const connOut2 = h('div', { class: 'connect-out', 'aria-live': 'polite' });
     view.lastChild.append(connOut2);
 
-    const draw = () => clear(conns).append(connectionsTable());
+    const draw = () => fill(conns, connectionsTable());
     draw();
     discoveryView(lastDiscovery, discOut);
     refreshClusters();

@@ -4,7 +4,7 @@
 
 import { get, post, del } from '../api.js';
 import { subscribe } from '../live.js';
-import { h, clear, badge, table, toast, run, bytes } from '../util.js';
+import { h, clear, fill, badge, table, toast, run, bytes } from '../util.js';
 
 export default {
   title: 'Distributions',
@@ -16,7 +16,7 @@ export default {
     const load = async () => {
       const r = await run(() => get('/api/distributions'));
       if (!r) return;
-      clear(list).append(r.distributions.length === 0 ? h('p', { class: 'muted' }, 'No distribution.') :
+      fill(list, r.distributions.length === 0 ? h('p', { class: 'muted' }, 'No distribution.') :
         table(['Id', 'Name', 'File', 'Selector', 'Satisfied', 'Nodes (present/total)', 'Per node', ''], r.distributions.map((d) => h('tr', { 'data-distribution': d.id, 'data-satisfied': String(d.satisfied) },
           h('td', {}, h('code', {}, d.id)),
           h('td', {}, d.name || ''),
@@ -50,7 +50,7 @@ export default {
       h('section', { class: 'card' }, h('h3', {}, 'Distributions'), list));
     (async () => {
       const r = await run(() => get('/api/files'));
-      if (r) clear(fileSel).append(r.files.map((f) => h('option', { value: f.name }, `${f.name} (${bytes(f.size)})`)));
+      if (r) fill(fileSel, r.files.map((f) => h('option', { value: f.name }, `${f.name} (${bytes(f.size)})`)));
     })();
     load();
     let t = null;

@@ -2,7 +2,7 @@
 // type, with pause.
 
 import { state, subscribe } from '../live.js';
-import { h, clear } from '../util.js';
+import { h, clear, fill } from '../util.js';
 
 let filter = '';
 let paused = false;
@@ -43,7 +43,7 @@ export default {
       h('span', { class: 'etype' }, ev.type), ' ', summary(ev));
     function draw() {
       const evs = state.log.filter((e) => !filter || e.type.includes(filter));
-      clear(list).append(evs.slice(-300).reverse().map(item));
+      fill(list, evs.slice(-300).reverse().map(item));
       count.textContent = `${evs.length} event(s) since this tab opened (last 500 kept)`;
     }
     draw();

@@ -3,7 +3,7 @@
 // uploads with download and delete.
 
 import { get, del, upload, download } from '../api.js';
-import { h, clear, bytes, time, table, toast, run } from '../util.js';
+import { h, clear, fill, bytes, time, table, toast, run } from '../util.js';
 
 let uploadSeq = 0;
 
@@ -20,7 +20,7 @@ export default {
     const reload = async () => {
       const r = await run(() => get('/api/files'));
       if (!r) return;
-      clear(list).append(r.files.length === 0 ? h('p', { class: 'muted', id: 'no-files' }, 'No uploaded file.') :
+      fill(list, r.files.length === 0 ? h('p', { class: 'muted', id: 'no-files' }, 'No uploaded file.') :
         table(['Name', 'Size', 'SHA-256', 'Modified', ''], r.files.map((f) => h('tr', { 'data-file': f.name },
           h('td', {}, f.name),
           h('td', { class: 'num' }, bytes(f.size)),

@@ -3,7 +3,7 @@
 // the generated files with delete.
 
 import { get, post, del } from '../api.js';
-import { h, clear, table, toast, run } from '../util.js';
+import { h, clear, fill, table, toast, run } from '../util.js';
 
 export default {
   title: 'Generator',
@@ -20,7 +20,7 @@ export default {
     const load = async () => {
       const r = await run(() => get('/api/file-generator/files'));
       if (!r) return;
-      clear(list).append(h('p', { class: 'muted' }, `${r.total_count} generated file(s), ${r.total_size_formatted}`),
+      fill(list, h('p', { class: 'muted' }, `${r.total_count} generated file(s), ${r.total_size_formatted}`),
         r.files.length ? table(['Name', 'Size', 'SHA-256', 'Modified', ''], r.files.map((f) => h('tr', { 'data-file': f.file_name },
           h('td', {}, f.file_name), h('td', { class: 'num' }, f.size_formatted),
           h('td', {}, h('code', { title: f.sha256 }, (f.sha256 || '').slice(0, 16) + '…')), h('td', {}, f.modified_time),
@@ -30,7 +30,7 @@ export default {
     };
     const created = (r) => {
       if (!r) return;
-      clear(out).append(h('span', { class: 'ok' }, r.message), ' ', h('code', {}, r.file_info.file_name || ''));
+      fill(out, h('span', { class: 'ok' }, r.message), ' ', h('code', {}, r.file_info.file_name || ''));
       load();
     };
     const opts = () => {
@@ -58,7 +58,7 @@ export default {
       const [i, p] = await Promise.all([run(() => get('/api/file-generator/info')), run(() => get('/api/file-generator/presets'))]);
       if (i) info.textContent = `Largest file: ${i.max_file_size_formatted}. Units: ${i.supported_units.join(', ')}. Generated names start with ${i.name_prefixes.join(', ')}.`;
       if (p) {
-        clear(presets).append(Object.entries(p.presets).sort((a, b) => a[1].size_bytes - b[1].size_bytes).map(([name, x]) =>
+        fill(presets, Object.entries(p.presets).sort((a, b) => a[1].size_bytes - b[1].size_bytes).map(([name, x]) =>
           h('button', { type: 'button', 'data-preset': name, disabled: !x.available, title: x.description,
             onclick: async () => created(await run(() => post('/api/file-generator/create-preset', { ...opts(), preset: name }))) },
           `${name} (${x.size_formatted})`)));

@@ -6,7 +6,7 @@
 
 import { get } from '../api.js';
 import { subscribe } from '../live.js';
-import { h, clear, bytes, time, table, run } from '../util.js';
+import { h, clear, fill, bytes, time, table, run } from '../util.js';
 
 const W = 900, H = 280, L = 70, R = 60, T = 20, B = 40;
 
@@ -66,7 +66,7 @@ export default {
       const pts = points(r.transfers);
       const sum = pts.reduce((s, p) => s + p.delivered, 0);
       const secs = pts.reduce((s, p) => s + p.secs, 0);
-      clear(body).append(
+      fill(body, 
         h('p', { id: 'throughput-summary' }, `${pts.length} ended transfer(s), ${bytes(sum)} delivered in ${secs.toFixed(1)} s of transfer time (${bytes(secs ? sum / secs : 0)}/s on average).`),
         h('div', { class: 'graph-wrap' }, chart(pts)),
         h('h3', {}, 'Records'),

@@ -3,7 +3,7 @@
 // table follows the node events live.
 
 import { state, subscribe } from '../live.js';
-import { h, clear, badge, ago, time, table, resourceText } from '../util.js';
+import { h, clear, fill, badge, ago, time, table, resourceText } from '../util.js';
 import { showNode } from './nodedetails.js';
 
 const filters = { cluster: '', kind: '', state: '', label: '', text: '' };
@@ -44,7 +44,7 @@ export default {
     const drawFilters = () => {
       const clusters = new Set(['(local)', ...state.clusters.map((c) => c.id)]);
       for (const n of state.nodes.values()) if (n.cluster_id) clusters.add(n.cluster_id);
-      clear(bar).append(
+      fill(bar, 
         select('f-cluster', 'Cluster', 'cluster', [...clusters]),
         select('f-kind', 'Kind', 'kind', ['local', 'ray-node', 'ray-actor']),
         select('f-state', 'State', 'state', ['active', 'inactive', 'dead']),
@@ -58,7 +58,7 @@ export default {
       const all = [...state.nodes.values()].sort((a, b) => (a.cluster_id || '').localeCompare(b.cluster_id || '') || a.kind.localeCompare(b.kind) || a.id.localeCompare(b.id));
       const rows = all.filter(matches);
       count.textContent = `${rows.length} of ${all.length} nodes`;
-      clear(body).append(table(['Id', 'Kind', 'State', 'Cluster', 'Host / address', 'Resources (total)', 'Available', 'Labels', 'Last seen'],
+      fill(body, table(['Id', 'Kind', 'State', 'Cluster', 'Host / address', 'Resources (total)', 'Available', 'Labels', 'Last seen'],
         rows.map((n) => h('tr', { 'data-node': n.id, 'data-kind': n.kind, 'data-state': n.state },
           h('td', {}, h('button', { type: 'button', class: 'linklike', onclick: () => showNode(n.id), 'aria-label': 'Details of ' + n.id }, h('code', {}, n.id)),
             n.name ? h('div', { class: 'muted' }, n.name) : null, n.is_head ? h('div', { class: 'muted' }, 'head') : null),

@@ -3,7 +3,7 @@
 
 import { get } from '../api.js';
 import { state, subscribe } from '../live.js';
-import { h, clear, badge, time, table, run } from '../util.js';
+import { h, clear, fill, badge, time, table, run } from '../util.js';
 
 export default {
   title: 'Plugins',
@@ -12,7 +12,7 @@ export default {
     view.append(h('h2', {}, 'Plugins'), body);
     const draw = () => {
       const ps = [...state.plugins].sort((a, b) => a.name.localeCompare(b.name));
-      clear(body).append(table(['Name', 'Kind', 'State', 'Version', 'API', 'Restarts', 'PID', 'Started', 'Last healthy', 'Last error'],
+      fill(body, table(['Name', 'Kind', 'State', 'Version', 'API', 'Restarts', 'PID', 'Started', 'Last healthy', 'Last error'],
         ps.map((p) => h('tr', { 'data-plugin': p.name, 'data-state': p.state },
           h('td', {}, h('strong', {}, p.name), p.description ? h('div', { class: 'muted' }, p.description) : null),
           h('td', {}, p.kind),

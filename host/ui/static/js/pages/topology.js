@@ -9,8 +9,8 @@ import { h, clear, resourceText } from '../util.js';
 import { showNode, showCluster } from './nodedetails.js';
 
 const ROW = 44;
-const X = { daemon: 24, group: 190, node: 430, actor: 720 };
-const WIDTH = 1000;
+const X = { daemon: 24, group: 200, node: 500, actor: 820 };
+const WIDTH = 1120;
 const LOCAL = '(local)';
 
 function nodeLabel(n) {
@@ -119,10 +119,15 @@ function draw(svg, selected) {
   const focusID = focused ? focused.dataset.id : null;
   clear(svg);
   const g = h('svg:g', {});
+  // An edge leaves its parent after the parent's labels (estimated from
+  // their length) so that it never crosses them.
+  const textEnd = new Map(vertices.map((v) => [`${v.x},${v.y}`,
+    v.x + 18 + Math.max(v.label.length * 7, (v.sub || '').length * 6.2) + 8]));
   for (const [x1, y1, x2, y2] of edges) {
     const a = py(y1), b = py(y2);
-    const mx = (x1 + x2) / 2;
-    g.append(h('svg:path', { class: 'edge', d: `M${x1 + 12},${a} C${mx},${a} ${mx},${b} ${x2 - 12},${b}` }));
+    const sx = Math.min(textEnd.get(`${x1},${y1}`) || x1 + 12, x2 - 40);
+    const mx = (sx + x2) / 2;
+    g.append(h('svg:path', { class: 'edge', d: `M${sx},${a} C${mx},${a} ${mx},${b} ${x2 - 12},${b}` }));
   }
   for (const v of vertices) {
     const y = py(v.y);

@@ -4,7 +4,7 @@
 
 import { get, post, del } from '../api.js';
 import { state, subscribe } from '../live.js';
-import { h, clear, bytes, time, badge, table, toast, run } from '../util.js';
+import { h, clear, fill, bytes, time, badge, table, toast, run } from '../util.js';
 
 const ended = (s) => ['completed', 'partial', 'failed', 'cancelled', 'interrupted'].includes(s);
 // The transfers started from this page (or seen running) whose progress is shown.
@@ -58,7 +58,7 @@ export default {
     const drawPicker = () => {
       const chosen = new Set([...picker.querySelectorAll('input:checked')].map((i) => i.value));
       const nodes = [...state.nodes.values()].filter((n) => n.state === 'active').sort((a, b) => a.id.localeCompare(b.id));
-      clear(picker).append(nodes.length ? nodes.map((n) => h('label', {},
+      fill(picker, nodes.length ? nodes.map((n) => h('label', {},
         h('input', { type: mode === 'unicast' ? 'radio' : 'checkbox', name: 'tr-target', value: n.id, checked: chosen.has(n.id) }),
         ' ', h('code', {}, n.id), ' ', h('span', { class: 'muted' }, n.kind + (n.name ? ' · ' + n.name : '')))) :
         h('p', { class: 'muted' }, 'No active node.'));
@@ -99,13 +99,13 @@ export default {
       const recs = [...watched].map((id) => state.transfers.get(id)).filter(Boolean);
       for (const rec of state.transfers.values()) if (!ended(rec.state) && !watched.has(rec.id)) { watched.add(rec.id); recs.push(rec); }
       recs.sort((a, b) => (b.created_at || '').localeCompare(a.created_at || ''));
-      clear(active).append(recs.length ? recs.map(transferCard) : h('p', { class: 'muted' }, 'No transfer started from this page yet.'));
+      fill(active, recs.length ? recs.map(transferCard) : h('p', { class: 'muted' }, 'No transfer started from this page yet.'));
     };
 
     const loadHistory = async () => {
       const r = await run(() => get('/api/transfers?limit=100'));
       if (!r) return;
-      clear(hist).append(h('p', { class: 'muted' }, `${r.count} of ${r.total} record(s)`),
+      fill(hist, h('p', { class: 'muted' }, `${r.count} of ${r.total} record(s)`),
         table(['Id', 'File', 'Mode', 'State', 'Targets', 'Size', 'Created', 'Finished', ''], r.transfers.map((t) => h('tr', { 'data-transfer': t.id, 'data-state': t.state },
           h('td', {}, h('code', {}, t.id)),
           h('td', {}, t.file.name),
@@ -129,7 +129,7 @@ export default {
     (async () => {
       const r = await run(() => get('/api/files'));
       if (r) {
-        clear(fileSel).append(r.files.map((f) => h('option', { value: f.name }, `${f.name} (${bytes(f.size)})`)));
+        fill(fileSel, r.files.map((f) => h('option', { value: f.name }, `${f.name} (${bytes(f.size)})`)));
         if (!r.files.length) fileSel.append(h('option', { value: '' }, 'no uploaded file'));
       }
     })();
