@@ -3,11 +3,13 @@ package api
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/castray/castray/host/registry"
+	"github.com/castray/castray/host/selector"
 )
 
 // StatusReport is GET /api/status: the original's fields, counting local
@@ -104,6 +106,12 @@ func (s *Server) status(c *fiber.Ctx) error { return c.JSON(s.Status()) }
 
 func (s *Server) listNodes(c *fiber.Ctx) error {
 	f := registry.Filter{Kind: registry.Kind(c.Query("kind")), ClusterID: c.Query("cluster"), State: registry.State(c.Query("state"))}
+	if f.Kind != "" && !slices.Contains(selector.Kinds, f.Kind) {
+		return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("kind %q is not a node kind (one of %v)", f.Kind, selector.Kinds))
+	}
+	if f.State != "" && !slices.Contains(selector.States, f.State) {
+		return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("state %q is not a node state (one of %v)", f.State, selector.States))
+	}
 	nodes := s.d.Registry.List(f)
 	return c.JSON(fiber.Map{"success": true, "nodes": nodes, "count": len(nodes)})
 }
