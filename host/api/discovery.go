@@ -104,7 +104,8 @@ func (s *Server) discoverExternal(c *fiber.Ctx) error {
 
 // connectDiscovered connects to every active cluster of a round (through its
 // dashboard when one was found, else its GCS) and fills the seed's
-// connected_cluster, external_nodes and error.
+// connected_cluster, external_nodes and error; success turns false when
+// every connection failed.
 func (s *Server) connectDiscovered(ctx context.Context, out *discoverResponse) {
 	var errs []string
 	for _, cl := range out.DiscoveredClusters {
@@ -142,6 +143,9 @@ func (s *Server) connectDiscovered(ctx context.Context, out *discoverResponse) {
 	if len(errs) > 0 {
 		msg := strings.Join(errs, "; ")
 		out.Error = &msg
+		// Connecting was asked and nothing connected: the round is not a
+		// success, whatever it discovered (still in the reply).
+		out.Success = out.ConnectedCluster != nil
 	}
 }
 

@@ -1,0 +1,71 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/castray/castray/host/connector"
+	"github.com/castray/castray/host/discovery"
+	"github.com/castray/castray/host/registry"
+	"github.com/castray/castray/host/store"
+)
+
+type fixedDiscovery struct{ res *discovery.Result }
+
+func (f fixedDiscovery) Discover(context.Context, discovery.Request) (*discovery.Result, error) {
+	return f.res, nil
+}
+func (f fixedDiscovery) Last() *discovery.Result { return f.res }
+
+// connections connects the addresses in ok and refuses the others.
+type connections struct{ ok map[string]bool }
+
+func (c connections) Connect(_ context.Context, address string) (connector.Cluster, bool, error) {
+	if !c.ok[address] {
+		return connector.Cluster{}, false, errors.New("connection refused")
+	}
+	return connector.Cluster{ID: "c-" + address[len(address)-4:], Address: address, State: "connected"}, true, nil
+}
+func (connections) Disconnect(string) (connector.Cluster, error) { return connector.Cluster{}, nil }
+func (connections) DisconnectAll() []connector.Cluster           { return nil }
+func (connections) Clusters() []connector.Cluster                { return nil }
+
+// A discover-and-connect round whose every connection fails says so with
+// success false and the error, and still returns what it discovered; one
+// connection out of two is a success that names the failure.
+func TestDiscoverExternalReportsFailedConnects(t *testing.T) {
+	res := &discovery.Result{ID: "r1", Clusters: []discovery.Cluster{
+		{ID: "a", DashboardURL: "http://10.0.0.1:8265", Status: "active", Sources: []string{"portscan"}},
+		{ID: "b", GCSAddress: "10.0.0.2:6379", Status: "active", Sources: []string{"tmpdir"}},
+		{ID: "old", SessionDir: "/tmp/ray/session_x", Status: "inactive", Sources: []string{"tmpdir"}},
+	}}
+	for _, tc := range []struct {
+		ok      map[string]bool
+		success bool
+		conn    string
+	}{
+		{ok: nil, success: false},
+		{ok: map[string]bool{"10.0.0.2:6379": true}, success: true, conn: "10.0.0.2:6379"},
+	} {
+		f := newFileServer(t, func(d *Deps) {
+			st, err := store.Open(filepath.Join(t.TempDir(), "castray.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			d.Registry = registry.New(st, func(string, any) {})
+			d.Discovery, d.Connections = fixedDiscovery{res}, connections{tc.ok}
+		})
+		r := f.do(t, "POST", "/api/cluster/discover-external", nil)
+		m := r.json(t)
+		errMsg, _ := m["error"].(string)
+		if r.code != 200 || m["success"] != tc.success || len(m["discovered_clusters"].([]any)) != 3 || errMsg == "" {
+			t.Errorf("ok=%v: %d %s", tc.ok, r.code, r.body)
+		}
+		if got, _ := m["connected_cluster"].(string); got != tc.conn {
+			t.Errorf("ok=%v: connected_cluster %q, want %q", tc.ok, got, tc.conn)
+		}
+	}
+}
