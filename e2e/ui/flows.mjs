@@ -125,6 +125,8 @@ const flows = {
     await until(page, 'the open details follow the node', () =>
       document.querySelector('#details-node-state .badge')?.textContent === 'dead');
     check(await page.$(`#topology .vertex[data-id="${headID}"][data-state="active"]`), 'the head stays active');
+    await until(page, 'the cluster vertex counts one alive node', (id) =>
+      document.querySelector(`#topology .vertex[data-id="${id}"]`)?.getAttribute('aria-label').includes('1/2 alive'), cluster);
     check(await page.evaluate(() => window.__noReload) === 'still the same page', 'no reload');
     await page.click('#details-close');
     await shot(page, 'topology-worker-dead');
@@ -279,6 +281,15 @@ const flows = {
     await until(page, 'the selector transfer completed', (id) => document.querySelector(`#active-transfers .transfer[data-transfer="${id}"][data-state="completed"]`), t2, LONG);
     const sel = await page.$$eval(`#active-transfers .transfer[data-transfer="${t2}"] tr[data-target]`, (r) => r.map((x) => x.dataset.target).sort());
     check(JSON.stringify(sel) === JSON.stringify([...P.local_nodes].sort()), `selector targets ${sel}`);
+    // Cancel: a transfer to the Ray head (a Ray job, which takes seconds to
+    // start) cancelled from its card as soon as it is listed.
+    await page.fill('#tr-selector', '{"kind": "ray-node"}');
+    await page.click('#tr-start');
+    await until(page, 'a third transfer', (ids) => [...document.querySelectorAll('#active-transfers .transfer')].some((c) => !ids.includes(c.dataset.transfer)), [t1, t2]);
+    const t3 = await page.$$eval('#active-transfers .transfer', (c, ids) => c.map((x) => x.dataset.transfer).find((x) => !ids.includes(x)), [t1, t2]);
+    await page.click(`#active-transfers .transfer[data-transfer="${t3}"] button.danger`);
+    await until(page, 'the transfer cancelled', (id) => document.querySelector(`#active-transfers .transfer[data-transfer="${id}"][data-state="cancelled"]`), t3, LONG);
+    check((await api('GET', '/api/transfers/' + t3)).transfer.state === 'cancelled', 'the daemon recorded the cancel');
     await until(page, 'both in the history', (ids) => ids.every((id) => document.querySelector(`#history-table tr[data-transfer="${id}"][data-state="completed"]`)), [t1, t2]);
     await shot(page, 'transfers');
     await page.click(`#history-table tr[data-transfer="${t1}"] button`);

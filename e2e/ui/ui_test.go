@@ -22,7 +22,7 @@ import (
 
 func TestMain(m *testing.M) {
 	os.Exit(daemontest.Main(m, map[string]string{
-		"castray": daemontest.Castray,
+		"castray":                                        daemontest.Castray,
 		daemontest.Plugin("transfer", "local"):           "./plugins/transfer/local",
 		daemontest.Plugin("transfer", "ray"):             "./plugins/transfer/ray",
 		daemontest.Plugin("discovery", "tmpdir"):         "./plugins/discovery/tmpdir",

@@ -42,9 +42,11 @@ function apply(ev) {
       break;
     case 'node_added': case 'node_updated': case 'node_dead':
       state.nodes.set(d.id, d);
+      if (d.kind === 'ray-node') clustersSoon();
       break;
     case 'node_removed':
       state.nodes.delete(d.id);
+      if (d.kind === 'ray-node') clustersSoon();
       break;
     case 'plugin_state': {
       const i = state.plugins.findIndex((p) => p.name === d.name);
@@ -98,6 +100,14 @@ export async function refreshClusters() {
   } catch (e) {
     console.warn('clusters refresh failed:', e.message);
   }
+}
+
+// clustersSoon refreshes the cluster list (its node counts) once after a
+// burst of Ray node events.
+let clustersTimer = null;
+function clustersSoon() {
+  clearTimeout(clustersTimer);
+  clustersTimer = setTimeout(refreshClusters, 300);
 }
 
 let ws = null;

@@ -17,10 +17,13 @@ function resTable(n) {
 export function showNode(id, focus = true) {
   const n = state.nodes.get(id);
   if (!n) return;
-  showDetails(n.name || n.id, [
+  const title = n.kind === 'ray-node' ? `Ray ${n.is_head ? 'head' : 'worker'} node ${n.id.split(':').pop().slice(0, 8)}`
+    : n.kind === 'ray-actor' ? `Actor ${n.name || (n.labels && n.labels.class_name) || ''}` : `Local node ${n.id}`;
+  showDetails(title, [
     ['Id', h('code', { id: 'details-node-id' }, n.id)],
     ['Kind', n.kind],
     ['State', h('span', { id: 'details-node-state' }, badge(n.state))],
+    ['Name', n.name],
     ['Cluster', n.cluster_id],
     ['Head', n.is_head ? 'yes' : ''],
     ['Hostname', n.hostname],
