@@ -91,6 +91,11 @@ type ExternalCluster struct {
 	// AuthToken is the Ray auth token for token-protected clusters. Default
 	// "": RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, then ~/.ray/auth_token.
 	AuthToken string `koanf:"auth_token" json:"auth_token"`
+	// ScanAllow lists what a discovery request may name in its hosts
+	// scope: IP addresses, CIDR blocks and host names (matched as written,
+	// never resolved). Empty (default): this machine only (loopback, its
+	// interface addresses, localhost and its host name).
+	ScanAllow []string `koanf:"scan_allow" json:"scan_allow"`
 }
 
 // FileTransfer configures file transfers.

@@ -85,7 +85,10 @@ func (s *Server) discoverExternal(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	res, err := s.d.Discovery.Discover(ctx, req.Request)
+	var scope *discovery.ScopeError
 	switch {
+	case errors.As(err, &scope) && scope.Forbidden:
+		return fiber.NewError(fiber.StatusForbidden, err.Error())
 	case errors.Is(err, discovery.ErrNoPlugins):
 		return fiber.NewError(fiber.StatusServiceUnavailable, err.Error()+": enable one in the configuration (plugin \"<name>\" { enabled = true })")
 	case err != nil:

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/castray/castray/host/connector"
 	"github.com/castray/castray/host/discovery"
 	"github.com/castray/castray/host/registry"
 	"github.com/castray/castray/host/store"
+	"github.com/castray/castray/sdk"
 )
 
 type fixedDiscovery struct{ res *discovery.Result }
@@ -69,3 +71,36 @@ func TestDiscoverExternalReportsFailedConnects(t *testing.T) {
 		}
 	}
 }
+
+// A scope the manager refuses is a 400 when malformed and a 403 when
+// outside the allowlist, with the manager's words.
+func TestDiscoverExternalScopeErrors(t *testing.T) {
+	allow, err := discovery.ParseScope("external_cluster.scan_allow", []string{"127.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFileServer(t, func(d *Deps) {
+		d.Discovery = discovery.New(discovery.Options{Plugins: noDiscoverers{}, Scope: allow})
+	})
+	for body, want := range map[string]struct {
+		code int
+		says string
+	}{
+		`{"hosts": ["999.1.1.1"]}`:         {400, `"999.1.1.1" is not an IP address`},
+		`{"ports": [70000]}`:               {400, "70000 is not a port"},
+		`{"hosts": ["10.0.0.1"]}`:          {403, "10.0.0.1 is outside external_cluster.scan_allow"},
+		`{"hosts": ["127.0.0.1"]}`:         {503, "no discovery plugin"},
+		`{"hosts": ["127.0.0.1/8"]}`:       {400, "did you mean 127.0.0.0/8"},
+		`{"hosts": ["a"], "HOSTS": ["b"]}`: {400, `"HOSTS"`},
+	} {
+		r := f.do(t, "POST", "/api/cluster/discover-external", []byte(body), "Content-Type", "application/json")
+		if msg := r.errorMessage(t); r.code != want.code || !strings.Contains(msg, want.says) {
+			t.Errorf("%s: %d %q, want %d saying %q", body, r.code, msg, want.code, want.says)
+		}
+	}
+}
+
+// noDiscoverers gives a discovery manager no plugins.
+type noDiscoverers struct{}
+
+func (noDiscoverers) Discoverers() map[string]sdk.Discoverer { return nil }

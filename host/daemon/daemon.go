@@ -168,10 +168,16 @@ func (d *Daemon) build() error {
 	if a := cfg.RayCluster.Address; a != "" && a != "auto" {
 		known = append(known, a)
 	}
+	scope := discovery.ThisMachine("external_cluster.scan_allow (default: this machine)")
+	if allow := cfg.ExternalCluster.ScanAllow; len(allow) > 0 {
+		if scope, err = discovery.ParseScope("external_cluster.scan_allow", allow); err != nil {
+			return err
+		}
+	}
 	d.discovery = discovery.New(discovery.Options{
 		Plugins: d.plugins, Emit: d.bus.Publish, Log: log.Named("discovery"),
 		Timeout: config.Seconds(cfg.ExternalCluster.ConnectionTimeout), Addresses: known,
-		OnRound: d.metrics.Round,
+		Scope: scope, OnRound: d.metrics.Round,
 	})
 	if err := d.metrics.Watch(metrics.Sources{
 		Clusters:        d.connector.Clusters,

@@ -36,6 +36,10 @@ type Options struct {
 	ProbeTimeout time.Duration
 	// Addresses already known (e.g. RAY_ADDRESS), passed to plugins.
 	Addresses []string
+	// Scope is the allowlist of the hosts a request may name (nil: any
+	// well-formed host). Requests are always checked for well-formed hosts
+	// and ports.
+	Scope *Scope
 	// OnRound, optional, is told how every Discover call ended: its result,
 	// or the error that kept the round from running (metrics).
 	OnRound func(*Result, error)
@@ -129,6 +133,9 @@ func (m *Manager) Discover(ctx context.Context, req Request) (*Result, error) {
 }
 
 func (m *Manager) discover(ctx context.Context, req Request) (*Result, error) {
+	if err := m.opts.Scope.Check(req); err != nil {
+		return nil, err
+	}
 	select {
 	case m.round <- struct{}{}:
 		defer func() { <-m.round }()
