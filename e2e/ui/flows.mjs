@@ -112,6 +112,8 @@ const flows = {
     check(await page.$('#topology .vertex[data-kind="daemon"]'), 'the daemon vertex');
     for (const n of P.local_nodes) check(await page.$(`#topology .vertex[data-id="${n}"]`), `local node ${n} in the topology`);
     check((await page.$$('#topology .vertex[data-kind="ray-node"]')).length === 2, 'exactly two Ray nodes');
+    const actor = `#topology .vertex[data-kind="ray-actor"][data-host="${workerID}"]`;
+    await until(page, 'the actor under the worker', (sel) => document.querySelector(sel)?.getAttribute('aria-label').includes('ui_demo_actor'), actor);
     await page.click(`#topology .vertex[data-id="${workerID}"]`);
     await until(page, 'the worker\'s details', (id) => !document.getElementById('details').hidden &&
       document.getElementById('details-node-id')?.textContent === id, workerID);
@@ -125,11 +127,19 @@ const flows = {
     await until(page, 'the open details follow the node', () =>
       document.querySelector('#details-node-state .badge')?.textContent === 'dead');
     check(await page.$(`#topology .vertex[data-id="${headID}"][data-state="active"]`), 'the head stays active');
+    await until(page, 'the worker\'s actor gone from the topology', (sel) => !document.querySelector(sel), actor, LONG);
     await until(page, 'the cluster vertex counts one alive node', (id) =>
       document.querySelector(`#topology .vertex[data-id="${id}"]`)?.getAttribute('aria-label').includes('1/2 alive'), cluster);
     check(await page.evaluate(() => window.__noReload) === 'still the same page', 'no reload');
     await page.click('#details-close');
     await shot(page, 'topology-worker-dead');
+    // Keyboard: focus the head's vertex, Enter opens its details, Escape
+    // closes them and gives the focus back.
+    await page.focus(`#topology .vertex[data-id="${headID}"]`);
+    await page.keyboard.press('Enter');
+    await until(page, 'the head\'s details by keyboard', (id) => document.getElementById('details-node-id')?.textContent === id, headID);
+    await page.keyboard.press('Escape');
+    check(await page.evaluate((id) => document.activeElement?.dataset?.id === id && document.getElementById('details').hidden, headID), 'Escape closes and refocuses the vertex');
 
     await go(page, 'files');
     const a = randomBytes(3 << 20), bName = 'ui-dropped.bin';

@@ -195,6 +195,13 @@ func startLive(t *testing.T) *liveEnv {
 	if e.raylet == 0 {
 		t.Fatal("the worker's raylet is not among the cluster's processes")
 	}
+	// A named detached actor pinned to the worker: it shows in the topology
+	// under its node, and dies with it.
+	cmd := exec.Command(filepath.Join(filepath.Dir(c.RayBin), "python"), "-c", fmt.Sprintf(actorScript, e.worker.NodeID))
+	cmd.Dir, cmd.Env = c.TempDir, c.Env()
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "pong") {
+		t.Fatalf("starting the actor: %v\n%s", err, out)
+	}
 	e.d = daemontest.Start(t, daemontest.Options{
 		Config: fmt.Sprintf(`
 ray_cluster {
@@ -226,6 +233,21 @@ plugin "dashboard-scan" {
 	e.d.WaitPluginsHealthy("local", "ray", "tmpdir", "dashboard-scan")
 	return e
 }
+
+// actorScript starts the detached actor ui_demo_actor on the node whose id
+// (hex) it is given.
+const actorScript = `
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+ray.init(address="auto", namespace="castray-ui-e2e")
+@ray.remote(num_cpus=0)
+class DemoWorker:
+    def ping(self):
+        return "pong"
+a = DemoWorker.options(name="ui_demo_actor", lifetime="detached",
+    scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=%q, soft=False)).remote()
+print(ray.get(a.ping.remote()))
+`
 
 // TestUI runs every flow against one daemon and one live two-node Ray
 // cluster, in order: the main flow connects the cluster and kills its

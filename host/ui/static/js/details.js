@@ -21,6 +21,12 @@ export function showDetails(title, fields, extra, focus = true) {
 // hideDetails closes the panel and gives the focus back to what opened it.
 export function hideDetails() {
   document.getElementById('details').hidden = true;
-  if (opener && opener.isConnected) opener.focus();
+  // The page may have redrawn what opened the panel (the topology does on
+  // every node event): then the element with the same data-id gets the focus.
+  let back = opener;
+  if (back && !back.isConnected && back.dataset && back.dataset.id) {
+    back = document.querySelector(`[data-id="${CSS.escape(back.dataset.id)}"]`);
+  }
+  if (back && back.isConnected) back.focus();
   opener = null;
 }

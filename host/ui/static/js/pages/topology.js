@@ -76,7 +76,7 @@ function layout() {
       vertices.push({ kind: v.n.kind, id: v.n.id, state: v.n.state, x: X.node, y, label: nodeLabel(v.n), sub: shortRes(v.n), node: v.n });
       kids.push(y);
       for (const p of actorPos) {
-        vertices.push({ kind: 'ray-actor', id: p.a.id, state: p.a.state, x: X.actor, y: p.y, label: nodeLabel(p.a), sub: (p.a.labels && p.a.labels.class_name) || '', node: p.a });
+        vertices.push({ kind: 'ray-actor', id: p.a.id, state: p.a.state, x: X.actor, y: p.y, label: nodeLabel(p.a), sub: (p.a.labels && p.a.labels.class_name) || '', node: p.a, host: v.n.id });
         edges.push([X.node, y, X.actor, p.y]);
       }
     }
@@ -138,7 +138,7 @@ function draw(svg, selected) {
     const label = `${v.kind} ${v.label}, ${v.state}${v.sub ? ', ' + v.sub : ''}`;
     const el = h('svg:g', {
       class: `vertex kind-${v.kind} state-${v.state}${v.id === selected ? ' selected' : ''}`,
-      'data-id': v.id, 'data-kind': v.kind, 'data-state': v.state,
+      'data-id': v.id, 'data-kind': v.kind, 'data-state': v.state, 'data-host': v.host || null,
       tabindex: 0, role: 'button', 'aria-label': label,
     },
     h('svg:title', {}, v.id),
