@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -177,6 +178,32 @@ func TestWSProtocolToken(t *testing.T) {
 	} {
 		if got := wsProtocolToken(tc.header, "abc"); got != tc.want {
 			t.Errorf("wsProtocolToken(%q) = %v, want %v", tc.header, got, tc.want)
+		}
+	}
+}
+
+// The web UI's assets are served without the token (they hold no data);
+// everything else still needs it.
+func TestUIOpenAPIClosed(t *testing.T) {
+	srv := New(Deps{Registry: registry.New(nil, nil), Plugins: wsAuthPlugins{}, Bus: events.NewBus(), Log: hclog.NewNullLogger(),
+		BodyLimit: 1 << 10, Version: "test", Token: "tok"})
+	for path, want := range map[string]int{
+		"/":               http.StatusFound,
+		"/ui":             http.StatusOK,
+		"/ui/js/main.js":  http.StatusOK,
+		"/ui/config.json": http.StatusOK,
+		"/api/status":     http.StatusUnauthorized,
+		"/api/nodes":      http.StatusUnauthorized,
+		"/metrics":        http.StatusUnauthorized,
+		"/uix":            http.StatusUnauthorized,
+	} {
+		resp, err := srv.App().Test(httptest.NewRequest(http.MethodGet, path, nil), -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s without a token: %d, want %d", path, resp.StatusCode, want)
 		}
 	}
 }
