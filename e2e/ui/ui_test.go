@@ -117,6 +117,7 @@ func (b browser) run(t *testing.T, flow, url, token string, params any) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), flowTimeout)
 	defer cancel()
+	traffic := filepath.Join(t.TempDir(), "traffic.jsonl")
 	cmd := exec.CommandContext(ctx, b.node, "flows.mjs", flow)
 	cmd.Dir = b.dir
 	cmd.Env = append(os.Environ(),
@@ -125,6 +126,7 @@ func (b browser) run(t *testing.T, flow, url, token string, params any) {
 		"CASTRAY_UI_ARTIFACTS="+b.artifacts,
 		"CASTRAY_CHROMIUM="+b.chromium,
 		"CASTRAY_UI_PARAMS="+string(p),
+		"CASTRAY_UI_TRAFFIC="+traffic,
 	)
 	// Its own process group, so that a timeout also ends the browser.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -138,7 +140,15 @@ func (b browser) run(t *testing.T, flow, url, token string, params any) {
 	if err != nil {
 		t.Fatalf("flow %s: %v (screenshots in %s)", flow, err, b.artifacts)
 	}
+	if checkTraffic != nil {
+		checkTraffic(t, traffic)
+	}
 }
+
+// checkTraffic, when set, checks the page's API responses that a flow
+// recorded (one JSON object a line: method, url, status, headers, body in
+// base64).
+var checkTraffic func(t *testing.T, path string)
 
 // liveEnv is the daemon and the two-node Ray cluster the flows share.
 type liveEnv struct {

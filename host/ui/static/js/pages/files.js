@@ -12,10 +12,12 @@ export default {
   render(view) {
     const list = h('div', {});
     const uploads = h('ul', { class: 'uploads', id: 'uploads', 'aria-live': 'polite' });
-    const input = h('input', { type: 'file', id: 'file-input', multiple: true });
+    // The native input stays in the tab order (visually hidden); its label
+    // is the visible button and shows the focus ring.
+    const input = h('input', { type: 'file', id: 'file-input', class: 'visually-hidden', multiple: true });
     const zone = h('div', { class: 'dropzone', id: 'dropzone' },
-      h('p', {}, 'Drop files here to upload them, or '),
-      h('label', { for: 'file-input', class: 'button' }, 'choose files…'), ' ', input);
+      h('p', {}, 'Drop files here to upload them, or'),
+      input, h('label', { for: 'file-input', class: 'button' }, 'Choose files…'));
 
     const reload = async () => {
       const r = await run(() => get('/api/files'));
