@@ -61,6 +61,7 @@ $(CHROMIUM):
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 $(UI_E2E)/node_modules/.stamp: $(UI_E2E)/package.json $(UI_E2E)/package-lock.json
+	@command -v npm >/dev/null || { echo "ui-deps: npm and Node.js >= 20 are needed (playwright-core's minimum)"; exit 1; }
 	cd $(UI_E2E) && npm ci --no-audit --no-fund
 	touch $@
 
