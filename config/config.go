@@ -69,6 +69,14 @@ type WebServer struct {
 	APIToken string `koanf:"api_token" json:"api_token"`
 	// BodyLimit caps JSON request bodies, in bytes. Default 4 MiB, > 0.
 	BodyLimit int64 `koanf:"body_limit" json:"body_limit"`
+	// AllowedHosts are host names the Host header may carry besides
+	// localhost, 127.0.0.1, ::1 and Host ("*": any). With Host a wildcard
+	// (0.0.0.0, ::) and this empty, any Host is accepted (the API token
+	// protects an exposed daemon).
+	AllowedHosts []string `koanf:"allowed_hosts" json:"allowed_hosts"`
+	// AllowedOrigins are origins ("https://ops.example.com") besides the
+	// daemon's own whose pages may change anything or open /ws.
+	AllowedOrigins []string `koanf:"allowed_origins" json:"allowed_origins"`
 }
 
 // ExternalCluster configures discovery of clusters the daemon did not start.

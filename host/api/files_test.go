@@ -21,6 +21,7 @@ import (
 	"net/textproto"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -154,7 +155,11 @@ func (fs *fileServer) do(t *testing.T, method, path string, body []byte, header 
 	t.Helper()
 	c := fs.dial(t)
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n", method, path)
+	host := "test"
+	if i := slices.Index(header, "Host"); i >= 0 && i%2 == 0 && i+1 < len(header) {
+		host, header = header[i+1], slices.Delete(slices.Clone(header), i, i+2)
+	}
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, path, host)
 	for i := 0; i+1 < len(header); i += 2 {
 		fmt.Fprintf(&b, "%s: %s\r\n", header[i], header[i+1])
 	}

@@ -52,6 +52,9 @@ type Deps struct {
 	// Token, when set, is required as "Authorization: Bearer <token>" on
 	// every route but /healthz.
 	Token string
+	// Guard refuses foreign Host headers and cross-origin requests
+	// (guard.go).
+	Guard BrowserGuard
 	// InboxRoot holds the local nodes' inbox folders.
 	InboxRoot string
 	// Files is the upload store, the sources of transfers. Without it the
@@ -145,6 +148,7 @@ func (s *Server) routes() {
 	if s.d.Metrics != nil {
 		a.Use(s.observe)
 	}
+	a.Use(s.guard)
 	a.Get("/healthz", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"status": "ok", "version": s.d.Version})
 	})
@@ -341,8 +345,10 @@ func decodeJSON(c *fiber.Ctx, v any) error {
 	if len(body) == 0 {
 		return fiber.NewError(fiber.StatusBadRequest, "a JSON body is required")
 	}
-	if ct := string(c.Request().Header.ContentType()); ct != "" && !strings.HasPrefix(ct, fiber.MIMEApplicationJSON) {
-		return fiber.NewError(fiber.StatusUnsupportedMediaType, fmt.Sprintf("content type %q: send application/json", ct))
+	// A JSON body must say so: the types a page may send cross-site
+	// without asking (text/plain, forms) are refused, and so is none.
+	if ct := string(c.Request().Header.ContentType()); !strings.HasPrefix(ct, fiber.MIMEApplicationJSON) {
+		return fiber.NewError(fiber.StatusUnsupportedMediaType, fmt.Sprintf("content type %q: send the JSON body as application/json", ct))
 	}
 	if err := strictUnmarshal(body, v); err != nil {
 		return fiber.NewError(fiber.StatusBadRequest, "invalid JSON body: "+err.Error())

@@ -10,7 +10,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -204,8 +206,28 @@ func (d *Daemon) build() error {
 		Messages:      d.messages,
 		Distributions: d.distributions,
 		Metrics:       d.metrics,
+		Guard:         browserGuard(cfg.WebServer),
 	})
 	return nil
+}
+
+// browserGuard is the API's Host and Origin policy: this machine's loopback
+// names and the listen address, plus web_server.allowed_hosts; any Host
+// when listening on every interface with no allowed_hosts, or with "*".
+func browserGuard(ws config.WebServer) api.BrowserGuard {
+	g := api.BrowserGuard{Origins: ws.AllowedOrigins}
+	if slices.Contains(ws.AllowedHosts, "*") {
+		return g
+	}
+	if ip := net.ParseIP(ws.Host); ip != nil && ip.IsUnspecified() && len(ws.AllowedHosts) == 0 {
+		return g
+	}
+	for _, h := range append(append(slices.Clone(api.LoopbackHosts), ws.Host), ws.AllowedHosts...) {
+		if h = strings.ToLower(strings.Trim(h, "[]")); h != "" && !slices.Contains(g.Hosts, h) {
+			g.Hosts = append(g.Hosts, h)
+		}
+	}
+	return g
 }
 
 // demoKey marks, in the store's meta bucket, that the demo nodes were
