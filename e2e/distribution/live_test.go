@@ -31,13 +31,14 @@ type daemon struct {
 	t *testing.T
 }
 
-// startDaemon runs castray serve with only the two transfer plugins and
-// the HCL config, waits for its ray plugin, and stops it (SIGTERM) when the
-// test ends.
-func startDaemon(t *testing.T, config string) *daemon {
+// startDaemon runs castray serve on dataDir ("": a new one) with only the
+// two transfer plugins and the HCL config, waits for its ray plugin, and
+// stops it (SIGTERM) when the test ends.
+func startDaemon(t *testing.T, config, dataDir string) *daemon {
 	t.Helper()
 	d := daemontest.Start(t, daemontest.Options{
 		Config:  config,
+		DataDir: dataDir,
 		Plugins: []string{daemontest.Plugin("transfer", "local"), daemontest.Plugin("transfer", "ray")},
 	})
 	d.WaitPluginsHealthy("ray")
@@ -169,7 +170,7 @@ func TestDistributionReachesNodesThatJoinLater(t *testing.T) {
 		cleanFolder(n)
 	}
 
-	d := startDaemon(t, fmt.Sprintf(`
+	config := fmt.Sprintf(`
 ray_cluster {
   address           = %q
   create_demo_nodes = false
@@ -184,7 +185,8 @@ plugin "ray" {
     auth_token = %q
   }
 }
-`, c.DashboardURL, c.Token, c.Token))
+`, c.DashboardURL, c.Token, c.Token)
+	d := startDaemon(t, config, "")
 	eventually(t, 60*time.Second, "the daemon to list 2 active Ray nodes", func() bool {
 		var resp struct {
 			Nodes []struct{ State string } `json:"nodes"`
@@ -260,6 +262,22 @@ plugin "ray" {
 	}
 	if s := shaFile(t, filepath.Join(folder(third), name)); s != want {
 		t.Errorf("new node %s holds sha256 %s, want %s", third, s, want)
+	}
+
+	// The distribution survives a daemon killed without warning: a new one
+	// on the same data dir keeps it and knows every node holds the file,
+	// without delivering it again.
+	delivered := map[string]string{}
+	for _, n := range got.Nodes {
+		delivered[n.NodeID] = n.TransferID
+	}
+	_ = d.Kill9() // its error is the exit status "signal: killed"
+	d = startDaemon(t, config, d.DataDir())
+	got = d.waitPresent(id, append(slices.Clone(first), third))
+	for _, n := range got.Nodes {
+		if n.TransferID != delivered[n.NodeID] || n.SHA256 != want {
+			t.Errorf("after the restart %+v: want present through transfer %s with sha256 %s", n, delivered[n.NodeID], want)
+		}
 	}
 
 	// Stopping it keeps the files and frees the upload.

@@ -96,6 +96,11 @@ type NodeStatus struct {
 	NextRetryAt time.Time `json:"next_retry_at,omitzero"`
 	DeliveredAt time.Time `json:"delivered_at,omitzero"`
 	UpdatedAt   time.Time `json:"updated_at"`
+
+	// leftLive is set when the registry removed the node while this daemon
+	// ran (node_removed); not saved: a node that is simply not listed yet
+	// after a restart (its cluster reconnecting) is not one that left.
+	leftLive bool
 }
 
 // Counts summarises the node statuses.

@@ -529,6 +529,23 @@ func TestRestartReloadsAndReconciles(t *testing.T) {
 	if got, _ := third.Get(d.ID); !got.Satisfied || got.Counts.Present != 2 {
 		t.Fatalf("saved state: %+v", got)
 	}
+
+	// A restart before the cluster reconnects: its nodes are not listed at
+	// the first reconcile, then reappear. Not listed is not removed: they
+	// keep present and nothing is sent again.
+	h.nodes.remove("ray:c:a")
+	h.nodes.remove("ray:c:b")
+	h.svc = third
+	third.Reconcile()
+	if a := nodeStatus(t, h.get(t, d.ID), "ray:c:a"); a.Status != StatusPresent || a.NodeState != NodeStateRemoved {
+		t.Fatalf("a before its cluster reconnected: %+v", a)
+	}
+	h.nodes.set("ray:c:a", registry.KindRayNode, registry.StateActive)
+	h.nodes.set("ray:c:b", registry.KindRayNode, registry.StateActive)
+	third.Reconcile()
+	if got := h.get(t, d.ID); !got.Satisfied || got.Counts.Present != 2 || h.tr.startCount() != 1 {
+		t.Fatalf("after the cluster reconnected: %+v, %d starts", got, h.tr.startCount())
+	}
 }
 
 func TestDeleteStops(t *testing.T) {

@@ -21,9 +21,12 @@
 // node_dead event of the registry and at the end of every transfer (both
 // read from the event bus, bursts coalesced into one round), on every tick
 // of Options.Ticks (the daemon uses external_cluster.sync_interval), and
-// once at Start. A node that is added again (node_added for a node that was
-// present) gets the file again, since nothing tells what it kept; a node
-// that only was inactive and comes back keeps "present". When the upload
+// once at Start. A node that is added again after the registry removed it
+// while this daemon ran (node_removed, then node_added) gets the file
+// again, since nothing tells what it kept; a node that only was inactive
+// and comes back keeps "present", and so do the nodes that reappear after
+// a daemon restart as their clusters reconnect (not listed is not removed:
+// a Ray node id names one raylet run, so the same id is the same node). When the upload
 // store's file changes (same name, new content), present nodes become
 // pending and get the new content.
 //

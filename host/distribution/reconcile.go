@@ -327,8 +327,8 @@ func (r *round) step(d *Distribution) bool {
 			e = &NodeStatus{NodeID: id, Status: StatusPending}
 			entries[id] = e
 		}
-		cameBack := e.NodeState == NodeStateRemoved || r.removed[id]
-		e.NodeState = string(n.State)
+		cameBack := e.leftLive || r.removed[id]
+		e.NodeState, e.leftLive = string(n.State), false
 		if e.Status == StatusPresent {
 			switch {
 			case cameBack:
@@ -356,6 +356,7 @@ func (r *round) step(d *Distribution) bool {
 			e.NodeState = string(n.State)
 		} else {
 			e.NodeState = NodeStateRemoved
+			e.leftLive = e.leftLive || r.removed[id]
 		}
 		if e.Status == StatusPending || e.Status == StatusFailed {
 			delete(entries, id)
