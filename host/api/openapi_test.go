@@ -4,8 +4,9 @@ package api
 // loads and validates as OpenAPI 3.1 with kin-openapi (every $ref resolves,
 // every example matches its schema, every path parameter is declared), every
 // API route the server registers (the web UI's are not API) is documented
-// and every documented operation is routed, every operation is summarised and answered (401 where the
-// token is required), and every event type of host/events is listed.
+// and every documented operation is routed, every operation is summarised
+// and answered (401 where the token is required), and every event type of
+// host/events is listed.
 //
 // Responses are checked against the document by host/api/openapitest, which
 // the e2e suites route all their traffic through; it cannot be imported
