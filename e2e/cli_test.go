@@ -22,8 +22,9 @@ func castrayCLI(t *testing.T, d *daemon, args ...string) (code int, stdout, stde
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	// host:port without a scheme, through the environment.
-	cmd.Env = append(cmd.Env, "CASTRAY_ADDR="+strings.TrimPrefix(d.URL, "http://"))
+	// host:port without a scheme, through the environment; the proxy checks
+	// the answers the CLI gets against the API document.
+	cmd.Env = append(cmd.Env, "CASTRAY_ADDR="+strings.TrimPrefix(d.proxyURL(), "http://"))
 	if d.Token != "" {
 		cmd.Env = append(cmd.Env, "CASTRAY_TOKEN="+d.Token)
 	}

@@ -215,7 +215,7 @@ func TestConnectByDashboardBareAndGCS(t *testing.T) {
 	// The CLI: connect (already connected), nodes, disconnect.
 	cli := func(args ...string) string {
 		t.Helper()
-		out, err := exec.Command(filepath.Join(binDir, "castray"), append(args, "--addr", d.URL)...).CombinedOutput()
+		out, err := exec.Command(filepath.Join(binDir, "castray"), append(args, "--addr", d.proxyURL())...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("castray %v: %v\n%s", args, err, out)
 		}

@@ -20,7 +20,7 @@ func TestPluginsLoadedAndHealthy(t *testing.T) {
 	if !ok || local.Kind != "transfer" || local.State != "healthy" || !processAlive(local.PID) {
 		t.Fatalf("local plugin: %+v (present %v)", local, ok)
 	}
-	out, err := exec.Command(filepath.Join(binDir, "castray"), "plugins", "--addr", d.URL).CombinedOutput()
+	out, err := exec.Command(filepath.Join(binDir, "castray"), "plugins", "--addr", d.proxyURL()).CombinedOutput()
 	if err != nil {
 		t.Fatalf("castray plugins: %v\n%s", err, out)
 	}

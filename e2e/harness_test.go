@@ -53,6 +53,7 @@ type daemon struct {
 	// when it ends (api.Observe checks what does not go through it).
 	client  *http.Client
 	api     *openapitest.Transport
+	proxy   string // proxyURL's, once started
 	cmd     *exec.Cmd
 	URL     string
 	DataDir string
@@ -126,6 +127,16 @@ func startDaemonProcess(t testing.TB, o daemonOpts) *daemon {
 		}
 	})
 	return d
+}
+
+// proxyURL is the base URL of a reverse proxy to the daemon for the CLI
+// binary: the answers it gets are checked against the document like
+// d.client's (openapitest.Proxy).
+func (d *daemon) proxyURL() string {
+	if d.proxy == "" {
+		d.proxy = openapitest.Proxy(d.t, d.URL, d.api)
+	}
+	return d.proxy
 }
 
 // cleanEnv is the test's environment without CastRay or Ray settings that

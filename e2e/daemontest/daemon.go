@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -273,52 +270,12 @@ func (d *Daemon) API() *openapitest.Transport { return d.api }
 
 // ProxyURL is the base URL of a reverse proxy to the daemon, started on
 // first use and closed when the test ends, for clients the test does not
-// drive request by request (a browser): every answer it passes on for a path
-// of the API (/api/..., /ws, /healthz, /metrics, and any other path the
-// document lists) is checked against host/api/openapi.yaml like Client's.
-// Other paths (the web UI's files) pass unchecked. WebSocket upgrades and
-// streamed answers pass through as they come.
+// drive request by request (a browser, the CLI binary): every answer it
+// passes on for a path of the API is checked against host/api/openapi.yaml
+// like Client's (openapitest.Proxy).
 func (d *Daemon) ProxyURL() string {
-	d.proxyOnce.Do(func() {
-		target, err := url.Parse(d.url)
-		if err != nil {
-			d.T.Fatal(err)
-		}
-		rp := httputil.NewSingleHostReverseProxy(target)
-		rp.Transport = apiOnly{api: d.api}
-		rp.FlushInterval = -1
-		srv := httptest.NewServer(rp)
-		d.T.Cleanup(func() {
-			// A WebSocket still open (a browser left running) must not
-			// hold the test: Close waits for its handler.
-			srv.CloseClientConnections()
-			closed := make(chan struct{})
-			go func() { srv.Close(); close(closed) }()
-			select {
-			case <-closed:
-			case <-time.After(10 * time.Second):
-			}
-		})
-		d.proxyURL = srv.URL
-	})
+	d.proxyOnce.Do(func() { d.proxyURL = openapitest.Proxy(d.T, d.url, d.api) })
 	return d.proxyURL
-}
-
-// apiOnly checks the answers for the API's paths with api and passes the
-// others through unchecked.
-type apiOnly struct{ api *openapitest.Transport }
-
-func (a apiOnly) RoundTrip(req *http.Request) (*http.Response, error) {
-	p := req.URL.Path
-	if strings.HasPrefix(p, "/api/") || p == "/ws" || p == "/healthz" || p == "/metrics" {
-		return a.api.RoundTrip(req)
-	}
-	if s, err := openapitest.Load(); err == nil {
-		if _, _, ok := s.Operation(req); ok {
-			return a.api.RoundTrip(req)
-		}
-	}
-	return http.DefaultTransport.RoundTrip(req)
 }
 
 // URL is the daemon's base URL, http://127.0.0.1:<port>.

@@ -275,3 +275,34 @@ func TestEveryJSONResponseSchemaCompiles(t *testing.T) {
 		t.Errorf("compiled %d schemas; the document has more", n)
 	}
 }
+
+// The proxy checks the API's answers it passes on, leaves the others alone,
+// and the client gets every answer unchanged.
+func TestProxyChecksTheAPIOnly(t *testing.T) {
+	srv := fakeDaemon(t, map[string]answer{
+		"GET /api/status": {200, "application/json", `{"surprise": true}`, nil},
+		"GET /healthz":    {200, "application/json", `{"status": "ok", "version": "1"}`, nil},
+		"GET /ui/app.js":  {200, "text/javascript", "console.log(1)", nil},
+	})
+	ftb := &fakeTB{}
+	tr := Watch(ftb, nil)
+	proxy := Proxy(ftb, srv.URL, tr)
+	for _, p := range []string{"/api/status", "/healthz", "/ui/app.js"} {
+		resp, err := http.Get(proxy + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || len(body) == 0 {
+			t.Errorf("%s through the proxy: %d %q", p, resp.StatusCode, body)
+		}
+	}
+	for i := len(ftb.cleanups) - 1; i >= 0; i-- {
+		ftb.cleanups[i]()
+	}
+	ms := tr.Mismatches()
+	if tr.Checked() != 2 || len(ms) != 1 || ms[0].URL != "/api/status" {
+		t.Errorf("checked %d, mismatches %v; want /api/status's alone of 2", tr.Checked(), ms)
+	}
+}
