@@ -293,6 +293,39 @@ func TestTokenRequiredWhenExposed(t *testing.T) {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
 	resp.Body.Close()
+
+	// The token is kept (mode 0600): a restart on the data dir keeps it and
+	// prints nothing new.
+	if fi, err := os.Stat(filepath.Join(d.DataDir, "api_token")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("kept token file: %v %v", fi, err)
+	}
+	d.stop(syscall.SIGTERM)
+	d = startDaemon(t, daemonOpts{host: "0.0.0.0", dataDir: d.DataDir})
+	if strings.Contains(d.Stdout.String(), "Generated API token") {
+		t.Fatalf("a restart generated a new token:\n%s", d.Stdout)
+	}
+	d.Token = m[1]
+	if code := d.do("GET", "/api/status", nil, nil); code != 200 {
+		t.Fatalf("the kept token after a restart: %d", code)
+	}
+	// Rotation: the new token works at once and after a restart, the old
+	// one no longer.
+	var rotated struct{ Token string }
+	if code := d.do("POST", "/api/token/rotate", nil, &rotated); code != 200 || len(rotated.Token) != 48 || rotated.Token == m[1] {
+		t.Fatalf("rotate: %d %q", code, rotated.Token)
+	}
+	if code := d.do("GET", "/api/status", nil, nil); code != 401 {
+		t.Fatalf("the old token after rotation: %d, want 401", code)
+	}
+	if strings.Contains(d.Stderr.String(), rotated.Token) {
+		t.Fatal("the rotated token appears in the log")
+	}
+	d.stop(syscall.SIGTERM)
+	d = startDaemon(t, daemonOpts{host: "0.0.0.0", dataDir: d.DataDir})
+	d.Token = rotated.Token
+	if code := d.do("GET", "/api/status", nil, nil); code != 200 {
+		t.Fatalf("the rotated token after a restart: %d", code)
+	}
 }
 
 func TestConfiguredTokenAndLoopbackDefault(t *testing.T) {

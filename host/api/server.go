@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -55,6 +56,10 @@ type Deps struct {
 	// Guard refuses foreign Host headers and cross-origin requests
 	// (guard.go).
 	Guard BrowserGuard
+	// RotateToken, set when the token is the daemon's own (generated and
+	// kept in the data dir), makes and keeps a new one for
+	// POST /api/token/rotate (token.go).
+	RotateToken func() (string, error)
 	// InboxRoot holds the local nodes' inbox folders.
 	InboxRoot string
 	// Files is the upload store, the sources of transfers. Without it the
@@ -106,11 +111,14 @@ type Metrics interface {
 type Server struct {
 	app *fiber.App
 	d   Deps
+	// token is the API token in force: Deps.Token until rotated.
+	token atomic.Pointer[string]
 }
 
 // New builds the HTTP server and its routes.
 func New(d Deps) *Server {
 	s := &Server{d: d}
+	s.token.Store(&d.Token)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "castray",
 		DisableStartupMessage: true,
@@ -166,6 +174,7 @@ func (s *Server) routes() {
 		return c.Send(openapiYAML)
 	})
 	a.Get("/api/status", s.status)
+	a.Post("/api/token/rotate", s.rotateToken)
 	a.Get("/api/config", func(c *fiber.Ctx) error { return c.JSON(s.d.Config) })
 	a.Get("/api/plugins", func(c *fiber.Ctx) error {
 		list := s.d.Plugins.List()
@@ -278,14 +287,15 @@ func (s *Server) observe(c *fiber.Ctx) error {
 
 // authenticate requires the bearer token when one is configured.
 func (s *Server) authenticate(c *fiber.Ctx) error {
-	if s.d.Token == "" {
+	want := *s.token.Load()
+	if want == "" {
 		return c.Next()
 	}
 	auth := c.Get(fiber.HeaderAuthorization)
 	if auth == "" && c.Path() == "/ws" {
 		// A browser cannot set headers on a WebSocket: it offers the token
 		// as a subprotocol instead (see wsProtocolToken).
-		switch wsProtocolToken(c.Get(fiber.HeaderSecWebSocketProtocol), s.d.Token) {
+		switch wsProtocolToken(c.Get(fiber.HeaderSecWebSocketProtocol), want) {
 		case tokenValid:
 			return c.Next()
 		case tokenInvalid:
@@ -294,7 +304,7 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		}
 	}
 	scheme, token, _ := strings.Cut(auth, " ")
-	if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.d.Token)) != 1 {
+	if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(want)) != 1 {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="castray"`)
 		if auth == "" {
 			if c.Path() == "/ws" {

@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/castray/castray/config"
 	"github.com/castray/castray/host/api"
+	"github.com/castray/castray/host/apitoken"
 	"github.com/castray/castray/host/connector"
 	"github.com/castray/castray/host/discovery"
 	"github.com/castray/castray/host/distribution"
@@ -194,7 +193,8 @@ func (d *Daemon) build() error {
 	if d.ln, err = net.Listen("tcp", addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	if d.token, err = d.apiToken(); err != nil {
+	var rotate func() (string, error)
+	if d.token, rotate, err = d.apiToken(); err != nil {
 		return err
 	}
 	d.api = api.New(api.Deps{
@@ -207,6 +207,7 @@ func (d *Daemon) build() error {
 		Distributions: d.distributions,
 		Metrics:       d.metrics,
 		Guard:         browserGuard(cfg.WebServer),
+		RotateToken:   rotate,
 	})
 	return nil
 }
@@ -258,22 +259,33 @@ func (d *Daemon) createDemoNodes(inboxRoot string) error {
 func (d *Daemon) Addr() net.Addr { return d.ln.Addr() }
 
 // apiToken returns the configured token; with none configured and a
-// listener beyond loopback, it generates one and prints it once.
-func (d *Daemon) apiToken() (string, error) {
+// listener beyond loopback, the one kept in the data dir, or a new one it
+// keeps there and prints once. rotate is set for a kept token.
+func (d *Daemon) apiToken() (token string, rotate func() (string, error), err error) {
 	if t := d.cfg.WebServer.APIToken; t != "" {
-		return t, nil
+		return t, nil, nil
 	}
 	if ip := d.ln.Addr().(*net.TCPAddr).IP; ip.IsLoopback() {
-		return "", nil
+		return "", nil, nil
 	}
-	var b [24]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("generate API token: %w", err)
+	path := apitoken.Path(d.cfg.DataDir)
+	rotate = func() (string, error) {
+		t, err := apitoken.Generate()
+		if err != nil {
+			return "", err
+		}
+		return t, apitoken.Save(path, t)
 	}
-	token := hex.EncodeToString(b[:])
+	if token, err = apitoken.Load(path); err != nil || token != "" {
+		return token, rotate, err
+	}
+	if token, err = rotate(); err != nil {
+		return "", nil, err
+	}
 	fmt.Fprintf(d.out, "CastRay listens on %s, beyond loopback, and no web_server.api_token is set.\n"+
-		"Generated API token (shown once; send it as \"Authorization: Bearer <token>\"):\n%s\n", d.ln.Addr(), token)
-	return token, nil
+		"Generated API token (kept in %s, mode 0600; send it as \"Authorization: Bearer <token>\"; `castray token rotate` replaces it):\n%s\n",
+		d.ln.Addr(), path, token)
+	return token, rotate, nil
 }
 
 // Run serves until ctx is done, then shuts everything down.
