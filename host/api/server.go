@@ -240,9 +240,7 @@ func (s *Server) routes() {
 
 	s.websocketRoutes()
 
-	a.Use(func(c *fiber.Ctx) error {
-		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no route %s %s", c.Method(), c.Path()))
-	})
+	a.Use(s.notFound)
 }
 
 // apiError is the one JSON error shape: {"success": false, "error": "..."}.

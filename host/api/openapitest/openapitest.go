@@ -374,11 +374,18 @@ func (s *Spec) checkHeaders(req *http.Request, route *routers.Route, params map[
 	return nil
 }
 
-// checkUnrouted: the document's introduction says unknown paths, and known
-// paths with a method they do not serve, answer 404 with the JSON error
-// (401 when a token is required, as that is checked before routing).
+// checkUnrouted: the document's introduction says unknown paths answer
+// 404 and known paths with a method they do not serve 405 with Allow, with
+// the JSON error (401 when a token is required and 403 for a foreign Host
+// or Origin, as those are checked before routing).
 func (s *Spec) checkUnrouted(status int, header http.Header, body []byte) error {
-	if status != http.StatusNotFound && status != http.StatusUnauthorized {
+	switch status {
+	case http.StatusNotFound, http.StatusUnauthorized, http.StatusForbidden:
+	case http.StatusMethodNotAllowed:
+		if header.Get("Allow") == "" {
+			return fmt.Errorf("no operation in the document, answered 405 without Allow")
+		}
+	default:
 		return fmt.Errorf("no operation in the document (answered %d)", status)
 	}
 	if ct := header.Get("Content-Type"); !IsJSON(ct) {
