@@ -148,9 +148,9 @@ func (s *Server) createNode(c *fiber.Ctx) error {
 }
 
 func (s *Server) getNode(c *fiber.Ctx) error {
-	n, ok := s.d.Registry.Get(c.Params("id"))
-	if !ok {
-		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("node %q not found", c.Params("id")))
+	n, err := s.nodeParam(c)
+	if err != nil {
+		return err
 	}
 	return c.JSON(fiber.Map{"success": true, "node": n})
 }

@@ -25,7 +25,10 @@ import (
 // transfers go on). The node's inbox folder is kept unless purge=true; a
 // purge also works for a node deleted earlier whose inbox was kept.
 func (s *Server) removeNode(c *fiber.Ctx) error {
-	id := c.Params("id")
+	id, err := pathParam(c, "id")
+	if err != nil {
+		return err
+	}
 	purge, err := queryBool(c, "purge")
 	if err != nil {
 		return err
@@ -104,9 +107,9 @@ type NodeFile struct {
 
 // nodeFiles is GET /api/nodes/{id}/files.
 func (s *Server) nodeFiles(c *fiber.Ctx) error {
-	n, ok := s.d.Registry.Get(c.Params("id"))
-	if !ok {
-		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("node %q not found", c.Params("id")))
+	n, err := s.nodeParam(c)
+	if err != nil {
+		return err
 	}
 	got, err := s.d.Transfers.ReceivedBy(n.ID)
 	if err != nil {
@@ -154,9 +157,9 @@ func delivered(r transfer.Received, info os.FileInfo) bool {
 // nodeFile is GET/HEAD /api/nodes/{id}/files/{name}: a download from a
 // local node's inbox (Range, ETag = sha256).
 func (s *Server) nodeFile(c *fiber.Ctx) error {
-	n, ok := s.d.Registry.Get(c.Params("id"))
-	if !ok {
-		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("node %q not found", c.Params("id")))
+	n, err := s.nodeParam(c)
+	if err != nil {
+		return err
 	}
 	if n.Kind != registry.KindLocal || n.InboxDir == "" {
 		return fiber.NewError(fiber.StatusNotImplemented, fmt.Sprintf("node %s is a %s: files can be downloaded from local nodes only", n.ID, n.Kind))

@@ -51,3 +51,27 @@ func TestMatchPattern(t *testing.T) {
 		}
 	}
 }
+
+// Path parameters are percent-decoded like any path, and errors show
+// Unicode as it is.
+func TestPathParamsDecodedAndUnicodeShown(t *testing.T) {
+	f := newSendFixture(t)
+	if r := f.fs.do(t, "GET", "/api/nodes/n%31", nil); r.code != 200 {
+		t.Errorf("GET /api/nodes/n%%31 (n1): %d %s", r.code, r.body)
+	}
+	for path, says := range map[string]string{
+		"/api/nodes/n%C3%B6de":          `node "nöde" not found`,
+		"/api/nodes/%C3%A9t%C3%A9/files": `node "été" not found`,
+		"/api/transfers/tr-%C3%A9":      `"tr-é"`,
+		"/api/nodes/%zz":                "invalid percent-encoding",
+	} {
+		r := f.fs.do(t, "GET", path, nil)
+		if msg := r.errorMessage(t); !strings.Contains(msg, says) {
+			t.Errorf("GET %s: %d %q, want it to say %q", path, r.code, msg, says)
+		}
+	}
+	r := f.post(t, "/api/nodes", `{"node_id": "nöde"}`)
+	if msg := r.errorMessage(t); r.code != 400 || !strings.Contains(msg, `character 'ö' not allowed`) {
+		t.Errorf("POST /api/nodes nöde: %d %q", r.code, msg)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 
@@ -120,6 +121,20 @@ func (s *Server) selectNodes(c *fiber.Ctx) error {
 		"success": true, "selector": sel.Selector, "matches": sel.Matches, "count": len(sel.Matches),
 		"active_transfers": sel.ActiveTransfers, "pick": sel.Pick, "chosen": sel.Chosen,
 	})
+}
+
+// nodeParam is the node a request's :id names (404 naming it when there
+// is none).
+func (s *Server) nodeParam(c *fiber.Ctx) (registry.Node, error) {
+	id, err := pathParam(c, "id")
+	if err != nil {
+		return registry.Node{}, err
+	}
+	n, ok := s.d.Registry.Get(id)
+	if !ok {
+		return registry.Node{}, fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("node %q not found", id))
+	}
+	return n, nil
 }
 
 // pathParam is a percent-decoded copy of a path parameter (Params points

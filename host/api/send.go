@@ -284,7 +284,10 @@ func (s *Server) nodeMessages(c *fiber.Ctx) error {
 	if s.d.Messages == nil {
 		return fiber.NewError(fiber.StatusServiceUnavailable, "the message log is not available")
 	}
-	id := c.Params("id")
+	id, err := pathParam(c, "id")
+	if err != nil {
+		return err
+	}
 	count := defaultMessageCount
 	if raw := c.Query("count"); raw != "" {
 		n, err := strconv.Atoi(raw)

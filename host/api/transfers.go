@@ -185,9 +185,13 @@ func (s *Server) groupTargets(name string, pickRaw json.RawMessage) (ids []strin
 }
 
 func (s *Server) getTransfer(c *fiber.Ctx) error {
-	rec, err := s.d.Transfers.Get(c.Params("id"))
+	id, err := pathParam(c, "id")
 	if err != nil {
-		return transferError(c.Params("id"), err)
+		return err
+	}
+	rec, err := s.d.Transfers.Get(id)
+	if err != nil {
+		return transferError(id, err)
 	}
 	return c.JSON(fiber.Map{"success": true, "transfer": rec})
 }
@@ -195,7 +199,10 @@ func (s *Server) getTransfer(c *fiber.Ctx) error {
 // deleteTransfer is DELETE /api/transfers/{id}: it cancels a running
 // transfer (202), and deletes the record of an ended one (200).
 func (s *Server) deleteTransfer(c *fiber.Ctx) error {
-	id := c.Params("id")
+	id, err := pathParam(c, "id")
+	if err != nil {
+		return err
+	}
 	rec, err := s.d.Transfers.Get(id)
 	if err != nil {
 		return transferError(id, err)
@@ -214,9 +221,13 @@ func (s *Server) deleteTransfer(c *fiber.Ctx) error {
 
 // retryTransfer is POST /api/transfers/{id}/retry.
 func (s *Server) retryTransfer(c *fiber.Ctx) error {
-	rec, err := s.d.Transfers.Retry(c.Params("id"))
+	id, err := pathParam(c, "id")
 	if err != nil {
-		return transferError(c.Params("id"), err)
+		return err
+	}
+	rec, err := s.d.Transfers.Retry(id)
+	if err != nil {
+		return transferError(id, err)
 	}
 	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"success": true, "transfer": rec})
 }

@@ -112,8 +112,7 @@ func ValidateID(id string) error {
 	if id[0] == '.' {
 		return fmt.Errorf("%w %q: must not start with '.'", ErrInvalidID, id)
 	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
+	for _, c := range id {
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
 			return fmt.Errorf("%w %q: character %q not allowed (use A-Z a-z 0-9 . _ -)", ErrInvalidID, id, c)
 		}

@@ -225,6 +225,10 @@ func TestIDValidation(t *testing.T) {
 			t.Errorf("AddLocal(%q) = %v, want ErrInvalidID", id, err)
 		}
 	}
+	// The error names the character, not one byte of it.
+	if _, err := r.AddLocal("nöde", 0, root); err == nil || !strings.Contains(err.Error(), `character 'ö' not allowed`) {
+		t.Errorf("AddLocal(nöde) = %v, want it to name 'ö'", err)
+	}
 	good := []string{"a", "node_1", "Node-2.x", "a..b", "_", "-", strings.Repeat("z", MaxIDLen)}
 	for _, id := range good {
 		if _, err := r.AddLocal(id, 0, root); err != nil {
