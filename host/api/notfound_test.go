@@ -60,10 +60,10 @@ func TestPathParamsDecodedAndUnicodeShown(t *testing.T) {
 		t.Errorf("GET /api/nodes/n%%31 (n1): %d %s", r.code, r.body)
 	}
 	for path, says := range map[string]string{
-		"/api/nodes/n%C3%B6de":          `node "nöde" not found`,
+		"/api/nodes/n%C3%B6de":           `node "nöde" not found`,
 		"/api/nodes/%C3%A9t%C3%A9/files": `node "été" not found`,
-		"/api/transfers/tr-%C3%A9":      `"tr-é"`,
-		"/api/nodes/%zz":                "invalid percent-encoding",
+		"/api/transfers/tr-%C3%A9":       `"tr-é"`,
+		"/api/nodes/%zz":                 "invalid percent-encoding",
 	} {
 		r := f.fs.do(t, "GET", path, nil)
 		if msg := r.errorMessage(t); !strings.Contains(msg, says) {
