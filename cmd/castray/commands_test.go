@@ -164,6 +164,7 @@ func TestMoreUsageErrorsExit2WithoutRequest(t *testing.T) {
 		{[]string{"message", "send", "x", "-o", "yaml"}, "--output"},
 		{[]string{"files", "download", "x", "-o", "wide"}, "--output"},
 		{[]string{"config", "-o", "toml"}, "--output"},
+		{[]string{"events", "--type", "transfer_progress,transfer_done"}, `--type "transfer_done"`},
 	} {
 		r := run(t, f, c.args...)
 		if r.code != exitUsage || !strings.Contains(r.stderr, c.want) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/castray/castray/host/api/client"
 )
 
 func (a *app) newEventsCmd() *cobra.Command {
@@ -24,7 +26,14 @@ events of these types. Runs until interrupted or the daemon closes the stream.
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			keep := map[string]bool{}
 			for _, t := range types {
-				keep[strings.TrimSpace(t)] = true
+				t = strings.TrimSpace(t)
+				if t == "" {
+					return usagef("--type: an empty event type")
+				}
+				if err := oneOf("--type", t, client.EventTypes); err != nil {
+					return err
+				}
+				keep[t] = true
 			}
 			ctx := cmd.Context()
 			ev, err := a.api.Events(ctx)
@@ -56,5 +65,6 @@ events of these types. Runs until interrupted or the daemon closes the stream.
 	}
 	a.apiFlags(cmd)
 	cmd.Flags().StringSliceVar(&types, "type", nil, "only these event types, comma-separated (e.g. transfer_progress,transfer_completed)")
+	enumFlag(cmd, "type", client.EventTypes)
 	return cmd
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
@@ -52,15 +53,24 @@ func humanBytes(n int64) string {
 
 // transferBars draws one bar per target of a transfer from successive
 // records, and ends each bar when its target ends.
+//
+// mu guards the map only. A bar's status text is read by mpb's render
+// goroutine through an atomic, never under mu: the bar methods called
+// under mu (Completed, SetCurrent...) wait for that goroutine, so a
+// decorator taking mu would deadlock with them (it did, under load).
 type transferBars struct {
-	p     *mpb.Progress
-	mu    sync.Mutex
-	bars  map[string]*mpb.Bar
-	state map[string]string
+	p    *mpb.Progress
+	mu   sync.Mutex
+	bars map[string]*targetBar
+}
+
+type targetBar struct {
+	bar    *mpb.Bar
+	status atomic.Pointer[string]
 }
 
 func newTransferBars(p *mpb.Progress) *transferBars {
-	return &transferBars{p: p, bars: map[string]*mpb.Bar{}, state: map[string]string{}}
+	return &transferBars{p: p, bars: map[string]*targetBar{}}
 }
 
 // update shows a record; nil-safe so callers need not check for a TTY.
@@ -71,20 +81,19 @@ func (t *transferBars) update(r *client.TransferRecord) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, tg := range r.Targets {
-		b, ok := t.bars[tg.NodeID]
-		id := tg.NodeID
+		tb, ok := t.bars[tg.NodeID]
 		if !ok {
-			b = byteBar(t.p, id, r.File.Size, func() string {
-				t.mu.Lock()
-				defer t.mu.Unlock()
-				return t.state[id]
-			})
-			t.bars[id] = b
+			tb = &targetBar{}
+			tb.status.Store(new(string))
+			tb.bar = byteBar(t.p, tg.NodeID, r.File.Size, func() string { return *tb.status.Load() })
+			t.bars[tg.NodeID] = tb
 		}
-		t.state[id] = tg.State
+		status := tg.State
 		if tg.Error != "" {
-			t.state[id] = tg.State + ": " + tg.Error
+			status = tg.State + ": " + tg.Error
 		}
+		tb.status.Store(&status)
+		b := tb.bar
 		if b.Completed() || b.Aborted() {
 			continue
 		}
@@ -103,8 +112,8 @@ func (t *transferBars) update(r *client.TransferRecord) {
 func (t *transferBars) progress(node string, done int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if b, ok := t.bars[node]; ok && !b.Completed() && !b.Aborted() && done > b.Current() {
-		b.SetCurrent(done)
+	if tb, ok := t.bars[node]; ok && !tb.bar.Completed() && !tb.bar.Aborted() && done > tb.bar.Current() {
+		tb.bar.SetCurrent(done)
 	}
 }
 
@@ -114,9 +123,9 @@ func (t *transferBars) finish() {
 		return
 	}
 	t.mu.Lock()
-	for _, b := range t.bars {
-		if !b.Completed() && !b.Aborted() {
-			b.Abort(false)
+	for _, tb := range t.bars {
+		if !tb.bar.Completed() && !tb.bar.Aborted() {
+			tb.bar.Abort(false)
 		}
 	}
 	t.mu.Unlock()

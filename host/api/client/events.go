@@ -11,6 +11,13 @@ import (
 	"github.com/fasthttp/websocket"
 )
 
+// EventTypes are the types of the /ws events (schema WebSocketEvent).
+var EventTypes = []string{"snapshot", "status_update", "node_added", "node_updated", "node_removed", "node_dead",
+	"plugin_state", "transfer_started", "transfer_progress", "transfer_completed", "transfer_partial",
+	"transfer_failed", "transfer_cancelled", "transfer_interrupted", "transfer_activity", "distribution_updated",
+	"message_received", "discovery_started", "cluster_discovered", "discovery_finished",
+	"external_cluster_discovered", "external_cluster_connected", "external_cluster_disconnected"}
+
 // Event is one message of the /ws stream.
 type Event struct {
 	Type string          `json:"type"`
