@@ -5,10 +5,15 @@
 //	castray plugin new write a new discovery plugin module (plugin_new.go)
 //
 // Every other command talks to a running daemon through the typed API client
-// github.com/castray/castray/host/api/client: upload, files, send, transfers,
-// groups, distributions, nodes, discover, connect, disconnect, clusters,
-// plugins, status, events. Exit codes: 0 success, 1 an API error or a failed
-// transfer, 2 a usage error (nothing was sent to the daemon).
+// github.com/castray/castray/host/api/client, one command per route: upload,
+// files (list, download, delete), send, transfers (and the original's manual
+// transfer and stats), message (the original's POST /api/send), generate (the
+// file generator), groups, distributions, nodes (list, show, create, delete,
+// files, download, messages, external), select, discover, connect,
+// disconnect, clusters, config, plugins, status, events. -o json prints the
+// API's answer unchanged (README, section CLI, names the few exceptions).
+// Exit codes: 0 success, 1 an API error or a failed transfer, 2 a usage error,
+// an unknown enum value included (nothing was sent to the daemon).
 package main
 
 import (
