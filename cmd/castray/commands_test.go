@@ -59,6 +59,7 @@ func TestMoreJSONOutputIsTheAPIDocument(t *testing.T) {
 // What each new command sends: its method, path, query and body.
 func TestMoreRequests(t *testing.T) {
 	f := newFakeAPI(t)
+	f.files["r.txt"] = []byte("hello, nodes\n")
 	for _, c := range []struct {
 		args []string
 		req  string // the last request
@@ -303,5 +304,38 @@ func TestCompletionOffersEnumValues(t *testing.T) {
 				t.Errorf("%v: no %q in\n%s", c.args, w, r.stdout)
 			}
 		}
+	}
+}
+
+// The original's file message and manual transfer follow their transfer
+// with --wait: the final record is printed, exit 1 unless every target
+// completed.
+func TestFileMessageAndManualWait(t *testing.T) {
+	f := newFakeAPI(t)
+	f.files["m.bin"] = []byte("0123456789")
+	r := mustRun(t, f, "message", "send", "m.bin", "--type", "file", "--to", "node_1,node_2", "--wait", "-o", "json")
+	var got struct {
+		Success  bool
+		Transfer struct {
+			ID, State, Mode string
+			Targets         []struct {
+				NodeID string `json:"node_id"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || got.Transfer.State != "completed" || got.Transfer.Mode != "multicast" || len(got.Transfer.Targets) != 2 {
+		t.Fatalf("message send --type file --wait printed %s (%v)", r.stdout, err)
+	}
+	if b := f.body("POST /api/send"); b["file_path"] != "m.bin" || b["content"] != nil {
+		t.Errorf("sent %v", b)
+	}
+	f.fail["node_2"] = "disk full"
+	if r := run(t, f, "message", "send", "m.bin", "--type", "file", "--to", "node_1,node_2", "--wait"); r.code != exitFailure || !strings.Contains(r.stderr, "node_2 failed (disk full)") {
+		t.Errorf("a failed target: exit %d %q", r.code, r.stderr)
+	}
+	delete(f.fail, "node_2")
+	r = mustRun(t, f, "transfers", "manual", "r.txt", "--sender", "node_1", "--to", "node_2", "--wait")
+	if !strings.Contains(r.stdout, "transfer tr-1: completed") {
+		t.Errorf("transfers manual --wait:\n%s", r.stdout)
 	}
 }

@@ -146,9 +146,15 @@ func (f *fakeAPI) route(w http.ResponseWriter, r *http.Request) {
 		f.getFile(w, p[strings.LastIndex(p, "/")+1:])
 	case r.Method == http.MethodGet && strings.HasPrefix(p, "/api/files/"):
 		f.getFile(w, strings.TrimPrefix(p, "/api/files/"))
+	case key == "POST /api/send" && strings.Contains(string(body), `"message_type":"file"`):
+		f.fileMessage(w, body)
 	case key == "POST /api/send":
 		writeJSON(w, 200, castDoc)
 	case key == "POST /api/file-transfers/manual":
+		f.mu.Lock()
+		f.transfers["tr-1"] = &fakeTransfer{id: "tr-1", mode: "unicast", file: "r.txt", size: 13, targets: []string{"node_2"}}
+		f.files["r.txt"] = []byte("hello, nodes\n")
+		f.mu.Unlock()
 		writeJSON(w, 202, manualDoc)
 	case key == "GET /api/file-transfers/status":
 		writeJSON(w, 200, transferStatusDoc)
@@ -254,6 +260,29 @@ func (f *fakeAPI) genSend(w http.ResponseWriter) {
 	tr := &fakeTransfer{id: "tr-20260102-030405-gen0000000000001", mode: "unicast", file: name, size: 10, targets: []string{"node_1"}}
 	f.transfers[tr.id] = tr
 	writeJSON(w, 202, genSendDoc)
+}
+
+// fileMessage is POST /api/send of a file: a transfer of the uploaded
+// file to the recipients, answered 202 with its id.
+func (f *fakeAPI) fileMessage(w http.ResponseWriter, body []byte) {
+	var req struct {
+		CastType   string   `json:"cast_type"`
+		FilePath   string   `json:"file_path"`
+		Recipients []string `json:"recipients"`
+	}
+	_ = json.Unmarshal(body, &req)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	data, ok := f.files[req.FilePath]
+	if !ok {
+		apiErr(w, 404, fmt.Sprintf("file_path: file %q not found", req.FilePath))
+		return
+	}
+	tr := &fakeTransfer{id: fmt.Sprintf("tr-20260102-030405-msg%013d", len(f.transfers)+1), mode: req.CastType, file: req.FilePath, size: int64(len(data)), targets: req.Recipients}
+	f.transfers[tr.id] = tr
+	writeJSON(w, 202, map[string]any{"success": true, "message": "file message started", "recipients_count": len(req.Recipients),
+		"failed_recipients": []string{}, "delivery_time": 0.001, "message_id": "msg-02", "recipients": req.Recipients,
+		"transfer_id": tr.id, "transfer": f.record(tr)})
 }
 
 func (f *fakeAPI) startTransfer(w http.ResponseWriter, body []byte) {
