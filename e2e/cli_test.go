@@ -319,7 +319,32 @@ func TestCLINodesMessagesGenerateDownload(t *testing.T) {
 	if got, _ := os.ReadFile(out); err != nil || len(got) != 100 || !bytes.Equal(got, inbox) {
 		t.Errorf("nodes download: %d bytes, the inbox %d (%v)", len(got), len(inbox), err)
 	}
+	// The original's file message and manual transfer, followed to the end.
+	var fm struct {
+		Success  bool
+		Transfer transferRec
+	}
+	cliJSON(t, d, &fm, "message", "send", gs.Transfer.File.Name, "--type", "file", "--to", "node_1", "--wait")
+	if fm.Transfer.State != "completed" || len(fm.Transfer.Targets) != 1 || fm.Transfer.Targets[0].NodeID != "node_1" {
+		t.Fatalf("message send --type file --wait printed %+v", fm)
+	}
+	cliJSON(t, d, &fm, "transfers", "manual", gs.Transfer.File.Name, "--sender", "node_1", "--to", "node_2,node_3", "--wait")
+	if fm.Transfer.State != "completed" || len(fm.Transfer.Targets) != 2 {
+		t.Fatalf("transfers manual --wait printed %+v", fm)
+	}
+	for _, n := range []string{"node_1", "node_2", "node_3"} {
+		got, err := os.ReadFile(filepath.Join(d.DataDir, "inbox", n, gs.Transfer.File.Name))
+		if err != nil || !bytes.Equal(got, inbox) {
+			t.Errorf("%s's inbox: %d bytes, %v", n, len(got), err)
+		}
+	}
 	sameAsAPI(t, d, "/api/file-transfers/status", "transfers", "stats")
+	sameAsAPI(t, d, "/api/nodes/external", "nodes", "external")
+	sameAsAPI(t, d, "/api/cluster/external-info", "clusters", "info")
+	sameAsAPI(t, d, "/api/clusters", "clusters")
+	if code, _, errOut := castrayCLI(t, d, "discover", "last"); code != 1 || !strings.Contains(errOut, "404") {
+		t.Errorf("discover last before any round: exit %d %q", code, errOut)
+	}
 	sameAsAPI(t, d, "/api/config", "config")
 
 	// Deletes: a generated file, then the node and its inbox.
