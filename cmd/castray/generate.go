@@ -37,7 +37,7 @@ func (g *genFlags) check() error {
 	}
 	if g.size != "" {
 		if _, err := filegen.ParseSize(g.size); err != nil {
-			return usagef("--size %q: %v", g.size, err)
+			return usagef("--size: %v", err)
 		}
 	}
 	if g.pattern != "" && g.content != "pattern" {
