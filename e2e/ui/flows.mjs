@@ -101,7 +101,7 @@ const flows = {
     await shot(page, 'clusters-discovered');
 
     await page.click(`${row} button`);
-    await until(page, 'the connected cluster listed', () => document.querySelector('#connections tr[data-state="connected"]'));
+    await until(page, 'the connected cluster listed', () => document.querySelector('#connections tr[data-state="connected"]'), undefined, 90_000);
     const version = await page.textContent('#connections tr[data-state="connected"] .ray-version');
     check(version.trim() === P.ray_version, `Ray version ${version} = ${P.ray_version}`);
     const cluster = await page.getAttribute('#connections tr[data-state="connected"]', 'data-cluster');
@@ -336,6 +336,37 @@ const flows = {
     await shot(page, 'distributions');
     await page.click('#distributions-table tr[data-distribution] button.danger');
     await until(page, 'the distribution deleted', () => !document.querySelector('#distributions-table tr[data-distribution]'));
+  },
+
+  // Disconnect: the cluster's nodes vanish from the topology live; connect
+  // by address: they come back.
+  async clusters(page) {
+    await open(page);
+    await go(page, 'clusters');
+    await page.waitForSelector('#connections tr[data-state="connected"]');
+    const cluster = await page.getAttribute('#connections tr[data-state="connected"]', 'data-cluster');
+    const headID = `ray:${cluster}:${P.head_hex}`;
+    await go(page, 'topology');
+    await page.waitForSelector(`#topology .vertex[data-id="${headID}"][data-state="active"]`);
+    await page.evaluate(() => { window.__noReload = 'still the same page'; });
+    await go(page, 'clusters');
+    await page.click(`#connections tr[data-cluster="${cluster}"] button`);
+    await page.waitForSelector('#no-clusters', { timeout: 60_000 });
+    await go(page, 'topology');
+    await until(page, 'the Ray nodes gone from the topology', () =>
+      !document.querySelector('#topology .vertex[data-kind="ray-node"], #topology .vertex[data-kind="cluster"]'));
+    for (const n of P.local_nodes) check(await page.$(`#topology .vertex[data-id="${n}"]`), `local node ${n} stays`);
+    await shot(page, 'topology-disconnected');
+    await go(page, 'clusters');
+    await page.fill('#connect-address', P.dashboard_url);
+    await page.click('#connect');
+    await page.waitForSelector('#connect-result.ok', { timeout: 90_000 });
+    await page.waitForSelector(`#connections tr[data-cluster="${cluster}"][data-state="connected"]`);
+    await shot(page, 'clusters-reconnected');
+    await go(page, 'topology');
+    await page.waitForSelector(`#topology .vertex[data-id="${headID}"][data-state="active"]`);
+    check(await page.evaluate(() => window.__noReload) === 'still the same page', 'no reload');
+    await shot(page, 'topology-reconnected');
   },
 
   // A daemon with a token: the login prompt, then pages and /ws work.

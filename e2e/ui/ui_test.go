@@ -266,14 +266,15 @@ func TestUI(t *testing.T) {
 	b := needBrowser(t)
 	e := startLive(t)
 	params := map[string]any{
-		"session_name": e.c.SessionName,
-		"ray_version":  e.c.RayVersion,
-		"head_hex":     e.head.NodeID,
-		"worker_hex":   e.worker.NodeID,
-		"worker_pid":   e.raylet,
-		"local_nodes":  []string{"node_1", "node_2", "node_3"},
+		"session_name":  e.c.SessionName,
+		"ray_version":   e.c.RayVersion,
+		"head_hex":      e.head.NodeID,
+		"worker_hex":    e.worker.NodeID,
+		"worker_pid":    e.raylet,
+		"local_nodes":   []string{"node_1", "node_2", "node_3"},
+		"dashboard_url": e.c.DashboardURL,
 	}
-	flows := []string{"main", "nodes", "plugins", "events", "generator", "transfers", "history", "distributions"}
+	flows := []string{"main", "nodes", "plugins", "events", "generator", "transfers", "history", "distributions", "clusters"}
 	for _, f := range flows {
 		ok := t.Run(f, func(t *testing.T) { b.run(t, f, e.d.URL(), "", params) })
 		if !ok && f == "main" {
