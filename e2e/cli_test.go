@@ -1,20 +1,35 @@
+//go:build linux
+
 package e2e
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // castrayCLI runs the built castray binary against d, with no CASTRAY_
 // variables of the test's environment, and returns its exit code and output.
 func castrayCLI(t *testing.T, d *daemon, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = runCLI(t, d, &out, &errb, args...)
+	return code, out.String(), errb.String()
+}
+
+// runCLI runs the built castray binary against d with these stdout and
+// stderr, and returns its exit code.
+func runCLI(t *testing.T, d *daemon, stdout, stderr io.Writer, args ...string) (code int) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "castray"), args...)
 	for _, kv := range os.Environ() {
@@ -28,8 +43,7 @@ func castrayCLI(t *testing.T, d *daemon, args ...string) (code int, stdout, stde
 	if d.Token != "" {
 		cmd.Env = append(cmd.Env, "CASTRAY_TOKEN="+d.Token)
 	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	err := cmd.Run()
 	var ee *exec.ExitError
 	switch {
@@ -39,7 +53,52 @@ func castrayCLI(t *testing.T, d *daemon, args ...string) (code int, stdout, stde
 	default:
 		t.Fatalf("castray %v: %v", args, err)
 	}
-	return code, out.String(), errb.String()
+	return code
+}
+
+// castrayCLIOnTTY runs the built castray binary with its stderr on a
+// pseudo-terminal (stdout stays piped) and returns its exit code, stdout
+// and what it drew on the terminal.
+func castrayCLIOnTTY(t *testing.T, d *daemon, args ...string) (code int, stdout, terminal string) {
+	t.Helper()
+	master, tty := openPTY(t)
+	drawn := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(master) // ends with EIO once the last holder of tty closes it
+		drawn <- string(b)
+	}()
+	var out bytes.Buffer
+	code = runCLI(t, d, &out, tty, args...)
+	tty.Close()
+	terminal = <-drawn
+	master.Close()
+	return code, out.String(), terminal
+}
+
+// openPTY opens a pseudo-terminal pair through /dev/ptmx, 120 columns wide
+// (a terminal of no width gets no bars).
+func openPTY(t *testing.T) (master, tty *os.File) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	fd := int(master.Fd())
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlock pty: %v", err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("pty number: %v", err)
+	}
+	tty, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open pty: %v", err)
+	}
+	if err := unix.IoctlSetWinsize(int(tty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120}); err != nil {
+		t.Fatalf("pty size: %v", err)
+	}
+	return master, tty
 }
 
 // The CLI end to end on the built binary: upload, broadcast and wait, show
@@ -365,5 +424,46 @@ func TestCLINodesMessagesGenerateDownload(t *testing.T) {
 	}
 	if code := d.do("GET", "/api/nodes/cli_n1", nil, nil); code != 404 {
 		t.Errorf("the deleted node: %d", code)
+	}
+}
+
+// On a terminal the built binary draws progress bars on stderr (upload,
+// send --wait per target, download); piped, it draws none (checked by
+// every cliMust above); stdout is the same either way.
+func TestCLIProgressOnATerminal(t *testing.T) {
+	d := startDaemon(t, daemonOpts{})
+	data := randomBytes(3 << 20)
+	src := filepath.Join(t.TempDir(), "tty.bin")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, term := castrayCLIOnTTY(t, d, "upload", src, "--name", "tty.bin", "-o", "json")
+	if code != 0 || !strings.Contains(term, "tty.bin") || !strings.Contains(term, "3.0 MiB / 3.0 MiB") || !strings.Contains(term, "100 %") {
+		t.Fatalf("upload on a terminal: exit %d, drew %q", code, term)
+	}
+	var up struct{ File struct{ SHA256 string } }
+	if err := json.Unmarshal([]byte(out), &up); err != nil || up.File.SHA256 != sha(data) {
+		t.Fatalf("upload printed %q (%v)", out, err)
+	}
+
+	code, out, term = castrayCLIOnTTY(t, d, "send", "tty.bin", "--to", "node_1,node_2", "--wait")
+	if code != 0 || !strings.Contains(term, "node_1") || !strings.Contains(term, "node_2") || !strings.Contains(term, "completed") {
+		t.Fatalf("send --wait on a terminal: exit %d, drew %q", code, term)
+	}
+	if strings.Contains(out, "\x1b") || !strings.Contains(out, "completed") {
+		t.Errorf("send --wait's stdout on a terminal: %q", out)
+	}
+
+	dir := t.TempDir()
+	code, out, term = castrayCLIOnTTY(t, d, "files", "download", "tty.bin", "--out", filepath.Join(dir, "a"))
+	if code != 0 || !strings.Contains(term, "tty.bin") || !strings.Contains(term, "100 %") {
+		t.Fatalf("download on a terminal: exit %d, drew %q", code, term)
+	}
+	piped := cliMust(t, d, "files", "download", "tty.bin", "--out", filepath.Join(dir, "b"))
+	if strings.ReplaceAll(out, filepath.Join(dir, "a"), "X") != strings.ReplaceAll(piped, filepath.Join(dir, "b"), "X") {
+		t.Errorf("stdout differs on a terminal:\n%q\n%q", out, piped)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "a")); err != nil || sha(got) != sha(data) {
+		t.Errorf("downloaded on a terminal: %d bytes, %v", len(got), err)
 	}
 }

@@ -331,6 +331,17 @@ func TestProgressOnlyOnATerminal(t *testing.T) {
 	if piped.code != 0 || piped.stderr != "" {
 		t.Errorf("send --wait piped: exit %d, stderr %q", piped.code, piped.stderr)
 	}
+
+	// A target with every byte done but not yet verified stays "running";
+	// its bar stays up and its last frame says "completed".
+	f.lag = 3
+	tty = runApp(t, f, true, nil, "send", "big.bin", "--wait")
+	for _, node := range []string{"node_1", "node_2"} {
+		last := tty.stderr[strings.LastIndex(tty.stderr, node):]
+		if line, _, _ := strings.Cut(last, "\n"); !strings.Contains(line, "100 %") || !strings.HasSuffix(strings.TrimSpace(line), "completed") {
+			t.Errorf("%s's last frame: %q (all: %q)", node, line, tty.stderr)
+		}
+	}
 }
 
 // discover only discovers unless --connect.

@@ -33,6 +33,7 @@ type fakeAPI struct {
 	nodes     []string          // active nodes a broadcast reaches
 	events    []string          // sent on /ws, then a normal close
 	token     string            // required when set
+	lag       int               // polls a target stays running with all its bytes done
 }
 
 type fakeTransfer struct {
@@ -338,7 +339,7 @@ func (f *fakeAPI) record(tr *fakeTransfer) map[string]any {
 		case f.fail[n] != "" && tr.polls >= 2:
 			t["state"], t["error"], t["bytes_done"] = "failed", f.fail[n], tr.size/2
 			failed++
-		case done == tr.size:
+		case done == tr.size && tr.polls >= 2+f.lag:
 			t["state"], t["location"], t["finished_at"] = "completed", "/inbox/"+n+"/"+tr.file, fixedTime
 			completed++
 		}

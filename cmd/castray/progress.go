@@ -85,7 +85,12 @@ func (t *transferBars) update(r *client.TransferRecord) {
 		if !ok {
 			tb = &targetBar{}
 			tb.status.Store(new(string))
-			tb.bar = byteBar(t.p, tg.NodeID, r.File.Size, func() string { return *tb.status.Load() })
+			// Made with no total, then given one: mpb does not end such a
+			// bar when its bytes are all there, so it stays up (and
+			// redrawn) until its target ends, with the target's final
+			// state in its last frame ("completed", not "running").
+			tb.bar = byteBar(t.p, tg.NodeID, 0, func() string { return *tb.status.Load() })
+			tb.bar.SetTotal(r.File.Size, false)
 			t.bars[tg.NodeID] = tb
 		}
 		status := tg.State
