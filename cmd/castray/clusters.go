@@ -101,9 +101,9 @@ func discoveryTable(tw *tabwriter.Writer, r *client.DiscoverResponse) {
 		if v, ok := cl.Resources["CPU"]; ok {
 			cpu = fmt.Sprint(v)
 		}
-		auth := "-"
+		auth := dash(cl.AuthMode)
 		if cl.AuthRequired {
-			auth = "token"
+			auth = "token (missing)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, cl.Status, nodes, cpu,
 			dash(cl.GCSAddress), dash(cl.DashboardURL), dash(cl.RayVersion), auth, strings.Join(cl.Sources, ","))

@@ -43,7 +43,8 @@ type DiscoveredCluster struct {
 	Resources     map[string]float64 `json:"resources"`
 	ResourcesUsed map[string]float64 `json:"resources_used,omitempty"`
 	Status        string             `json:"status"`
-	AuthRequired  bool               `json:"auth_required"`
+	AuthRequired  bool               `json:"auth_required"`       // a plugin needed a token it lacked
+	AuthMode      string             `json:"auth_mode,omitempty"` // "token" when the cluster uses tokens
 	Attributes    map[string]string  `json:"attributes,omitempty"`
 }
 
