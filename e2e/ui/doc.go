@@ -7,12 +7,15 @@
 // turns dead in the topology without a reload, a file is uploaded by the
 // file input and by drag-and-drop, broadcast, and every target's progress
 // reaches done), then one per page (nodes, plugins, events, generator,
-// transfers, throughput, distributions), and a daemon with an API token
-// (the login prompt, then pages and /ws work).
+// transfers with cancel, throughput, distributions, and clusters: disconnect
+// and connect by address, the nodes vanishing and coming back live), and a
+// daemon with an API token (the login prompt, then pages and /ws work).
 //
 // Every flow fails on any browser console error or uncaught page error, and
 // saves a screenshot of each page it visits in e2e/ui/artifacts/ (or
-// $CASTRAY_UI_ARTIFACTS).
+// $CASTRAY_UI_ARTIFACTS). It also records the page's API responses
+// (CASTRAY_UI_TRAFFIC) for checkTraffic, which checks them against the
+// OpenAPI document when it is set.
 //
 // It needs node, e2e/ui/node_modules (make ui-deps: npm ci of
 // package-lock.json) and chromium ($CASTRAY_CHROMIUM, else chromium on

@@ -23,6 +23,10 @@ const ART = process.env.CASTRAY_UI_ARTIFACTS;
 const P = JSON.parse(process.env.CASTRAY_UI_PARAMS || '{}');
 const flowName = process.argv[2];
 
+// While true, console errors about a 401 answer are expected (the token
+// flow's wrong token: Chrome logs every refused request as an error).
+let expect401 = false;
+
 const SHORT = 30_000;
 const LONG = 180_000;
 
@@ -375,9 +379,19 @@ const flows = {
     await page.waitForSelector('#login[open]');
     check(await page.$eval('#ws-state', (e) => e.dataset.state !== 'on'), 'no event stream before the token');
     await shot(page, 'login');
+    // A wrong token is refused, and the prompt comes back saying so.
+    expect401 = true;
+    await page.fill('#login-token', 'not-' + TOKEN);
+    await page.click('#login-submit');
+    await until(page, 'the prompt again after a wrong token', () =>
+      document.getElementById('login').open && document.getElementById('login-error').textContent.includes('refused'));
+    check(await page.evaluate(() => sessionStorage.getItem('castray.token')) === null, 'a refused token is not kept');
+    await shot(page, 'login-refused');
+    expect401 = false;
     await page.fill('#login-token', TOKEN);
     await page.click('#login-submit');
     await until(page, 'the live event stream with the token', () => document.getElementById('ws-state').dataset.state === 'on');
+    check(await page.getAttribute('#ws-state', 'data-protocol') === 'castray.v1', 'the daemon answered the subprotocol castray.v1 (never the token)');
     check(await page.evaluate(() => sessionStorage.getItem('castray.token')) === TOKEN, 'the token kept in sessionStorage');
     check(!page.url().includes(TOKEN), 'the token is not in the URL');
     await go(page, 'nodes');
@@ -413,7 +427,9 @@ async function main() {
     const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     const page = await context.newPage();
     page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`console error: ${m.text()} (${m.location().url})`);
+      if (m.type() !== 'error') return;
+      if (expect401 && /\b401\b/.test(m.text())) { log('expected:', m.text()); return; }
+      problems.push(`console error: ${m.text()} (${m.location().url})`);
     });
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
     const traffic = [];

@@ -12,6 +12,7 @@ export const state = {
   progress: new Map(),  // transfer id -> Map(node id -> {bytes_done, bytes_total})
   log: [],              // newest last, at most LOG_MAX events
   ws: 'off',
+  wsProtocol: '',       // the subprotocol the daemon answered (castray.v1)
 };
 
 const LOG_MAX = 500;
@@ -130,7 +131,7 @@ export function connect() {
   setWS('connecting');
   const sock = new WebSocket(url, protocols);
   ws = sock;
-  sock.onopen = () => { retry = 0; setWS('on'); };
+  sock.onopen = () => { retry = 0; state.wsProtocol = sock.protocol; setWS('on'); };
   sock.onmessage = (m) => {
     let ev;
     try { ev = JSON.parse(m.data); } catch { return; }

@@ -52,6 +52,8 @@ function wsState() {
   el.textContent = text;
   el.className = 'ws ws-' + state.ws;
   el.dataset.state = state.ws;
+  el.dataset.protocol = state.wsProtocol || '';
+  el.title = 'Live event stream (/ws)' + (state.wsProtocol ? ', subprotocol ' + state.wsProtocol : '');
 }
 
 function askToken(message) {
@@ -73,8 +75,18 @@ async function signIn(ev) {
 }
 
 let started = false;
-function start() {
+async function start() {
   document.getElementById('logout').hidden = !config.auth_required;
+  // One call first: a wrong token is refused here (and the prompt comes
+  // back) rather than by a WebSocket handshake, whose status a page cannot
+  // see.
+  try {
+    state.status = await get('/api/status');
+    summary();
+  } catch (e) {
+    if (e.status === 401) return;
+    console.warn('status:', e.message);
+  }
   connect();
   if (!started) {
     started = true;
