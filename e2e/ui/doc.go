@@ -13,9 +13,9 @@
 //
 // Every flow fails on any browser console error or uncaught page error, and
 // saves a screenshot of each page it visits in e2e/ui/artifacts/ (or
-// $CASTRAY_UI_ARTIFACTS). It also records the page's API responses
-// (CASTRAY_UI_TRAFFIC) for checkTraffic, which checks them against the
-// OpenAPI document when it is set.
+// $CASTRAY_UI_ARTIFACTS). The browser talks to the daemon through
+// daemontest's ProxyURL, which checks every API answer against
+// host/api/openapi.yaml: a field the UI relies on that drifts fails here.
 //
 // It needs node, e2e/ui/node_modules (make ui-deps: npm ci of
 // package-lock.json) and chromium ($CASTRAY_CHROMIUM, else chromium on

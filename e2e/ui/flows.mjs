@@ -1,20 +1,16 @@
 // The browser flows of CastRay's web UI, driven by playwright-core in
 // Debian's chromium. Run by ui_test.go as `node flows.mjs <flow>` with:
-//   CASTRAY_UI_URL        the daemon's base URL
+//   CASTRAY_UI_URL        the daemon's base URL (the tests give a proxy that checks
+//                         every API answer against openapi.yaml)
 //   CASTRAY_UI_TOKEN      the API token (token flow only; typed into the login prompt)
 //   CASTRAY_UI_ARTIFACTS  folder for screenshots
 //   CASTRAY_CHROMIUM      the chromium binary
 //   CASTRAY_UI_PARAMS     JSON: what the Go test knows of the Ray cluster
-//   CASTRAY_UI_TRAFFIC    optional: a file to write the page's API traffic to,
-//                         one JSON object per response (method, url, status,
-//                         headers, body in base64), for the Go test to check
-//                         against the OpenAPI document
 // A flow fails on a failed step, on any console error and on any page error.
 // Waits have generous deadlines that only bound a broken run.
 
 import { chromium } from 'playwright-core';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 const BASE = process.env.CASTRAY_UI_URL;
@@ -432,29 +428,11 @@ async function main() {
       problems.push(`console error: ${m.text()} (${m.location().url})`);
     });
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    const traffic = [];
-    const pending = [];
-    if (process.env.CASTRAY_UI_TRAFFIC) {
-      page.on('response', (r) => {
-        if (!new URL(r.url()).pathname.startsWith('/api/')) return;
-        pending.push((async () => {
-          const req = r.request();
-          let body = '';
-          try { body = (await r.body()).toString('base64'); } catch { /* no body (a redirect, or the page went away) */ }
-          traffic.push({ method: req.method(), url: r.url(), status: r.status(), headers: await r.allHeaders(), body });
-        })());
-      });
-    }
     try {
       await flow(page);
     } catch (e) {
       failed = e;
       await page.screenshot({ path: path.join(ART, `${flowName}-FAILED.png`), fullPage: true }).catch(() => {});
-    }
-    await Promise.allSettled(pending);
-    if (process.env.CASTRAY_UI_TRAFFIC) {
-      writeFileSync(process.env.CASTRAY_UI_TRAFFIC, traffic.map((x) => JSON.stringify(x)).join('\n') + '\n');
-      log(`${traffic.length} API responses recorded`);
     }
     await context.close();
   } finally {

@@ -108,7 +108,10 @@ func (l *lineLogger) Write(p []byte) (int, error) {
 }
 
 // run runs `node flows.mjs <flow>` against the daemon at url and fails the
-// test when the flow fails (a step, a console error or a page error).
+// test when the flow fails (a step, a console error or a page error). The
+// tests give it the daemon's ProxyURL: every API answer the page (and the
+// script) gets passes through a proxy that checks it against openapi.yaml,
+// and a mismatch fails the test.
 func (b browser) run(t *testing.T, flow, url, token string, params any) {
 	t.Helper()
 	p, err := json.Marshal(params)
@@ -117,7 +120,6 @@ func (b browser) run(t *testing.T, flow, url, token string, params any) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), flowTimeout)
 	defer cancel()
-	traffic := filepath.Join(t.TempDir(), "traffic.jsonl")
 	cmd := exec.CommandContext(ctx, b.node, "flows.mjs", flow)
 	cmd.Dir = b.dir
 	cmd.Env = append(os.Environ(),
@@ -126,7 +128,6 @@ func (b browser) run(t *testing.T, flow, url, token string, params any) {
 		"CASTRAY_UI_ARTIFACTS="+b.artifacts,
 		"CASTRAY_CHROMIUM="+b.chromium,
 		"CASTRAY_UI_PARAMS="+string(p),
-		"CASTRAY_UI_TRAFFIC="+traffic,
 	)
 	// Its own process group, so that a timeout also ends the browser.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -140,15 +141,7 @@ func (b browser) run(t *testing.T, flow, url, token string, params any) {
 	if err != nil {
 		t.Fatalf("flow %s: %v (screenshots in %s)", flow, err, b.artifacts)
 	}
-	if checkTraffic != nil {
-		checkTraffic(t, traffic)
-	}
 }
-
-// checkTraffic, when set, checks the page's API responses that a flow
-// recorded (one JSON object a line: method, url, status, headers, body in
-// base64).
-var checkTraffic func(t *testing.T, path string)
 
 // liveEnv is the daemon and the two-node Ray cluster the flows share.
 type liveEnv struct {
@@ -276,7 +269,7 @@ func TestUI(t *testing.T) {
 	}
 	flows := []string{"main", "nodes", "plugins", "events", "generator", "transfers", "history", "distributions", "clusters"}
 	for _, f := range flows {
-		ok := t.Run(f, func(t *testing.T) { b.run(t, f, e.d.URL(), "", params) })
+		ok := t.Run(f, func(t *testing.T) { b.run(t, f, e.d.ProxyURL(), "", params) })
 		if !ok && f == "main" {
 			t.Fatal("the main flow failed; the page flows depend on its cluster")
 		}
@@ -292,5 +285,5 @@ func TestUIWithToken(t *testing.T) {
 		Config:  fmt.Sprintf("web_server {\n  api_token = %q\n}\nray_cluster {\n  fallback_to_local = false\n}\n", token),
 		Plugins: []string{daemontest.Plugin("transfer", "local")},
 	})
-	b.run(t, "token", d.URL(), token, map[string]any{"local_nodes": []string{"node_1", "node_2", "node_3"}})
+	b.run(t, "token", d.ProxyURL(), token, map[string]any{"local_nodes": []string{"node_1", "node_2", "node_3"}})
 }

@@ -1,7 +1,9 @@
 // Package ui owns CastRay's web UI: the static page, styles and ES modules
 // under static/ (plain HTML, CSS and JavaScript, no build step, embedded in
 // the binary with go:embed) and the routes that serve them: GET / redirects
-// to /ui, GET /ui and /ui/* serve the single-page app.
+// to /ui, GET /ui and /ui/* serve the single-page app, and GET
+// /ui/config.json tells the page whether the API wants a token (never the
+// token itself).
 //
 // The assets hold no data, so they are served without the API token; the
 // page asks for the token (a login prompt, kept in sessionStorage) and sends
