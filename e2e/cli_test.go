@@ -467,3 +467,36 @@ func TestCLIProgressOnATerminal(t *testing.T) {
 		t.Errorf("downloaded on a terminal: %d bytes, %v", len(got), err)
 	}
 }
+
+// token rotate on a daemon that keeps its own token (it listens beyond
+// loopback): the CLI prints the API's answer; the old token then fails
+// (exit 1, 401) and the new one works; CASTRAY_TOKEN and --token both
+// carry it.
+func TestCLITokenRotate(t *testing.T) {
+	d := startDaemon(t, daemonOpts{host: "0.0.0.0"})
+	raw, err := os.ReadFile(filepath.Join(d.DataDir, "api_token"))
+	if err != nil {
+		t.Fatalf("the daemon's token file: %v", err)
+	}
+	d.Token = strings.TrimSpace(string(raw))
+	if code, _, errOut := castrayCLI(t, d, "status", "--token", ""); code != 1 || !strings.Contains(errOut, "401") {
+		t.Fatalf("no token: exit %d %q", code, errOut)
+	}
+	cliMust(t, d, "status") // CASTRAY_TOKEN
+	var rotated struct {
+		Success        bool
+		Token, Message string
+	}
+	cliJSON(t, d, &rotated, "token", "rotate")
+	if !rotated.Success || rotated.Token == "" || rotated.Token == d.Token || rotated.Message == "" {
+		t.Fatalf("token rotate printed %+v", rotated)
+	}
+	if code, _, errOut := castrayCLI(t, d, "status"); code != 1 || !strings.Contains(errOut, "401") {
+		t.Errorf("the old token after rotation: exit %d %q", code, errOut)
+	}
+	cliMust(t, d, "status", "--token", rotated.Token)
+	d.Token = rotated.Token
+	if code := d.do("GET", "/api/status", nil, nil); code != 200 {
+		t.Errorf("the new token on the API: %d", code)
+	}
+}

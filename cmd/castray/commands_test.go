@@ -42,6 +42,7 @@ func TestMoreJSONOutputIsTheAPIDocument(t *testing.T) {
 		{"clusters-info", []string{"clusters", "info"}, externalInfoDoc},
 		{"discover-last", []string{"discover", "last"}, discoverDoc},
 		{"config", []string{"config"}, configDoc},
+		{"token-rotate", []string{"token", "rotate"}, tokenDoc},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := mustRun(t, f, append(c.args, "-o", "json")...)
@@ -92,6 +93,7 @@ func TestMoreRequests(t *testing.T) {
 		{[]string{"clusters", "info"}, "GET /api/cluster/external-info", ""},
 		{[]string{"discover", "last"}, "GET /api/cluster/discovery", ""},
 		{[]string{"config"}, "GET /api/config", ""},
+		{[]string{"token", "rotate"}, "POST /api/token/rotate", ""},
 	} {
 		r := run(t, f, c.args...)
 		if r.code != 0 {
@@ -166,6 +168,7 @@ func TestMoreUsageErrorsExit2WithoutRequest(t *testing.T) {
 		{[]string{"message", "send", "x", "-o", "yaml"}, "--output"},
 		{[]string{"files", "download", "x", "-o", "wide"}, "--output"},
 		{[]string{"config", "-o", "toml"}, "--output"},
+		{[]string{"token", "rotate", "-o", "yaml"}, "--output"},
 		{[]string{"events", "--type", "transfer_progress,transfer_done"}, `--type "transfer_done"`},
 	} {
 		r := run(t, f, c.args...)

@@ -231,3 +231,18 @@ type Message struct {
 
 // pollInterval is how often WaitTransfer asks when the caller says nothing.
 const pollInterval = 500 * time.Millisecond
+
+// TokenResponse answers POST /api/token/rotate: the daemon's new token,
+// shown once.
+type TokenResponse struct {
+	Envelope
+	Token   string `json:"token"`
+	Message string `json:"message"`
+}
+
+// RotateToken replaces the daemon's own API token; the old one stops
+// working at once. The client keeps using the token it was made with: make
+// a new client with the new token.
+func (c *Client) RotateToken(ctx context.Context) (*TokenResponse, error) {
+	return call[TokenResponse](ctx, c, http.MethodPost, "/api/token/rotate", nil)
+}

@@ -4,7 +4,7 @@
 // (start, list, get, cancel or delete, retry, wait), groups, nodes (list, get,
 // create, delete, files and their download, messages, select, the external
 // nodes), external clusters (discover, last round, connect, disconnect, list,
-// external-info), plugins, status, config, distributions, the original's
+// external-info), plugins, status, config, token rotation, distributions, the original's
 // routes (send, manual file transfer and its status, the file generator) and
 // the /ws event stream. The enum values the API accepts are exported
 // (NodeKinds, TransferStates, CastTypes, GenContentTypes...) so a caller can

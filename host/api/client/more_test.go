@@ -306,3 +306,42 @@ func TestDownloadChecks(t *testing.T) {
 		t.Errorf("node file: %+v %v", d, err)
 	}
 }
+
+// RotateToken: the new token works at once, the old one no longer; a
+// daemon whose token is configured (no RotateToken) answers 409.
+func TestRotateToken(t *testing.T) {
+	reg := registry.New(nil, nil)
+	rotated := "n3w-t0ken"
+	srv := api.New(api.Deps{Registry: reg, Token: token, Log: hclog.NewNullLogger(), Connections: noClusters{},
+		RotateToken: func() (string, error) { return rotated, nil }, BodyLimit: 1 << 12, Version: "test"})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		_ = srv.Shutdown(5 * time.Second)
+		<-done
+	})
+	ctx := context.Background()
+	old, _ := client.New(ln.Addr().String(), client.WithToken(token))
+	r, err := old.RotateToken(ctx)
+	if err != nil || r.Token != rotated || r.Message == "" {
+		t.Fatalf("rotate: %+v %v", r, err)
+	}
+	strict(t, "rotate", r.Raw, &client.TokenResponse{})
+	if _, err := old.Nodes(ctx, client.NodeFilter{}); client.StatusCode(err) != http.StatusUnauthorized {
+		t.Errorf("the old token after rotation: %v", err)
+	}
+	fresh, _ := client.New(ln.Addr().String(), client.WithToken(rotated))
+	if _, err := fresh.Nodes(ctx, client.NodeFilter{}); err != nil {
+		t.Errorf("the new token: %v", err)
+	}
+
+	addr, _ := fullServer(t) // a configured token: nothing to rotate
+	c, _ := client.New(addr, client.WithToken(token))
+	if _, err := c.RotateToken(ctx); client.StatusCode(err) != http.StatusConflict {
+		t.Errorf("rotate a configured token: %v", err)
+	}
+}
