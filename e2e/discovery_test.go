@@ -15,8 +15,9 @@ import (
 
 // discovered is the part of POST /api/cluster/discover-external the tests read.
 type discovered struct {
-	Success  bool `json:"success"`
-	Clusters []struct {
+	Success     bool `json:"success"`
+	StaleHidden int  `json:"stale_hidden"`
+	Clusters    []struct {
 		ID           string             `json:"id"`
 		Source       string             `json:"source"`
 		Sources      []string           `json:"sources"`
@@ -28,6 +29,7 @@ type discovered struct {
 		SessionName  string             `json:"session_name"`
 		RayVersion   string             `json:"ray_version"`
 		AuthRequired bool               `json:"auth_required"`
+		AuthMode     string             `json:"auth_mode"`
 	} `json:"discovered_clusters"`
 	ConnectedCluster *string        `json:"connected_cluster"`
 	ExternalNodes    map[string]any `json:"external_nodes"`
@@ -45,10 +47,13 @@ type discovered struct {
 	} `json:"discovery"`
 }
 
-func (d *daemon) discover(t *testing.T) discovered {
+func (d *daemon) discover(t *testing.T) discovered { return d.discoverWith(t, "") }
+
+// discoverWith runs a round with query (e.g. "?include_stale=true").
+func (d *daemon) discoverWith(t *testing.T, query string) discovered {
 	t.Helper()
 	var res discovered
-	if code := d.do("POST", "/api/cluster/discover-external", nil, &res); code != 200 || !res.Success {
+	if code := d.do("POST", "/api/cluster/discover-external"+query, nil, &res); code != 200 || !res.Success {
 		t.Fatalf("discover-external: %d %+v", code, res)
 	}
 	for name, p := range res.Discovery.Plugins {
@@ -153,9 +158,19 @@ func TestDiscoveryFindsLiveClustersAndStaleSessions(t *testing.T) {
 		next(t, ch, 10*time.Second, typ)
 	}
 
-	// B stops: its session is now stale, reported inactive by tmpdir alone.
+	// B stops: its session is now stale, reported inactive by tmpdir alone
+	// when asked for; by default only counted.
 	b.Stop()
 	res = d.discover(t)
+	for _, c := range res.Clusters {
+		if c.Status != "active" {
+			t.Errorf("a stale session is listed by default: %+v", c)
+		}
+	}
+	if res.StaleHidden < 1 {
+		t.Errorf("stale_hidden %d after B stopped", res.StaleHidden)
+	}
+	res = d.discoverWith(t, "?include_stale=true")
 	var sawB bool
 	for _, c := range res.Clusters {
 		switch c.SessionName {
@@ -180,7 +195,7 @@ func TestDiscoveryFindsLiveClustersAndStaleSessions(t *testing.T) {
 
 	// A stops too: nothing but stale sessions remain.
 	a.Stop()
-	res = d.discover(t)
+	res = d.discoverWith(t, "?include_stale=true")
 	for _, c := range res.Clusters {
 		if c.Status == "active" || strings.Join(c.Sources, ",") != "tmpdir" {
 			t.Errorf("after every cluster stopped: %+v", c)
@@ -195,15 +210,16 @@ func TestDiscoveryWithTokenAuth(t *testing.T) {
 	c := raycluster.Start(t, raycluster.Options{AuthMode: "token", DashboardPort: 8267, TempDir: shortTempDir(t)})
 	cfg := discoveryConfig(c.RayBin, c.TempDir)
 
-	// Without the token the cluster is still reported, marked as needing one.
+	// Without the token the cluster is still reported, marked as needing one
+	// (discover only: connecting would fail, and make success false).
 	d := startDaemon(t, daemonOpts{config: cfg})
-	res := d.discover(t)
+	res := d.discoverWith(t, "?connect=false")
 	found := false
 	for _, cl := range res.Clusters {
 		if cl.SessionName == c.SessionName && cl.Status == "active" {
 			found = true
-			if !cl.AuthRequired {
-				t.Errorf("without a token: %+v, want auth_required", cl)
+			if !cl.AuthRequired || cl.AuthMode != "token" {
+				t.Errorf("without a token: %+v, want auth_required and auth_mode token", cl)
 			}
 		}
 	}
@@ -228,6 +244,27 @@ func TestDiscoveryWithTokenAuth(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("cluster not found with the token: %+v", res.Clusters)
+	}
+	if strings.Contains(d.Stderr.String(), c.Token) {
+		t.Fatal("the Ray token appears in the daemon's log")
+	}
+	d.stop(syscall.SIGTERM)
+
+	// The token given once, as external_cluster.auth_token (not in the
+	// environment), serves the discovery plugins as it serves the connector.
+	d = startDaemon(t, daemonOpts{config: cfg, env: []string{"CASTRAY_EXTERNAL_CLUSTER__AUTH_TOKEN=" + c.Token}})
+	res = d.discover(t)
+	found = false
+	for _, cl := range res.Clusters {
+		if cl.SessionName == c.SessionName && cl.Status == "active" {
+			found = true
+			if cl.AuthRequired || cl.AuthMode != "token" || cl.Nodes != 1 || cl.RayVersion == "" {
+				t.Errorf("with external_cluster.auth_token: %+v", cl)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("cluster not found with external_cluster.auth_token: %+v", res.Clusters)
 	}
 	if strings.Contains(d.Stderr.String(), c.Token) {
 		t.Fatal("the Ray token appears in the daemon's log")

@@ -30,8 +30,14 @@ type Cluster struct {
 	Resources     map[string]float64 `json:"resources"`
 	ResourcesUsed map[string]float64 `json:"resources_used,omitempty"`
 	Status        string             `json:"status"` // active | inactive | unknown
-	AuthRequired  bool               `json:"auth_required"`
-	Attributes    map[string]string  `json:"attributes,omitempty"`
+	// AuthRequired: the cluster needs a Ray auth token that a plugin lacked
+	// (or had refused); false once the plugins have the right one.
+	AuthRequired bool `json:"auth_required"`
+	// AuthMode is how the cluster authenticates, when a plugin could tell:
+	// "token" (Ray token auth on) or what the dashboard names otherwise
+	// ("disabled"); "" when unknown.
+	AuthMode   string            `json:"auth_mode,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 // SourceEvidence is what one strategy saw of a cluster.
@@ -486,6 +492,9 @@ func (m *merger) fold(members []*entry) *Cluster {
 		setIfEmpty(&cl.ClusterID, c.GetClusterId())
 		setIfEmpty(&cl.RayVersion, c.GetRayVersion())
 		cl.AuthRequired = cl.AuthRequired || c.GetAuthRequired()
+		if mode := c.GetAttributes()["auth_mode"]; mode == "token" || cl.AuthMode == "" {
+			cl.AuthMode = mode
+		}
 		switch {
 		case status == "active":
 			cl.Status = "active"

@@ -93,7 +93,7 @@ type instance struct {
 func (i *instance) launch(ctx context.Context, want *sdk.PluginInfo) (*sdk.PluginInfo, error) {
 	cmd := exec.Command(i.path)
 	stderr := &tailWriter{}
-	cmd.Env = append(os.Environ(), "CASTRAY_PLUGIN_LOG_LEVEL="+i.m.opts.LogLevel)
+	cmd.Env = append(append(os.Environ(), i.m.opts.Env...), "CASTRAY_PLUGIN_LOG_LEVEL="+i.m.opts.LogLevel)
 	detach(cmd)
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,

@@ -47,6 +47,11 @@ type Options struct {
 	Logger  hclog.Logger
 	// LogLevel is passed to plugins (CASTRAY_PLUGIN_LOG_LEVEL).
 	LogLevel string
+	// Env are "KEY=value" entries added to (and winning over) the daemon's
+	// environment in every plugin process: the daemon passes
+	// external_cluster.auth_token as RAY_AUTH_TOKEN, so that the plugins that
+	// speak to Ray use the token the connector uses.
+	Env []string
 	// HealthInterval is the time between health pings (default 5 s).
 	HealthInterval time.Duration
 	// ExitPoll is how often a plugin's process is checked for exit
