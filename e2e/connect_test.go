@@ -417,3 +417,34 @@ func TestFallbackToLocalHead(t *testing.T) {
 		t.Fatalf("the local head's dashboard %s still answers after the daemon stopped", dash)
 	}
 }
+
+// The cluster the configuration names may come up after the daemon: until
+// then it is listed as connecting (with the error and the next attempt),
+// and it connects by itself once its head answers.
+func TestConfiguredClusterThatStartsLater(t *testing.T) {
+	dashPort := freePort(t)
+	addr := fmt.Sprintf("http://127.0.0.1:%d", dashPort)
+	d := startDaemon(t, daemonOpts{config: fmt.Sprintf("ray_cluster {\n  address = %q\n}\nexternal_cluster {\n  sync_interval = 1\n}\n", addr)})
+	type cluster struct {
+		ID, Address, State string
+		LastError          string    `json:"last_error"`
+		NextAttemptAt      time.Time `json:"next_attempt_at"`
+		AliveNodes         int       `json:"alive_nodes"`
+	}
+	var list struct{ Clusters []cluster }
+	eventually(t, 30*time.Second, "the configured address listed as connecting", func() bool {
+		d.do("GET", "/api/clusters", nil, &list)
+		return len(list.Clusters) == 1 && list.Clusters[0].State == "connecting"
+	})
+	if c := list.Clusters[0]; c.Address != addr || c.LastError == "" || c.NextAttemptAt.IsZero() || !strings.HasPrefix(c.ID, "p-") {
+		t.Fatalf("connecting entry: %+v", c)
+	}
+	c := raycluster.Start(t, raycluster.Options{DashboardPort: dashPort})
+	eventually(t, 120*time.Second, "the cluster to connect once up", func() bool {
+		d.do("GET", "/api/clusters", nil, &list)
+		return len(list.Clusters) == 1 && list.Clusters[0].State == "connected" && list.Clusters[0].AliveNodes == 1
+	})
+	if got := list.Clusters[0]; strings.HasPrefix(got.ID, "p-") || got.Address != addr {
+		t.Fatalf("connected entry: %+v (cluster %s)", got, c.SessionName)
+	}
+}

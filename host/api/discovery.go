@@ -25,6 +25,9 @@ type discoverRequest struct {
 	// Connect (default true, like the seed's "discover and connect")
 	// connects to every active cluster found; false discovers only.
 	Connect *bool `json:"connect,omitempty"`
+	// IncludeStale lists the inactive clusters too (stale session folders
+	// of stopped Ray instances: every `ray start` leaves one).
+	IncludeStale bool `json:"include_stale,omitempty"`
 }
 
 // discoveredCluster is one entry of discovered_clusters: the seed's fields
@@ -44,6 +47,9 @@ type discoverResponse struct {
 	Discovery          *discovery.Result       `json:"discovery"`
 	// Connections reports each connection attempt of this round.
 	Connections []connectOutcome `json:"connections"`
+	// StaleHidden counts the inactive clusters left out of the lists
+	// (include_stale shows them).
+	StaleHidden int `json:"stale_hidden"`
 }
 
 // connectOutcome is what connecting to one discovered cluster gave.
@@ -56,9 +62,23 @@ type connectOutcome struct {
 	Attempts     []connector.Attempt `json:"attempts,omitempty"`
 }
 
-func newDiscoverResponse(res *discovery.Result) discoverResponse {
+// newDiscoverResponse shapes a round's result; without includeStale the
+// inactive clusters are counted, not listed (in discovered_clusters and
+// discovery.clusters alike).
+func newDiscoverResponse(res *discovery.Result, includeStale bool) discoverResponse {
+	hidden := 0
+	if !includeStale {
+		shown := *res
+		shown.Clusters = make([]discovery.Cluster, 0, len(res.Clusters))
+		for _, cl := range res.Clusters {
+			if cl.Status != "inactive" {
+				shown.Clusters = append(shown.Clusters, cl)
+			}
+		}
+		hidden, res = len(res.Clusters)-len(shown.Clusters), &shown
+	}
 	out := discoverResponse{Success: true, DiscoveredClusters: []discoveredCluster{}, ExternalNodes: map[string]externalNode{},
-		Discovery: res, Connections: []connectOutcome{}}
+		Discovery: res, Connections: []connectOutcome{}, StaleHidden: hidden}
 	for _, cl := range res.Clusters {
 		src := ""
 		if len(cl.Sources) > 0 {
@@ -94,11 +114,15 @@ func (s *Server) discoverExternal(c *fiber.Ctx) error {
 	case err != nil:
 		return fiber.NewError(fiber.StatusBadRequest, err.Error())
 	}
-	out := newDiscoverResponse(res)
 	connect := req.Connect == nil || *req.Connect
 	if q := c.Query("connect"); q != "" {
 		connect = q != "false" && q != "0"
 	}
+	stale, err := includeStale(c, req.IncludeStale)
+	if err != nil {
+		return err
+	}
+	out := newDiscoverResponse(res, stale)
 	if connect {
 		s.connectDiscovered(ctx, &out)
 	}
@@ -157,5 +181,17 @@ func (s *Server) lastDiscovery(c *fiber.Ctx) error {
 	if res == nil {
 		return fiber.NewError(fiber.StatusNotFound, "no discovery has run yet: POST /api/cluster/discover-external")
 	}
-	return c.JSON(newDiscoverResponse(res))
+	stale, err := includeStale(c, false)
+	if err != nil {
+		return err
+	}
+	return c.JSON(newDiscoverResponse(res, stale))
+}
+
+// includeStale is ?include_stale= when given, else def.
+func includeStale(c *fiber.Ctx, def bool) (bool, error) {
+	if c.Query("include_stale") == "" {
+		return def, nil
+	}
+	return queryBool(c, "include_stale")
 }

@@ -63,12 +63,53 @@ func TestDiscoverExternalReportsFailedConnects(t *testing.T) {
 		r := f.do(t, "POST", "/api/cluster/discover-external", nil)
 		m := r.json(t)
 		errMsg, _ := m["error"].(string)
-		if r.code != 200 || m["success"] != tc.success || len(m["discovered_clusters"].([]any)) != 3 || errMsg == "" {
+		// The stale session is counted, not listed (include_stale lists it).
+		if r.code != 200 || m["success"] != tc.success || len(m["discovered_clusters"].([]any)) != 2 || m["stale_hidden"] != 1.0 || errMsg == "" {
 			t.Errorf("ok=%v: %d %s", tc.ok, r.code, r.body)
 		}
 		if got, _ := m["connected_cluster"].(string); got != tc.conn {
 			t.Errorf("ok=%v: connected_cluster %q, want %q", tc.ok, got, tc.conn)
 		}
+	}
+}
+
+// include_stale (body or query) lists the inactive clusters the default
+// leaves out, for a round and for the last one.
+func TestDiscoverIncludeStale(t *testing.T) {
+	res := &discovery.Result{ID: "r1", Clusters: []discovery.Cluster{
+		{ID: "live", DashboardURL: "http://10.0.0.1:8265", Status: "active"},
+		{ID: "old1", Status: "inactive"}, {ID: "old2", Status: "inactive"},
+	}}
+	f := newFileServer(t, func(d *Deps) {
+		d.Discovery, d.Connections = fixedDiscovery{res}, connections{}
+	})
+	for _, tc := range []struct {
+		method, path, body string
+		listed, hidden     int
+	}{
+		{"POST", "/api/cluster/discover-external", `{"connect": false}`, 1, 2},
+		{"POST", "/api/cluster/discover-external", `{"connect": false, "include_stale": true}`, 3, 0},
+		{"POST", "/api/cluster/discover-external?include_stale=1&connect=0", ``, 3, 0},
+		{"GET", "/api/cluster/discovery", ``, 1, 2},
+		{"GET", "/api/cluster/discovery?include_stale=true", ``, 3, 0},
+	} {
+		var body []byte
+		var h []string
+		if tc.body != "" {
+			body, h = []byte(tc.body), []string{"Content-Type", "application/json"}
+		}
+		r := f.do(t, tc.method, tc.path, body, h...)
+		m := r.json(t)
+		inner := m["discovery"].(map[string]any)["clusters"].([]any)
+		if r.code != 200 || len(m["discovered_clusters"].([]any)) != tc.listed || len(inner) != tc.listed || m["stale_hidden"] != float64(tc.hidden) {
+			t.Errorf("%s %s %s: %d %s", tc.method, tc.path, tc.body, r.code, r.body)
+		}
+	}
+	if len(res.Clusters) != 3 {
+		t.Errorf("the round's own result lost clusters: %d", len(res.Clusters))
+	}
+	if r := f.do(t, "GET", "/api/cluster/discovery?include_stale=maybe", nil); r.code != 400 {
+		t.Errorf("include_stale=maybe: %d", r.code)
 	}
 }
 

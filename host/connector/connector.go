@@ -136,6 +136,9 @@ type Options struct {
 const (
 	StateConnected    = "connected"
 	StateDisconnected = "disconnected"
+	// StateConnecting: an address the configuration names that has not
+	// answered yet (Keep), dialed again with capped backoff.
+	StateConnecting = "connecting"
 )
 
 // Cluster is one connection's state, as the API shows it.
@@ -152,11 +155,13 @@ type Cluster struct {
 	Nodes        int       `json:"nodes"`
 	AliveNodes   int       `json:"alive_nodes"`
 	Actors       int       `json:"actors"`
-	ConnectedAt  time.Time `json:"connected_at"`
+	ConnectedAt  time.Time `json:"connected_at,omitzero"`
 	LastSync     time.Time `json:"last_sync,omitzero"`
 	LastError    string    `json:"last_error,omitempty"`
 	Reconnects   int       `json:"reconnects"`
 	Attempts     []Attempt `json:"attempts,omitempty"`
+	// NextAttemptAt is when a connecting cluster is dialed next.
+	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
 }
 
 // Connector manages every cluster connection.
@@ -166,7 +171,15 @@ type Connector struct {
 
 	mu    sync.Mutex
 	conns map[string]*conn
-	wg    sync.WaitGroup
+	// pending are the addresses Keep dials until they answer.
+	pending map[string]*pendingConn
+	wg      sync.WaitGroup
+}
+
+// pendingConn is an address Keep has not connected yet.
+type pendingConn struct {
+	state  Cluster
+	cancel context.CancelFunc
 }
 
 // conn is one cluster connection and its sync loop.
@@ -199,7 +212,7 @@ func New(opts Options) *Connector {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Connector{opts: opts, log: opts.Log.Named("connector"), conns: map[string]*conn{}}
+	return &Connector{opts: opts, log: opts.Log.Named("connector"), conns: map[string]*conn{}, pending: map[string]*pendingConn{}}
 }
 
 // Connect reaches the cluster at address, syncs it once and keeps it in
@@ -250,7 +263,12 @@ func connID(info ray.ClusterInfo, address string) string {
 	case info.SessionName != "":
 		return "s-" + strings.TrimPrefix(info.SessionName, "session_")
 	}
-	return "a-" + strings.NewReplacer(":", "-", "/", "-", "[", "", "]", "").Replace(address)
+	return "a-" + addressID(address)
+}
+
+// addressID is an address as an id part.
+func addressID(address string) string {
+	return strings.NewReplacer(":", "-", "/", "-", "[", "", "]", "").Replace(address)
 }
 
 func shorten(s string, n int) string {
@@ -260,8 +278,81 @@ func shorten(s string, n int) string {
 	return s
 }
 
-// Disconnect ends one connection and removes its nodes from the registry.
+// Keep connects to address like Connect and, when that fails, keeps
+// dialing it with capped exponential backoff until it answers, ctx ends or
+// the entry is disconnected, listing it meanwhile as a "connecting" cluster
+// with id "p-<address>" and the last error. It is for the addresses the
+// configuration names, which may come up after the daemon.
+func (c *Connector) Keep(ctx context.Context, address string) (Cluster, error) {
+	st, _, err := c.Connect(ctx, address)
+	if err == nil {
+		return st, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = c.opts.SyncInterval/2, c.opts.BackoffMax, 0
+	p := &pendingConn{cancel: cancel, state: Cluster{ID: "p-" + addressID(address), Address: address, State: StateConnecting,
+		LastError: err.Error(), NextAttemptAt: c.opts.Now().UTC().Add(b.NextBackOff())}}
+	c.mu.Lock()
+	if _, dup := c.pending[p.state.ID]; dup {
+		c.mu.Unlock()
+		cancel()
+		return Cluster{}, fmt.Errorf("address %s: already being connected", address)
+	}
+	c.pending[p.state.ID] = p
+	st = p.state
+	c.mu.Unlock()
+	c.log.Warn("Ray cluster not reachable yet; dialing it again with backoff", "address", address, "error", err)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer cancel()
+		for {
+			c.mu.Lock()
+			wait := p.state.NextAttemptAt.Sub(c.opts.Now())
+			c.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				c.forget(p)
+				return
+			case <-time.After(wait):
+			}
+			_, _, err := c.Connect(ctx, address)
+			if err == nil || ctx.Err() != nil {
+				c.forget(p)
+				return
+			}
+			c.mu.Lock()
+			p.state.LastError, p.state.NextAttemptAt = err.Error(), c.opts.Now().UTC().Add(b.NextBackOff())
+			c.mu.Unlock()
+		}
+	}()
+	return st, nil
+}
+
+// forget removes a pending entry (once connected or given up).
+func (c *Connector) forget(p *pendingConn) {
+	c.mu.Lock()
+	if c.pending[p.state.ID] == p {
+		delete(c.pending, p.state.ID)
+	}
+	c.mu.Unlock()
+}
+
+// Disconnect ends one connection and removes its nodes from the registry;
+// for a connecting one it stops the dialing.
 func (c *Connector) Disconnect(id string) (Cluster, error) {
+	c.mu.Lock()
+	p, pending := c.pending[id]
+	delete(c.pending, id)
+	c.mu.Unlock()
+	if pending {
+		p.cancel()
+		st := p.state
+		st.State = StateDisconnected
+		c.log.Info("stopped dialing Ray cluster", "address", st.Address)
+		return st, nil
+	}
 	k := c.drop(id)
 	if k == nil {
 		return Cluster{}, fmt.Errorf("cluster %q: %w", id, ErrNotFound)
@@ -298,12 +389,15 @@ func (c *Connector) drop(id string) *conn {
 	return k
 }
 
-// Clusters lists every connection, sorted by id.
+// Clusters lists every connection, connecting ones included, sorted by id.
 func (c *Connector) Clusters() []Cluster {
 	c.mu.Lock()
-	out := make([]Cluster, 0, len(c.conns))
+	out := make([]Cluster, 0, len(c.conns)+len(c.pending))
 	for _, k := range c.conns {
 		out = append(out, k.snapshot())
+	}
+	for _, p := range c.pending {
+		out = append(out, p.state)
 	}
 	c.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
@@ -316,7 +410,11 @@ func (c *Connector) Get(id string) (Cluster, bool) {
 	defer c.mu.Unlock()
 	k, ok := c.conns[id]
 	if !ok {
-		return Cluster{}, false
+		p, ok := c.pending[id]
+		if !ok {
+			return Cluster{}, false
+		}
+		return p.state, true
 	}
 	return k.snapshot(), true
 }
@@ -325,9 +423,12 @@ func (c *Connector) Get(id string) (Cluster, bool) {
 // is going away anyway).
 func (c *Connector) Shutdown() {
 	c.mu.Lock()
-	conns := c.conns
-	c.conns = map[string]*conn{}
+	conns, pending := c.conns, c.pending
+	c.conns, c.pending = map[string]*conn{}, map[string]*pendingConn{}
 	c.mu.Unlock()
+	for _, p := range pending {
+		p.cancel()
+	}
 	for _, k := range conns {
 		k.close()
 	}

@@ -125,8 +125,14 @@ func (d *Daemon) build() error {
 	for name, p := range cfg.Plugins {
 		settings[name] = pluginmgr.Settings{Enabled: p.IsEnabled(), SHA256: p.SHA256, Config: p.Config}
 	}
+	var pluginEnv []string
+	if tok := cfg.ExternalCluster.AuthToken; tok != "" {
+		// One setting for the connector and every plugin that speaks to
+		// Ray (sdk/raytoken reads RAY_AUTH_TOKEN before any file).
+		pluginEnv = []string{"RAY_AUTH_TOKEN=" + tok}
+	}
 	d.plugins, err = pluginmgr.Load(pluginmgr.Options{
-		Dir: pluginDir, Settings: settings, DataDir: dataDir, Logger: log, LogLevel: cfg.EffectiveLogLevel(),
+		Dir: pluginDir, Settings: settings, DataDir: dataDir, Logger: log, LogLevel: cfg.EffectiveLogLevel(), Env: pluginEnv,
 		OnState: func(st pluginmgr.Status) { d.bus.Publish(events.TypePluginState, st) },
 	})
 	if err != nil {
@@ -373,7 +379,9 @@ func (d *Daemon) startupClusters(ctx context.Context) {
 	looked := false
 	if a := d.cfg.RayCluster.Address; a != "" && a != "auto" && a != "local" {
 		looked = true
-		if _, _, err := d.connector.Connect(ctx, a); err != nil {
+		// Not up yet is not given up: it is dialed again, with capped
+		// backoff, and listed as connecting meanwhile.
+		if _, err := d.connector.Keep(ctx, a); err != nil {
 			d.log.Warn("could not connect to ray_cluster.address at start-up", "address", a, "error", err)
 		}
 	}
@@ -381,9 +389,20 @@ func (d *Daemon) startupClusters(ctx context.Context) {
 		looked = true
 		d.discoverInBackground(ctx)
 	}
-	if looked && d.cfg.RayCluster.FallbackToLocal && len(d.connector.Clusters()) == 0 && ctx.Err() == nil {
+	if looked && d.cfg.RayCluster.FallbackToLocal && !d.anyConnected() && ctx.Err() == nil {
 		d.startLocalHead(ctx)
 	}
+}
+
+// anyConnected reports whether some cluster is connected (not only being
+// dialed).
+func (d *Daemon) anyConnected() bool {
+	for _, cl := range d.connector.Clusters() {
+		if cl.State != connector.StateConnecting {
+			return true
+		}
+	}
+	return false
 }
 
 // startLocalHead starts a Ray head owned by CastRay and connects to it.
