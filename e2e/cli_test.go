@@ -76,7 +76,9 @@ func castrayCLIOnTTY(t *testing.T, d *daemon, args ...string) (code int, stdout,
 }
 
 // openPTY opens a pseudo-terminal pair through /dev/ptmx, 120 columns wide
-// (a terminal of no width gets no bars).
+// (a terminal of no width gets no bars). creack/pty does this and more; it
+// is not a dependency of the module, and these three ioctls of
+// golang.org/x/sys/unix (one already) are all the test needs.
 func openPTY(t *testing.T) (master, tty *os.File) {
 	t.Helper()
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
@@ -405,6 +407,7 @@ func TestCLINodesMessagesGenerateDownload(t *testing.T) {
 		t.Errorf("discover last before any round: exit %d %q", code, errOut)
 	}
 	sameAsAPI(t, d, "/api/config", "config")
+	sameAsAPI(t, d, "/healthz", "health")
 
 	// Deletes: a generated file, then the node and its inbox.
 	cliMust(t, d, "generate", "delete", "sample_cli.dat")
@@ -482,7 +485,8 @@ func TestCLITokenRotate(t *testing.T) {
 	if code, _, errOut := castrayCLI(t, d, "status", "--token", ""); code != 1 || !strings.Contains(errOut, "401") {
 		t.Fatalf("no token: exit %d %q", code, errOut)
 	}
-	cliMust(t, d, "status") // CASTRAY_TOKEN
+	cliMust(t, d, "status")                // CASTRAY_TOKEN
+	cliMust(t, d, "health", "--token", "") // /healthz needs none
 	var rotated struct {
 		Success        bool
 		Token, Message string

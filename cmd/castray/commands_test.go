@@ -43,6 +43,7 @@ func TestMoreJSONOutputIsTheAPIDocument(t *testing.T) {
 		{"discover-last", []string{"discover", "last"}, discoverDoc},
 		{"config", []string{"config"}, configDoc},
 		{"token-rotate", []string{"token", "rotate"}, tokenDoc},
+		{"health", []string{"health"}, healthDoc},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := mustRun(t, f, append(c.args, "-o", "json")...)

@@ -177,6 +177,8 @@ func (f *fakeAPI) route(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, discoverDoc)
 	case key == "GET /api/config":
 		writeJSON(w, 200, configDoc)
+	case key == "GET /healthz":
+		writeJSON(w, 200, healthDoc)
 	case key == "POST /api/token/rotate":
 		writeJSON(w, 200, tokenDoc)
 	default:
@@ -413,6 +415,7 @@ const (
 	genSendDoc        = `{"success":true,"message":"created transfer_t.txt (10 B) and started transfer tr-20260102-030405-gen0000000000001 to 1 node(s)","file_info":` + genFileInfo + `,"transfer_summary":{"total_recipients":1,"started_transfers":1,"successful_transfers":0,"failed_transfers":0,"transfer_results":[{"recipient_id":"node_1","success":true,"state":"pending","result":"transfer started (local)"}]},"transfer_id":"tr-20260102-030405-gen0000000000001","transfer":{"id":"tr-20260102-030405-gen0000000000001","state":"pending","mode":"unicast","backend":"local","file":{"name":"transfer_t.txt","size":10},"targets":[{"node_id":"node_1","state":"pending","bytes_done":0}],"created_at":"2026-01-02T03:04:05Z"},"skipped":null}`
 	genFilesDoc       = `{"success":true,"files":[{"file_name":"sample_p.dat","file_size":1536,"size_formatted":"1.50 KB","created_time":"2026-01-02 03:04:05","modified_time":"2026-01-02 03:04:05","download_url":"/api/files/sample_p.dat","is_generated":true,"sha256":"cd34"}],"total_count":1,"total_size":1536,"total_size_formatted":"1.50 KB"}`
 	genDeleteDoc      = `{"success":true,"message":"file sample_p.dat deleted","deleted_size":1536,"deleted_size_formatted":"1.50 KB"}`
+	healthDoc         = `{"status":"ok","version":"0.1.0-dev"}`
 	tokenDoc          = `{"success":true,"token":"n3w-t0ken","message":"the old token no longer works; WebSocket clients already connected stay connected"}`
 	configDoc         = `{"web_server":{"host":"127.0.0.1","port":8000},"api":{"token":"<redacted>"},"data_dir":"castray-data"}`
 )

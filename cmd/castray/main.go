@@ -10,7 +10,7 @@
 // transfer and stats), message (the original's POST /api/send), generate (the
 // file generator), groups, distributions, nodes (list, show, create, delete,
 // files, download, messages, external), select, discover, connect,
-// disconnect, clusters, config, token, plugins, status, events. -o json prints the
+// disconnect, clusters, config, token, health, plugins, status, events. -o json prints the
 // API's answer unchanged (README, section CLI, names the few exceptions).
 // Exit codes: 0 success, 1 an API error or a failed transfer, 2 a usage error,
 // an unknown enum value included (nothing was sent to the daemon).

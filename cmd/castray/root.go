@@ -35,7 +35,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newGroupsCmd(), a.newDistributionsCmd(),
 		a.newNodesCmd(), a.newSelectCmd("select"), a.newMessageCmd(), a.newGenerateCmd(),
 		a.newDiscoverCmd(), a.newConnectCmd(), a.newDisconnectCmd(), a.newClustersCmd(),
-		a.newConfigCmd(), a.newTokenCmd(), a.newEventsCmd())
+		a.newConfigCmd(), a.newTokenCmd(), a.newHealthCmd(), a.newEventsCmd())
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {
 		c.SetFlagErrorFunc(flagErr)

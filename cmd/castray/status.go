@@ -117,3 +117,20 @@ func flatten(tw *tabwriter.Writer, prefix string, v any) {
 		fmt.Fprintf(tw, "%s\t%s\n", prefix, b)
 	}
 }
+
+func (a *app) newHealthCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "health",
+		Short: "Check that a daemon answers (GET /healthz, no token needed); exit 1 when it does not",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			h, err := a.api.Health(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return a.emit(h.Raw, func(tw *tabwriter.Writer) { fmt.Fprintf(tw, "%s (castray %s)\n", h.Status, h.Version) })
+		},
+	}
+	a.apiFlags(cmd)
+	return cmd
+}
