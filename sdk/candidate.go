@@ -9,6 +9,12 @@ import (
 	"github.com/castray/castray/sdk/ray"
 )
 
+// AttrResourcesApprox is the candidate attribute ("true") of a plugin
+// whose resource figures are rounded (the text of `ray status` shows
+// 1.5GiB, not the bytes): the host prefers another plugin's exact figures
+// for the same cluster.
+const AttrResourcesApprox = "resources_approx"
+
 // CandidateFrom turns what the Ray kit's Probe found on one host:port into
 // the candidate a discovery plugin reports: active, with the address of the
 // component that answered, what it told (Ray version, session, cluster id,

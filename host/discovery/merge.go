@@ -477,6 +477,7 @@ func uniqueIDs(sorted []*Cluster) {
 func (m *merger) fold(members []*entry) *Cluster {
 	cl := &Cluster{Resources: map[string]float64{}, Nodes: -1, Status: "unknown"}
 	liveNodes, anyNodes := -1, -1
+	totalApprox, usedApprox := false, false
 	for _, e := range members {
 		c := e.c
 		status := statusName(c.GetStatus())
@@ -507,11 +508,14 @@ func (m *merger) fold(members []*entry) *Cluster {
 				liveNodes = max(liveNodes, n)
 			}
 		}
-		if len(cl.Resources) == 0 && len(c.GetResourcesTotal()) > 0 {
-			cl.Resources = copyMap(c.GetResourcesTotal())
+		// Exact figures win over rounded ones (`ray status`), whichever
+		// plugin reported first.
+		approx := c.GetAttributes()[sdk.AttrResourcesApprox] == "true"
+		if len(c.GetResourcesTotal()) > 0 && (len(cl.Resources) == 0 || totalApprox && !approx) {
+			cl.Resources, totalApprox = copyMap(c.GetResourcesTotal()), approx
 		}
-		if len(cl.ResourcesUsed) == 0 && len(c.GetResourcesUsed()) > 0 {
-			cl.ResourcesUsed = copyMap(c.GetResourcesUsed())
+		if len(c.GetResourcesUsed()) > 0 && (len(cl.ResourcesUsed) == 0 || usedApprox && !approx) {
+			cl.ResourcesUsed, usedApprox = copyMap(c.GetResourcesUsed()), approx
 		}
 		for k, v := range c.GetAttributes() {
 			if cl.Attributes == nil {
@@ -521,6 +525,11 @@ func (m *merger) fold(members []*entry) *Cluster {
 				cl.Attributes[k] = v
 			}
 		}
+	}
+	if totalApprox {
+		cl.Attributes[sdk.AttrResourcesApprox] = "true"
+	} else {
+		delete(cl.Attributes, sdk.AttrResourcesApprox)
 	}
 	sort.Strings(cl.Sources)
 	cl.Nodes = anyNodes

@@ -437,6 +437,7 @@ func (r *run) report(ctx context.Context, t target, def defaultAddress, res runR
 		c := r.candidate(gcs)
 		c.NodeCount = int32(st.NodeCount())
 		c.ResourcesTotal, c.ResourcesUsed = st.Totals(), st.Used()
+		c.Attributes[sdk.AttrResourcesApprox] = "true" // `ray status` rounds (1.5GiB)
 		c.Evidence = append(c.Evidence, ran+": "+summarise(st))
 		if addrEvidence != "" {
 			c.Evidence = append(c.Evidence, addrEvidence)
