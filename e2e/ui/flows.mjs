@@ -338,17 +338,26 @@ const flows = {
     await until(page, 'the distribution deleted', () => !document.querySelector('#distributions-table tr[data-distribution]'));
   },
 
-  // Disconnect: the cluster's nodes vanish from the topology live; connect
-  // by address: they come back.
+  // A daemon of its own with no cluster: connect by address, the cluster's
+  // nodes appear in the topology live; disconnect, they vanish; no reload.
   async clusters(page) {
     await open(page);
+    await page.evaluate(() => { window.__noReload = 'still the same page'; });
     await go(page, 'clusters');
+    await page.waitForSelector('#no-clusters');
+    await go(page, 'topology');
+    check(!(await page.$('#topology .vertex[data-kind="ray-node"]')), 'no Ray node before connecting');
+    await go(page, 'clusters');
+    await page.fill('#connect-address', P.dashboard_url);
+    await page.click('#connect');
+    await page.waitForSelector('#connect-result.ok', { timeout: 90_000 });
     await page.waitForSelector('#connections tr[data-state="connected"]');
     const cluster = await page.getAttribute('#connections tr[data-state="connected"]', 'data-cluster');
     const headID = `ray:${cluster}:${P.head_hex}`;
+    await shot(page, 'clusters-connected');
     await go(page, 'topology');
     await page.waitForSelector(`#topology .vertex[data-id="${headID}"][data-state="active"]`);
-    await page.evaluate(() => { window.__noReload = 'still the same page'; });
+    await shot(page, 'topology-connected');
     await go(page, 'clusters');
     await page.click(`#connections tr[data-cluster="${cluster}"] button`);
     await page.waitForSelector('#no-clusters', { timeout: 60_000 });
@@ -356,17 +365,8 @@ const flows = {
     await until(page, 'the Ray nodes gone from the topology', () =>
       !document.querySelector('#topology .vertex[data-kind="ray-node"], #topology .vertex[data-kind="cluster"]'));
     for (const n of P.local_nodes) check(await page.$(`#topology .vertex[data-id="${n}"]`), `local node ${n} stays`);
-    await shot(page, 'topology-disconnected');
-    await go(page, 'clusters');
-    await page.fill('#connect-address', P.dashboard_url);
-    await page.click('#connect');
-    await page.waitForSelector('#connect-result.ok', { timeout: 90_000 });
-    await page.waitForSelector(`#connections tr[data-cluster="${cluster}"][data-state="connected"]`);
-    await shot(page, 'clusters-reconnected');
-    await go(page, 'topology');
-    await page.waitForSelector(`#topology .vertex[data-id="${headID}"][data-state="active"]`);
     check(await page.evaluate(() => window.__noReload) === 'still the same page', 'no reload');
-    await shot(page, 'topology-reconnected');
+    await shot(page, 'topology-disconnected');
   },
 
   // A daemon with a token: the login prompt, then pages and /ws work.
