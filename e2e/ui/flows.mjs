@@ -288,11 +288,25 @@ const flows = {
     const got = await page.$$eval(`#active-transfers .transfer[data-transfer="${t1}"] tr[data-target]`, (r) => r.map((x) => x.dataset.target).sort());
     check(JSON.stringify(got) === JSON.stringify(picks), `picked targets ${got}`);
 
+    // Unicast: the picker offers one choice (radio buttons).
+    await page.check('#tr-mode-unicast');
+    const one = P.local_nodes[2];
+    check(await page.getAttribute(`#tr-picker input[value="${one}"]`, 'type') === 'radio', 'unicast picks with radio buttons');
+    await page.check(`#tr-picker input[value="${one}"]`);
+    await page.click('#tr-start');
+    await until(page, 'a unicast transfer', (id) => [...document.querySelectorAll('#active-transfers .transfer')].some((c) => c.dataset.transfer !== id), t1);
+    const tu = await page.$$eval('#active-transfers .transfer', (c, id) => c.map((x) => x.dataset.transfer).find((x) => x !== id), t1);
+    await until(page, 'the unicast completed', (id) => document.querySelector(`#active-transfers .transfer[data-transfer="${id}"][data-state="completed"]`), tu, LONG);
+    const uni = await page.$$eval(`#active-transfers .transfer[data-transfer="${tu}"] tr[data-target]`, (r) => r.map((x) => x.dataset.target));
+    check(JSON.stringify(uni) === JSON.stringify([one]), `unicast target ${uni}`);
+    check((await api('GET', '/api/transfers/' + tu)).transfer.mode === 'unicast', 'recorded as unicast');
+
+    await page.check('#tr-mode-multicast');
     await page.check('#tr-how-selector');
     await page.fill('#tr-selector', '{"kind": "local"}');
     await page.click('#tr-start');
-    await until(page, 'a second transfer', (id) => [...document.querySelectorAll('#active-transfers .transfer')].some((c) => c.dataset.transfer !== id), t1);
-    const t2 = await page.$$eval('#active-transfers .transfer', (c, id) => c.map((x) => x.dataset.transfer).find((x) => x !== id), t1);
+    await until(page, 'a selector transfer', (ids) => [...document.querySelectorAll('#active-transfers .transfer')].some((c) => !ids.includes(c.dataset.transfer)), [t1, tu]);
+    const t2 = await page.$$eval('#active-transfers .transfer', (c, ids) => c.map((x) => x.dataset.transfer).find((x) => !ids.includes(x)), [t1, tu]);
     await until(page, 'the selector transfer completed', (id) => document.querySelector(`#active-transfers .transfer[data-transfer="${id}"][data-state="completed"]`), t2, LONG);
     const sel = await page.$$eval(`#active-transfers .transfer[data-transfer="${t2}"] tr[data-target]`, (r) => r.map((x) => x.dataset.target).sort());
     check(JSON.stringify(sel) === JSON.stringify([...P.local_nodes].sort()), `selector targets ${sel}`);
@@ -300,8 +314,8 @@ const flows = {
     // start) cancelled from its card as soon as it is listed.
     await page.fill('#tr-selector', '{"kind": "ray-node"}');
     await page.click('#tr-start');
-    await until(page, 'a third transfer', (ids) => [...document.querySelectorAll('#active-transfers .transfer')].some((c) => !ids.includes(c.dataset.transfer)), [t1, t2]);
-    const t3 = await page.$$eval('#active-transfers .transfer', (c, ids) => c.map((x) => x.dataset.transfer).find((x) => !ids.includes(x)), [t1, t2]);
+    await until(page, 'a transfer to cancel', (ids) => [...document.querySelectorAll('#active-transfers .transfer')].some((c) => !ids.includes(c.dataset.transfer)), [t1, tu, t2]);
+    const t3 = await page.$$eval('#active-transfers .transfer', (c, ids) => c.map((x) => x.dataset.transfer).find((x) => !ids.includes(x)), [t1, tu, t2]);
     await page.click(`#active-transfers .transfer[data-transfer="${t3}"] button.danger`);
     await until(page, 'the transfer cancelled', (id) => document.querySelector(`#active-transfers .transfer[data-transfer="${id}"][data-state="cancelled"]`), t3, LONG);
     check((await api('GET', '/api/transfers/' + t3)).transfer.state === 'cancelled', 'the daemon recorded the cancel');
@@ -397,6 +411,10 @@ const flows = {
     await page.setInputFiles('#file-input', { name: 'ui-token.txt', mimeType: 'text/plain', buffer: Buffer.from('with a token\n') });
     await page.waitForSelector('#uploads li[data-upload="ui-token.txt"][data-state="done"]');
     await page.waitForSelector('#files-table tr[data-file="ui-token.txt"]');
+    await shot(page, 'files');
+    await page.click('#files-table tr[data-file="ui-token.txt"] button.danger');
+    await page.waitForSelector('#no-files');
+    check(!(await api('GET', '/api/files')).files.some((f) => f.name === 'ui-token.txt'), 'the file deleted on the daemon');
     await go(page, 'plugins');
     await page.waitForSelector('#plugins-table tr[data-plugin="local"][data-state="healthy"]');
     await go(page, 'events');
@@ -420,7 +438,7 @@ async function main() {
   const problems = [];
   let failed = null;
   try {
-    const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    const context = await browser.newContext({ viewport: { width: 1366, height: 768 } }); // a laptop screen
     const page = await context.newPage();
     page.on('console', (m) => {
       if (m.type() !== 'error') return;
