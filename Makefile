@@ -14,7 +14,7 @@ PY_PLUGIN_REQUIREMENTS := plugins/discovery/python-example/requirements.txt
 
 PLUGINS := $(patsubst plugins/%/main.go,%,$(wildcard plugins/*/*/main.go))
 
-.PHONY: build run test unit e2e bench proto ray-venv plugins-venv python-plugins ui-deps fmt vet clean
+.PHONY: build run test unit e2e bench fuzz proto ray-venv plugins-venv python-plugins ui-deps fmt vet clean
 
 build:
 	@mkdir -p $(PLUGIN_BIN)
@@ -75,6 +75,10 @@ e2e: build ray-venv plugins-venv ui-deps
 	CASTRAY_BIN_DIR=$(CURDIR)/$(BIN) CASTRAY_RAY_BIN=$(CURDIR)/$(RAY_VENV)/bin/ray \
 		CASTRAY_PLUGINS_PYTHON=$(CURDIR)/$(PLUGINS_VENV)/bin/python CASTRAY_CHROMIUM=$(CHROMIUM) \
 		$(GO) test -count=1 -p 1 -timeout 20m ./e2e/...
+
+# Every Go fuzz target for FUZZTIME each (default 20s); not part of `make test`.
+fuzz:
+	./e2e/fuzz.sh
 
 bench: build ray-venv
 	CASTRAY_BIN_DIR=$(CURDIR)/$(BIN) CASTRAY_RAY_BIN=$(CURDIR)/$(RAY_VENV)/bin/ray ./e2e/bench.sh

@@ -26,7 +26,7 @@ type connections struct{ ok map[string]bool }
 
 func (c connections) Connect(_ context.Context, address string) (connector.Cluster, bool, error) {
 	if !c.ok[address] {
-		return connector.Cluster{}, false, errors.New("connection refused")
+		return connector.Cluster{}, false, &connector.DialError{Address: address, Err: errors.New("connection refused")}
 	}
 	return connector.Cluster{ID: "c-" + address[len(address)-4:], Address: address, State: "connected"}, true, nil
 }

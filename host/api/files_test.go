@@ -61,7 +61,7 @@ type fileServer struct {
 }
 
 // newFileServer serves the API with a real upload store on 127.0.0.1.
-func newFileServer(t *testing.T, mod func(*Deps)) *fileServer {
+func newFileServer(t testing.TB, mod func(*Deps)) *fileServer {
 	t.Helper()
 	root := t.TempDir()
 	meta, err := store.Open(filepath.Join(root, "castray.db"))
@@ -95,7 +95,7 @@ func newFileServer(t *testing.T, mod func(*Deps)) *fileServer {
 	return fs
 }
 
-func (fs *fileServer) dial(t *testing.T) *net.TCPConn {
+func (fs *fileServer) dial(t testing.TB) *net.TCPConn {
 	t.Helper()
 	c, err := net.Dial("tcp", fs.addr)
 	if err != nil {
@@ -116,7 +116,7 @@ type response struct {
 }
 
 // json decodes the body.
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -125,7 +125,7 @@ func (r response) json(t *testing.T) map[string]any {
 	return m
 }
 
-func (r response) errorMessage(t *testing.T) string {
+func (r response) errorMessage(t testing.TB) string {
 	t.Helper()
 	m := r.json(t)
 	if m["success"] != false {
@@ -135,7 +135,7 @@ func (r response) errorMessage(t *testing.T) string {
 	return msg
 }
 
-func readResponse(t *testing.T, c net.Conn, method string) response {
+func readResponse(t testing.TB, c net.Conn, method string) response {
 	t.Helper()
 	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: method})
 	if err != nil {
@@ -151,7 +151,7 @@ func readResponse(t *testing.T, c net.Conn, method string) response {
 
 // do sends one request (path as written on the wire) with a
 // Content-Length body and reads the answer.
-func (fs *fileServer) do(t *testing.T, method, path string, body []byte, header ...string) response {
+func (fs *fileServer) do(t testing.TB, method, path string, body []byte, header ...string) response {
 	t.Helper()
 	c := fs.dial(t)
 	var b strings.Builder
@@ -188,7 +188,7 @@ func sha(b []byte) string {
 }
 
 // put stores data under name and checks the 201.
-func (fs *fileServer) put(t *testing.T, name string, data []byte) {
+func (fs *fileServer) put(t testing.TB, name string, data []byte) {
 	t.Helper()
 	r := fs.do(t, "PUT", "/api/files/"+name, data)
 	if r.code != http.StatusCreated {

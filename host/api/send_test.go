@@ -73,7 +73,7 @@ type sendFixture struct {
 
 // newSendFixture: local nodes n1, n2 and the dead-to-be n3, two Ray nodes
 // of cluster c1, a group "mixed" of n1 and a Ray node, an uploaded f.txt.
-func newSendFixture(t *testing.T) *sendFixture {
+func newSendFixture(t testing.TB) *sendFixture {
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "castray.db"))
 	if err != nil {
