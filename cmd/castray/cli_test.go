@@ -351,9 +351,12 @@ func TestDiscoverConnectsOnlyWhenAsked(t *testing.T) {
 	if b := f.body("POST /api/cluster/discover-external"); b["connect"] != false || !reflect.DeepEqual(b["ports"], []any{8265.0}) {
 		t.Errorf("discover sent %v", b)
 	}
-	mustRun(t, f, "discover", "--connect")
-	if b := f.body("POST /api/cluster/discover-external"); b["connect"] != true {
-		t.Errorf("discover --connect sent %v", b)
+	if b := f.body("POST /api/cluster/discover-external"); b["include_stale"] != nil {
+		t.Errorf("discover asked for stale sessions: %v", b)
+	}
+	mustRun(t, f, "discover", "--connect", "--include-stale")
+	if b := f.body("POST /api/cluster/discover-external"); b["connect"] != true || b["include_stale"] != true {
+		t.Errorf("discover --connect --include-stale sent %v", b)
 	}
 }
 

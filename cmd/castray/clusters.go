@@ -18,14 +18,14 @@ func (a *app) newDiscoverCmd() *cobra.Command {
 		hosts, plugins []string
 		ports          []uint
 		timeout        time.Duration
-		connect        bool
+		connect, stale bool
 	)
 	cmd := &cobra.Command{
 		Use:   "discover",
 		Short: "Run a discovery round and list the Ray clusters found (--connect also connects to them)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			req := client.DiscoverRequest{Hosts: hosts, Plugins: plugins, Connect: &connect}
+			req := client.DiscoverRequest{Hosts: hosts, Plugins: plugins, Connect: &connect, IncludeStale: stale}
 			for _, p := range ports {
 				if p < 1 || p > 65535 {
 					return usagef("--port %d: a port is 1 to 65535", p)
@@ -54,7 +54,7 @@ func (a *app) newDiscoverCmd() *cobra.Command {
 		Short: "The last discovery round's result (GET /api/cluster/discovery)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := a.api.LastDiscovery(cmd.Context())
+			r, err := a.api.LastDiscovery(cmd.Context(), stale)
 			if err != nil {
 				return err
 			}
@@ -62,12 +62,14 @@ func (a *app) newDiscoverCmd() *cobra.Command {
 		},
 	}
 	a.apiFlags(last)
+	last.Flags().BoolVar(&stale, "include-stale", false, "list the stale sessions of stopped Ray instances too")
 	cmd.AddCommand(last)
 	cmd.Flags().StringSliceVar(&hosts, "host", nil, "hosts or CIDRs to look at (default: each plugin's configuration)")
 	cmd.Flags().UintSliceVar(&ports, "port", nil, "ports to look at (default: each plugin's configuration)")
 	cmd.Flags().StringSliceVar(&plugins, "plugin", nil, "only these discovery plugins")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "per-plugin time budget (default: external_cluster.connection_timeout)")
 	cmd.Flags().BoolVar(&connect, "connect", false, "also connect to every active cluster found")
+	cmd.Flags().BoolVar(&stale, "include-stale", false, "list the stale sessions of stopped Ray instances too (default: counted only)")
 	return cmd
 }
 
@@ -123,6 +125,9 @@ func discoveryTable(tw *tabwriter.Writer, r *client.DiscoverResponse) {
 		parts = append(parts, part)
 	}
 	fmt.Fprintf(tw, "\n%d cluster(s) in %d ms: %s\n", len(r.DiscoveredClusters), r.Discovery.DurationMS, strings.Join(parts, "; "))
+	if r.StaleHidden > 0 {
+		fmt.Fprintf(tw, "%d stale session(s) of stopped Ray instances not listed (--include-stale lists them)\n", r.StaleHidden)
+	}
 	for _, c := range r.Connections {
 		if c.Success {
 			fmt.Fprintf(tw, "connected %s as %s\n", c.Address, c.ClusterID)

@@ -93,6 +93,7 @@ func TestMoreRequests(t *testing.T) {
 		{[]string{"transfers", "stats"}, "GET /api/file-transfers/status", ""},
 		{[]string{"clusters", "info"}, "GET /api/cluster/external-info", ""},
 		{[]string{"discover", "last"}, "GET /api/cluster/discovery", ""},
+		{[]string{"discover", "last", "--include-stale"}, "GET /api/cluster/discovery?include_stale=true", ""},
 		{[]string{"config"}, "GET /api/config", ""},
 		{[]string{"token", "rotate"}, "POST /api/token/rotate", ""},
 	} {

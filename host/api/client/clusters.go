@@ -16,6 +16,8 @@ type DiscoverRequest struct {
 	Plugins   []string `json:"plugins,omitempty"`
 	TimeoutMS int64    `json:"timeout_ms,omitempty"`
 	Connect   *bool    `json:"connect,omitempty"`
+	// IncludeStale lists the inactive clusters (stale sessions) too.
+	IncludeStale bool `json:"include_stale,omitempty"`
 }
 
 // SourceEvidence is what one discovery plugin saw of a cluster.
@@ -105,6 +107,8 @@ type DiscoverResponse struct {
 	Error              *string                    `json:"error"`
 	Discovery          DiscoveryResult            `json:"discovery"`
 	Connections        []DiscoveryConnection      `json:"connections"`
+	// StaleHidden counts the stale sessions left out (include_stale).
+	StaleHidden int `json:"stale_hidden"`
 }
 
 // Discover runs a discovery round.
@@ -112,9 +116,14 @@ func (c *Client) Discover(ctx context.Context, req DiscoverRequest) (*DiscoverRe
 	return call[DiscoverResponse](ctx, c, http.MethodPost, "/api/cluster/discover-external", req)
 }
 
-// LastDiscovery gets the last round.
-func (c *Client) LastDiscovery(ctx context.Context) (*DiscoverResponse, error) {
-	return call[DiscoverResponse](ctx, c, http.MethodGet, "/api/cluster/discovery", nil)
+// LastDiscovery gets the last round; includeStale lists its stale
+// sessions too.
+func (c *Client) LastDiscovery(ctx context.Context, includeStale bool) (*DiscoverResponse, error) {
+	path := "/api/cluster/discovery"
+	if includeStale {
+		path += "?include_stale=true"
+	}
+	return call[DiscoverResponse](ctx, c, http.MethodGet, path, nil)
 }
 
 // Cluster is one external cluster connection.
@@ -136,6 +145,8 @@ type Cluster struct {
 	LastError    string           `json:"last_error,omitempty"`
 	Reconnects   int              `json:"reconnects"`
 	Attempts     []ConnectAttempt `json:"attempts,omitempty"`
+	// NextAttemptAt is when a "connecting" cluster is dialed next.
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
 }
 
 // ClusterList is GET /api/clusters.
