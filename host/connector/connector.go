@@ -190,6 +190,10 @@ type conn struct {
 	src    Source
 	state  Cluster
 	closed bool
+	// regMu orders this connection's registry writes with Disconnect's
+	// clearing of its nodes: a sync in flight when the connection is
+	// dropped never writes them back.
+	regMu sync.Mutex
 }
 
 // New returns a Connector.
@@ -232,7 +236,7 @@ func (c *Connector) Connect(ctx context.Context, address string) (Cluster, bool,
 	id := connID(info, address)
 
 	c.mu.Lock()
-	if existing, ok := c.conns[id]; ok {
+	if existing := c.sameCluster(id, info); existing != nil {
 		c.mu.Unlock()
 		d.Source.Close()
 		return existing.snapshot(), false, nil
@@ -253,6 +257,25 @@ func (c *Connector) Connect(ctx context.Context, address string) (Cluster, bool,
 	c.wg.Add(1)
 	go k.loop()
 	return k.snapshot(), true, nil
+}
+
+// sameCluster is the connection to the cluster info describes: the one
+// with id, or one with the same Ray cluster id or session name (a cluster
+// reached by another address, through which its Ray told less of itself,
+// is still one connection). c.mu is held.
+func (c *Connector) sameCluster(id string, info ray.ClusterInfo) *conn {
+	if k, ok := c.conns[id]; ok {
+		return k
+	}
+	for _, k := range c.conns {
+		k.mu.Lock()
+		st := k.state
+		k.mu.Unlock()
+		if info.ClusterID != "" && st.ClusterID == info.ClusterID || info.SessionName != "" && st.SessionName == info.SessionName {
+			return k
+		}
+	}
+	return nil
 }
 
 // connID names a connection after the cluster's identity.
@@ -359,7 +382,9 @@ func (c *Connector) Disconnect(id string) (Cluster, error) {
 	}
 	st := k.snapshot()
 	st.State = StateDisconnected
+	k.regMu.Lock()
 	c.opts.Registry.SyncCluster(id, nil)
+	k.regMu.Unlock()
 	c.opts.Emit(events.TypeExternalClusterDisconnected, map[string]any{"cluster": st, "reason": "disconnected by request"})
 	c.log.Info("disconnected from Ray cluster", "id", id)
 	return st, nil
@@ -435,6 +460,15 @@ func (c *Connector) Shutdown() {
 	c.wg.Wait()
 }
 
+// errDropped ends a sync of a connection dropped meanwhile.
+var errDropped = errors.New("connection dropped")
+
+func (k *conn) isClosed() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.closed
+}
+
 func (k *conn) close() {
 	k.mu.Lock()
 	if !k.closed {
@@ -484,7 +518,13 @@ func (k *conn) sync(ctx context.Context) (err error) {
 	}
 	now := k.c.opts.Now().UTC()
 	virtual, alive, nActors := toVirtual(id, via, nodes, actors, k.c.opts.ActorFilter, now)
+	k.regMu.Lock()
+	if k.isClosed() {
+		k.regMu.Unlock()
+		return errDropped
+	}
 	stats := k.c.opts.Registry.SyncCluster(id, virtual)
+	k.regMu.Unlock()
 	if stats.Added > 0 && stats.Removed > 0 && stats.Unchanged == 0 && stats.Updated == 0 {
 		// Every node is new: the cluster restarted between two syncs (a new
 		// session); read its identity again.
@@ -517,6 +557,9 @@ func (k *conn) loop() {
 		cancel()
 		if err == nil {
 			continue
+		}
+		if k.isClosed() {
+			return // dropped (Disconnect, Shutdown): not an outage
 		}
 		if !k.reconnect(err) {
 			return
@@ -580,7 +623,7 @@ func (k *conn) redial(ctx context.Context, address string) error {
 	if k.closed {
 		k.mu.Unlock()
 		d.Source.Close()
-		return errors.New("connection dropped")
+		return errDropped
 	}
 	k.src, k.state.Via, k.state.Attempts = d.Source, d.Via, d.Attempts
 	k.setInfo(info)

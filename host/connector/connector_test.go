@@ -19,6 +19,10 @@ type fakeCluster struct {
 	nodes  []ray.Node
 	actors []ray.Actor
 	down   bool
+	// hold, when set, makes Actors (the last read of a sync) say so on
+	// entered and wait for hold to close.
+	hold    chan struct{}
+	entered chan struct{}
 }
 
 func (f *fakeCluster) set(fn func(*fakeCluster)) {
@@ -49,6 +53,13 @@ func (s fakeSource) Nodes(context.Context) ([]ray.Node, error) {
 }
 
 func (s fakeSource) Actors(context.Context) ([]ray.Actor, error) {
+	s.f.mu.Lock()
+	hold, entered := s.f.hold, s.f.entered
+	s.f.mu.Unlock()
+	if hold != nil {
+		entered <- struct{}{}
+		<-hold
+	}
 	s.f.mu.Lock()
 	defer s.f.mu.Unlock()
 	return append([]ray.Actor(nil), s.f.actors...), s.err()

@@ -197,8 +197,16 @@ func (s *dashSource) Info(ctx context.Context) (ray.ClusterInfo, error) {
 	if mode, err := s.d.AuthMode(ctx); err == nil {
 		info.AuthMode = mode
 	}
-	if gcs, err := s.d.GCSAddress(ctx); err == nil {
-		info.GCSAddress = gcs
+	// The head raylet's command line tells the GCS address, and on older
+	// Rays the only cluster id and session name the dashboard has.
+	if facts, err := s.d.HeadFacts(ctx); err == nil {
+		info.GCSAddress = facts.GCSAddress
+		if info.ClusterID == "" {
+			info.ClusterID = facts.ClusterID
+		}
+		if info.SessionName == "" {
+			info.SessionName = facts.SessionName
+		}
 	}
 	return info, nil
 }

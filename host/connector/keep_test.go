@@ -55,3 +55,53 @@ func TestKeepDialsUntilTheClusterIsUp(t *testing.T) {
 		t.Fatalf("registry has %d nodes", n)
 	}
 }
+
+// A sync in flight when its connection is dropped never writes the
+// cluster's nodes back into the registry after Disconnect cleared them.
+func TestDisconnectDuringASync(t *testing.T) {
+	f := &fakeCluster{info: ray.ClusterInfo{SessionName: "session_d"}, nodes: []ray.Node{node("n1", "10.0.0.1", "ALIVE", true)}}
+	c, reg, rec := setup(t, fakeDialer{"d:8265": f})
+	st, _, err := c.Connect(context.Background(), "d:8265")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold, entered := make(chan struct{}), make(chan struct{}, 1)
+	f.set(func(f *fakeCluster) { f.hold, f.entered = hold, entered })
+	<-entered // the loop's next sync has read the nodes and waits
+	if _, err := c.Disconnect(st.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.set(func(f *fakeCluster) { f.hold = nil })
+	close(hold)
+	c.Shutdown() // waits for the loop, so its sync has ended
+	if got := reg.List(registry.Filter{ClusterID: st.ID}); len(got) != 0 {
+		t.Fatalf("nodes of the disconnected cluster came back: %+v", got)
+	}
+	if n := rec.count("external_cluster_disconnected"); n != 1 {
+		t.Fatalf("%d disconnected events (the dropped sync is no outage)", n)
+	}
+}
+
+// One cluster reached by two addresses through which its Ray tells
+// different things of itself (an older Ray: the dashboard gives no cluster
+// id, the GCS does) is one connection: any shared identifier decides.
+func TestOneClusterByTwoAddressesIsOneConnection(t *testing.T) {
+	nodes := []ray.Node{node("n1", "10.0.0.1", "ALIVE", true)}
+	dash := &fakeCluster{info: ray.ClusterInfo{SessionName: "session_old"}, nodes: nodes}
+	gcs := &fakeCluster{info: ray.ClusterInfo{ClusterID: "ab12cd34ef56ab12cd34", SessionName: "session_old"}, nodes: nodes}
+	c, reg, _ := setup(t, fakeDialer{"http://10.0.0.1:8265": dash, "10.0.0.1:6379": gcs})
+	first, created, err := c.Connect(context.Background(), "10.0.0.1:6379")
+	if err != nil || !created {
+		t.Fatal(err, created)
+	}
+	again, created, err := c.Connect(context.Background(), "http://10.0.0.1:8265")
+	if err != nil || created || again.ID != first.ID {
+		t.Fatalf("second address: %+v created=%v err=%v, want the connection %s", again, created, err, first.ID)
+	}
+	if n := len(c.Clusters()); n != 1 {
+		t.Fatalf("%d connections", n)
+	}
+	if n := len(reg.List(registry.Filter{})); n != 1 {
+		t.Fatalf("the node is counted %d times", n)
+	}
+}

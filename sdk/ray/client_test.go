@@ -79,6 +79,11 @@ func TestDashboardReplay(t *testing.T) {
 	if a, err := d.GCSAddress(ctx); err != nil || a != "192.0.2.2:40519" {
 		t.Errorf("GCSAddress = %q, %v", a, err)
 	}
+	// The head raylet's command line also names the cluster and session:
+	// on older Rays the dashboard's only word on either.
+	if h, err := d.HeadFacts(ctx); err != nil || len(h.ClusterID) != 56 || !strings.HasPrefix(h.SessionName, "session_") || h.GCSAddress != "192.0.2.2:40519" {
+		t.Errorf("HeadFacts = %+v, %v", h, err)
+	}
 	actors, err := d.Actors(ctx)
 	if err != nil || len(actors) != 1 {
 		t.Fatalf("Actors = %+v, %v", actors, err)

@@ -254,17 +254,26 @@ func (d *Dashboard) actors(ctx context.Context, state string) ([]Actor, error) {
 }
 
 // GCSAddress is the GCS address ("ip:port") from the alive head raylet's
-// command line (--gcs-address) in /nodes?view=summary, else in
-// /nodes/<head id>. The command line comes with the agent's physical
-// stats, which Ray reports a few seconds after the node starts: until then
-// this is an ErrNotFound error.
+// command line (--gcs-address); see HeadFacts.
 func (d *Dashboard) GCSAddress(ctx context.Context) (string, error) {
+	f, err := d.HeadFacts(ctx)
+	return f.GCSAddress, err
+}
+
+// HeadFacts is what the alive head raylet's command line says (GCS
+// address, cluster id, session name), from /nodes?view=summary, else from
+// /nodes/<head id>. Older Rays tell their cluster id and session nowhere
+// else on the dashboard (no /api/v0/cluster_id, no session_name in
+// /api/version). The command line comes with the agent's physical stats,
+// which Ray reports a few seconds after the node starts: until then this
+// is an ErrNotFound error.
+func (d *Dashboard) HeadFacts(ctx context.Context) (RayletFacts, error) {
 	s, err := d.summary(ctx, nil)
 	if err != nil {
-		return "", err
+		return RayletFacts{}, err
 	}
 	if s.Head.GCSAddress != "" {
-		return s.Head.GCSAddress, nil
+		return s.Head, nil
 	}
 	for _, n := range s.Nodes {
 		if !n.IsHead || n.State != "ALIVE" {
@@ -272,11 +281,11 @@ func (d *Dashboard) GCSAddress(ctx context.Context) (string, error) {
 		}
 		body, err := d.get(ctx, "/nodes/"+n.NodeID, listBody)
 		if err != nil {
-			return "", err
+			return RayletFacts{}, err
 		}
 		if _, facts, err := DecodeNodeDetail(body); err == nil && facts.GCSAddress != "" {
-			return facts.GCSAddress, nil
+			return facts, nil
 		}
 	}
-	return "", fmt.Errorf("%w: no alive head node with a raylet command line (--gcs-address) in %s/nodes?view=summary yet", ErrNotFound, d.base)
+	return RayletFacts{}, fmt.Errorf("%w: no alive head node with a raylet command line (--gcs-address) in %s/nodes?view=summary yet", ErrNotFound, d.base)
 }
