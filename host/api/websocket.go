@@ -2,6 +2,7 @@ package api
 
 import (
 	"crypto/subtle"
+	"net"
 	"strings"
 	"time"
 
@@ -69,9 +70,18 @@ func wsProtocolToken(header, want string) tokenCheck {
 
 const wsWriteTimeout = 10 * time.Second
 
+// wsSendBuffer is the socket send buffer of a /ws connection: small, so
+// that a client that stops reading blocks the daemon's writes soon and its
+// backlog builds up in its event buffer (events.client_buffer), which is
+// what decides when it is dropped, rather than in the kernel.
+const wsSendBuffer = 16 << 10
+
 func (s *Server) serveWS(conn *websocket.Conn) {
 	sub := s.d.Bus.Subscribe(s.d.ClientBuffer)
 	defer sub.Close()
+	if tc, ok := conn.NetConn().(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(wsSendBuffer)
+	}
 	if m := s.d.Metrics; m != nil {
 		m.WSClient(1)
 		defer m.WSClient(-1)
@@ -104,18 +114,19 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 		case <-gone:
 			return
 		case ev, ok := <-sub.C():
-			if !ok {
-				if sub.Dropped() {
-					if m := s.d.Metrics; m != nil {
-						m.WSDropped()
-					}
-					_ = conn.WriteControl(websocket.CloseMessage,
-						websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "client too slow; events dropped"),
-						time.Now().Add(time.Second))
+			// Dropped by the bus (its buffer overflowed while a write was
+			// blocked): close at once with 1008, without sending the
+			// backlog still queued.
+			if sub.Dropped() {
+				if m := s.d.Metrics; m != nil {
+					m.WSDropped()
 				}
+				_ = conn.WriteControl(websocket.CloseMessage,
+					websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "client too slow; events dropped"),
+					time.Now().Add(wsWriteTimeout))
 				return
 			}
-			if !write(ev) {
+			if !ok || !write(ev) {
 				return
 			}
 		}
