@@ -26,7 +26,14 @@ func (wsAuthPlugins) List() []pluginmgr.Status { return nil }
 // returns its ws:// URL.
 func serveWSAuth(t *testing.T, token string) string {
 	t.Helper()
-	srv := New(Deps{Registry: registry.New(nil, nil), Plugins: wsAuthPlugins{}, Bus: events.NewBus(), Log: hclog.NewNullLogger(),
+	return serveWS(t, events.NewBus(), token)
+}
+
+// serveWS serves an API with bus (client buffer 8) and token on a loopback
+// listener and returns its ws:// URL.
+func serveWS(t *testing.T, bus *events.Bus, token string) string {
+	t.Helper()
+	srv := New(Deps{Registry: registry.New(nil, nil), Plugins: wsAuthPlugins{}, Bus: bus, Log: hclog.NewNullLogger(),
 		BodyLimit: 1 << 10, ClientBuffer: 8, Version: "test", Token: token})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -2,16 +2,13 @@ package api
 
 import (
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fasthttp/websocket"
-	hclog "github.com/hashicorp/go-hclog"
 
 	"github.com/castray/castray/host/events"
-	"github.com/castray/castray/host/registry"
 )
 
 // A client that stops reading while events keep coming is dropped with
@@ -21,20 +18,9 @@ import (
 // stream, not a cut without a frame.
 func TestSlowWebSocketClientGets1008(t *testing.T) {
 	bus := events.NewBus()
-	srv := New(Deps{Registry: registry.New(nil, nil), Plugins: wsAuthPlugins{}, Bus: bus, Log: hclog.NewNullLogger(),
-		BodyLimit: 1 << 10, ClientBuffer: 8, Version: "test"})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		_ = srv.Shutdown(5 * time.Second)
-		<-done
-	})
+	url := serveWS(t, bus, "")
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 4 << 10}
-	conn, _, err := d.Dial("ws://"+ln.Addr().String()+"/ws", nil)
+	conn, _, err := d.Dial(url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
