@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -210,64 +209,41 @@ func TestDiscoveryWithTokenAuth(t *testing.T) {
 	c := raycluster.Start(t, raycluster.Options{AuthMode: "token", DashboardPort: 8267, TempDir: shortTempDir(t)})
 	cfg := discoveryConfig(c.RayBin, c.TempDir)
 
-	// Without the token the cluster is still reported, marked as needing one
-	// (discover only: connecting would fail, and make success false).
-	d := startDaemon(t, daemonOpts{config: cfg})
-	res := d.discoverWith(t, "?connect=false")
-	found := false
-	for _, cl := range res.Clusters {
-		if cl.SessionName == c.SessionName && cl.Status == "active" {
+	for _, tc := range []struct {
+		how   string
+		env   []string
+		query string
+		token bool // the plugins have it
+	}{
+		// The cluster is still reported, marked as needing a token (discover
+		// only: connecting would fail, and make success false).
+		{"without a token", nil, "?connect=false", false},
+		// As a Ray user would have it: the plugins read everything.
+		{"with RAY_AUTH_TOKEN", []string{"RAY_AUTH_TOKEN=" + c.Token}, "", true},
+		// Given once, in the configuration and not in the environment: it
+		// serves the discovery plugins as it serves the connector.
+		{"with external_cluster.auth_token", []string{"CASTRAY_EXTERNAL_CLUSTER__AUTH_TOKEN=" + c.Token}, "", true},
+	} {
+		d := startDaemon(t, daemonOpts{config: cfg, env: tc.env})
+		res := d.discoverWith(t, tc.query)
+		found := false
+		for _, cl := range res.Clusters {
+			if cl.SessionName != c.SessionName || cl.Status != "active" {
+				continue
+			}
 			found = true
-			if !cl.AuthRequired || cl.AuthMode != "token" {
-				t.Errorf("without a token: %+v, want auth_required and auth_mode token", cl)
+			if cl.AuthMode != "token" || cl.AuthRequired == tc.token ||
+				tc.token && (cl.Nodes != 1 || cl.RayVersion == "" || len(cl.Sources) < 3) {
+				t.Errorf("%s: %+v", tc.how, cl)
 			}
 		}
-	}
-	if !found {
-		t.Fatalf("token-protected cluster not found without a token: %+v", res.Clusters)
-	}
-	d.stop(syscall.SIGTERM)
-
-	// With the token (as a Ray user would have it in RAY_AUTH_TOKEN) the
-	// plugins read everything.
-	d = startDaemon(t, daemonOpts{config: cfg, env: []string{"RAY_AUTH_TOKEN=" + c.Token}})
-	res = d.discover(t)
-	found = false
-	for _, cl := range res.Clusters {
-		if cl.SessionName == c.SessionName && cl.Status == "active" {
-			found = true
-			sort.Strings(cl.Sources)
-			if cl.AuthRequired || cl.Nodes != 1 || cl.RayVersion == "" || len(cl.Sources) < 3 {
-				t.Errorf("with the token: %+v", cl)
-			}
+		if !found {
+			t.Fatalf("%s: the token-protected cluster is not found: %+v", tc.how, res.Clusters)
 		}
-	}
-	if !found {
-		t.Fatalf("cluster not found with the token: %+v", res.Clusters)
-	}
-	if strings.Contains(d.Stderr.String(), c.Token) {
-		t.Fatal("the Ray token appears in the daemon's log")
-	}
-	d.stop(syscall.SIGTERM)
-
-	// The token given once, as external_cluster.auth_token (not in the
-	// environment), serves the discovery plugins as it serves the connector.
-	d = startDaemon(t, daemonOpts{config: cfg, env: []string{"CASTRAY_EXTERNAL_CLUSTER__AUTH_TOKEN=" + c.Token}})
-	res = d.discover(t)
-	found = false
-	for _, cl := range res.Clusters {
-		if cl.SessionName == c.SessionName && cl.Status == "active" {
-			found = true
-			if cl.AuthRequired || cl.AuthMode != "token" || cl.Nodes != 1 || cl.RayVersion == "" {
-				t.Errorf("with external_cluster.auth_token: %+v", cl)
-			}
+		if strings.Contains(d.Stderr.String(), c.Token) {
+			t.Fatalf("%s: the Ray token appears in the daemon's log", tc.how)
 		}
-	}
-	if !found {
-		t.Fatalf("cluster not found with external_cluster.auth_token: %+v", res.Clusters)
-	}
-	if strings.Contains(d.Stderr.String(), c.Token) {
-		t.Fatal("the Ray token appears in the daemon's log")
+		d.stop(syscall.SIGTERM)
 	}
 }
 
