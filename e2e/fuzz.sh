@@ -28,7 +28,7 @@ while IFS=: read -r file target; do
 	else
 		result=FAIL
 		status=1
-		grep -E -- '--- FAIL|_test.go:|Failing input|testdata/fuzz' "$out" | head -5
+		grep -v '^fuzz: elapsed' "$out" | tail -15
 	fi
 	last=$(grep -E '^fuzz: elapsed' "$out" | tail -1)
 	execs=$(sed -nE 's/.*execs: ([0-9]+).*/\1/p' <<<"$last")
