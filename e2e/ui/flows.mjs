@@ -136,6 +136,13 @@ const flows = {
     await until(page, 'the cluster vertex counts one alive node', (id) =>
       document.querySelector(`#topology .vertex[data-id="${id}"]`)?.getAttribute('aria-label').includes('1/2 alive'), cluster);
     check(await page.evaluate(() => window.__noReload) === 'still the same page', 'no reload');
+    // The header's count follows the node events too, not only the
+    // periodic status report.
+    await until(page, 'the header to count the dead worker', () => {
+      const m = /^(\d+)\/(\d+) nodes active/.exec(document.getElementById('summary').textContent);
+      const nodes = [...document.querySelectorAll('#topology .vertex[data-state]')].filter((v) => ['local', 'ray-node', 'ray-actor'].includes(v.dataset.kind));
+      return m && Number(m[2]) === nodes.length && Number(m[1]) === nodes.filter((v) => v.dataset.state === 'active').length;
+    });
     await page.click('#details-close');
     await shot(page, 'topology-worker-dead');
     // Keyboard: focus the head's vertex, Enter opens its details, Escape

@@ -43,7 +43,20 @@ function route() {
 function summary() {
   const s = state.status;
   const el = document.getElementById('summary');
-  el.textContent = s ? `${s.active_nodes}/${s.total_nodes} nodes active · v${s.version}` : (config.version ? 'v' + config.version : '');
+  if (!s) {
+    el.textContent = config.version ? 'v' + config.version : '';
+    return;
+  }
+  // Counted from the live node list, which node events move at once (the
+  // status report comes every events.status_interval); the report's counts
+  // until the list is loaded.
+  let active = s.active_nodes;
+  let total = s.total_nodes;
+  if (state.nodes.size) {
+    total = state.nodes.size;
+    active = [...state.nodes.values()].filter((n) => n.state === 'active').length;
+  }
+  el.textContent = `${active}/${total} nodes active · v${s.version}`;
 }
 
 function wsState() {
@@ -112,7 +125,7 @@ async function boot() {
   });
   subscribe((ev) => {
     if (ev.type === 'ws_state') wsState();
-    if (ev.type === 'snapshot' || ev.type === 'status_update') summary();
+    if (ev.type === 'snapshot' || ev.type === 'status_update' || ev.type === 'refreshed' || ev.type.startsWith('node_')) summary();
   });
   onUnauthorized(() => {
     setToken('');
