@@ -38,7 +38,7 @@ func RayBin(t testing.TB) string {
 		}
 	}
 	msg := fmt.Sprintf("no ray binary: %s is unset and %s", EnvRayBin, describeMissing(cand, err))
-	if inCI() {
+	if InCI() {
 		t.Fatalf("%s; CI is set, so the Ray e2e tests fail instead of skipping: run `make ray-venv` (or `make e2e`) before the tests", msg)
 		return ""
 	}
@@ -53,7 +53,9 @@ func describeMissing(cand string, rootErr error) string {
 	return cand + " does not exist"
 }
 
-func inCI() bool {
+// InCI reports whether the tests run in CI (CI set, and not "0" or
+// "false"): there a missing tool fails a test instead of skipping it.
+func InCI() bool {
 	v := strings.TrimSpace(os.Getenv("CI"))
 	return v != "" && v != "0" && !strings.EqualFold(v, "false")
 }

@@ -41,15 +41,13 @@ type browser struct {
 	artifacts string
 }
 
-func inCI() bool { v := os.Getenv("CI"); return v != "" && v != "false" && v != "0" }
-
 // needBrowser finds node, playwright-core and chromium. A missing piece
 // skips the test, or fails it under CI=true.
 func needBrowser(t *testing.T) browser {
 	t.Helper()
 	missing := func(what string) {
 		msg := what + ": run `make ui-deps` (installs Debian's chromium and e2e/ui/node_modules)"
-		if inCI() {
+		if raycluster.InCI() {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)

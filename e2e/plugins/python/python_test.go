@@ -33,7 +33,7 @@ func pluginPython(t *testing.T, root string) string {
 		return p
 	}
 	msg := fmt.Sprintf("%s is unset and %s does not exist; run `make plugins-venv`", EnvPython, p)
-	if ci := os.Getenv("CI"); ci != "" && ci != "0" && !strings.EqualFold(ci, "false") {
+	if raycluster.InCI() {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
