@@ -11,6 +11,7 @@
 
 import { chromium } from 'playwright-core';
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import path from 'node:path';
 
 const BASE = process.env.CASTRAY_UI_URL;
@@ -22,6 +23,13 @@ const flowName = process.argv[2];
 // While true, console errors about a 401 answer are expected (the token
 // flow's wrong token: Chrome logs every refused request as an error).
 let expect401 = false;
+// While true, the hostile flow's refused requests are expected console
+// errors (403 answers, blocked CORS reads, a refused WebSocket).
+let expectRefused = false;
+
+// The host name the browser resolves to 127.0.0.1 (--host-resolver-rules):
+// a DNS-rebinding page's own name.
+const REBIND = 'rebind.test';
 
 const SHORT = 30_000;
 const LONG = 180_000;
@@ -391,6 +399,80 @@ const flows = {
   },
 
   // A daemon with a token: the login prompt, then pages and /ws work.
+  // A hostile page, served from another origin, tries every way a page can
+  // drive a daemon on loopback without a token; then a DNS-rebinding page
+  // (its own name resolving to 127.0.0.1) tries same-origin. Nothing may
+  // change, and the daemon's own pages still work.
+  async hostile(page) {
+    const evil = http.createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end('<!doctype html><title>evil</title><h1>an unrelated site</h1>');
+    });
+    await new Promise((ok) => evil.listen(0, '127.0.0.1', ok));
+    const evilURL = `http://127.0.0.1:${evil.address().port}/`;
+    const daemon = new URL(BASE);
+    try {
+      expectRefused = true;
+      await page.goto(evilURL);
+      const outcome = await page.evaluate(async (base) => {
+        const tries = {};
+        const attempt = async (name, fn) => {
+          try { tries[name] = await fn(); } catch (e) { tries[name] = 'blocked: ' + e.message; }
+        };
+        // Simple requests a page may send anywhere without asking: the
+        // browser sends them, the daemon must refuse them.
+        await attempt('create node (text/plain)', async () => (await fetch(base + '/api/nodes', { method: 'POST', mode: 'no-cors',
+          headers: { 'Content-Type': 'text/plain' }, body: '{"node_id": "evil_1"}' })).type);
+        await attempt('create node (no content type)', async () => (await fetch(base + '/api/nodes', { method: 'POST', mode: 'no-cors',
+          body: new Blob(['{"node_id": "evil_2"}']) })).type);
+        await attempt('broadcast', async () => (await fetch(base + '/api/transfers', { method: 'POST', mode: 'no-cors',
+          headers: { 'Content-Type': 'text/plain' }, body: '{"file_name": "kept.txt", "mode": "broadcast"}' })).type);
+        const form = new FormData();
+        form.append('file', new File(['owned'], 'evil.txt'));
+        await attempt('multipart upload', async () => (await fetch(base + '/api/upload', { method: 'POST', mode: 'no-cors', body: form })).type);
+        // Requests that need a preflight (JSON, DELETE): the daemon grants no CORS.
+        await attempt('delete node (cors)', async () => (await fetch(base + '/api/nodes/node_1', { method: 'DELETE' })).status);
+        await attempt('read the config (cors)', async () => (await fetch(base + '/api/config')).status);
+        // The event stream.
+        tries.websocket = await new Promise((done) => {
+          const ws = new WebSocket(base.replace(/^http/, 'ws') + '/ws');
+          ws.onopen = () => { ws.close(); done('opened'); };
+          ws.onerror = () => done('refused');
+        });
+        return tries;
+      }, BASE);
+      log('hostile page:', JSON.stringify(outcome));
+      check(outcome.websocket === 'refused', 'a foreign page opened /ws');
+      check(String(outcome['delete node (cors)']).startsWith('blocked'), 'a foreign page got a DELETE through');
+      check(String(outcome['read the config (cors)']).startsWith('blocked'), 'a foreign page read the config');
+
+      // DNS rebinding: the page's own name now resolves to 127.0.0.1, so
+      // its requests are same-origin; the daemon refuses the foreign Host.
+      const rebound = `http://${REBIND}:${daemon.port}`;
+      const resp = await page.goto(rebound + '/ui');
+      check(resp.status() === 403, `the daemon served ${rebound}/ui: ${resp.status()}`);
+      const same = await page.evaluate(async () => {
+        const r = await fetch('/api/nodes', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"node_id": "evil_3"}' });
+        return r.status;
+      });
+      check(same === 403, `a rebound page's same-origin POST: ${same}`);
+      expectRefused = false;
+      await shot(page, 'rebound-refused');
+    } finally {
+      expectRefused = false;
+      evil.close();
+    }
+
+    // Nothing changed, and the daemon's own pages work.
+    const nodes = (await api('GET', '/api/nodes')).nodes.map((n) => n.id).sort();
+    check(JSON.stringify(nodes) === JSON.stringify(P.local_nodes), `nodes after the attacks: ${nodes}`);
+    check((await api('GET', '/api/transfers')).transfers.length === 0, 'a transfer was started');
+    check(!(await api('GET', '/api/files')).files.some((f) => f.name === 'evil.txt'), 'a file was uploaded');
+    await open(page);
+    await go(page, 'nodes');
+    await shot(page, 'own-page');
+  },
+
   async token(page) {
     await page.goto(BASE + '/');
     await page.waitForSelector('#login[open]');
@@ -440,7 +522,7 @@ async function main() {
   if (!flow) throw new Error(`unknown flow ${flowName}; flows: ${Object.keys(flows).join(', ')}`);
   const browser = await chromium.launch({
     executablePath: process.env.CASTRAY_CHROMIUM,
-    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
+    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', `--host-resolver-rules=MAP ${REBIND} 127.0.0.1`],
   });
   const problems = [];
   let failed = null;
@@ -450,6 +532,7 @@ async function main() {
     page.on('console', (m) => {
       if (m.type() !== 'error') return;
       if (expect401 && /\b401\b/.test(m.text())) { log('expected:', m.text()); return; }
+      if (expectRefused) { log('expected:', m.text()); return; }
       problems.push(`console error: ${m.text()} (${m.location().url})`);
     });
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));

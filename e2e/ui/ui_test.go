@@ -273,10 +273,7 @@ func TestUI(t *testing.T) {
 		}
 	}
 	// Connect by address and disconnect, on a daemon of its own with no
-	// cluster yet. Its sync interval is longer than the flow: a disconnect
-	// that lands while a periodic sync is in flight can see that sync put
-	// the nodes back (host/connector: Disconnect does not wait for the
-	// connection's loop), which this flow is not about.
+	// cluster yet.
 	t.Run("clusters", func(t *testing.T) {
 		d := daemontest.Start(t, daemontest.Options{
 			Config:  "ray_cluster {\n  fallback_to_local = false\n}\nexternal_cluster {\n  sync_interval = 120\n}\n",
@@ -296,4 +293,20 @@ func TestUIWithToken(t *testing.T) {
 		Plugins: []string{daemontest.Plugin("transfer", "local")},
 	})
 	b.run(t, "token", d.ProxyURL(), token, map[string]any{"local_nodes": []string{"node_1", "node_2", "node_3"}})
+}
+
+// TestUIHostilePage: a page of another origin, and a DNS-rebinding page,
+// try to drive a loopback daemon that has no token; nothing changes. The
+// browser talks to the daemon directly here (the OpenAPI proxy would
+// forward its own Host), and the refusals are the daemon's 403s.
+func TestUIHostilePage(t *testing.T) {
+	b := needBrowser(t)
+	d := daemontest.Start(t, daemontest.Options{
+		Config:  "ray_cluster {\n  fallback_to_local = false\n}\n",
+		Plugins: []string{daemontest.Plugin("transfer", "local")},
+	})
+	if code := d.Do("PUT", "/api/files/kept.txt", []byte("kept"), nil); code != 200 && code != 201 {
+		t.Fatalf("upload: %d", code)
+	}
+	b.run(t, "hostile", d.URL(), "", map[string]any{"local_nodes": []string{"node_1", "node_2", "node_3"}})
 }
