@@ -40,15 +40,24 @@ const rayPluginBinary = "castray-transfer-ray"
 // small requests it receives) against the file's size: the bytes should
 // leave the source once per cluster.
 func benchRay(ctx context.Context, rep *report, o options, root string) error {
+	return runRayItem(rep, o, "ray", row{item: "6", what: "Ray broadcast onto a local 3-node cluster"},
+		func(t *clusterTB) error { return benchRayCluster(ctx, t, rep, o, root) })
+}
+
+// runRayItem runs one live-Ray bench item (name in the log) once the ray
+// and local plugin binaries are built; a skip (no Ray) becomes the item's
+// row, skipped naming why.
+func runRayItem(rep *report, o options, name string, skipped row, fn func(*clusterTB) error) error {
 	for _, p := range []string{rayPluginBinary, pluginBinary} {
 		if _, err := os.Stat(filepath.Join(o.binDir, "plugins", p)); err != nil {
 			return fmt.Errorf("%v (run `make build` first)", err)
 		}
 	}
-	err := runTB("ray", func(t *clusterTB) error { return benchRayCluster(ctx, t, rep, o, root) })
+	err := runTB(name, fn)
 	if s, ok := err.(errSkipped); ok {
-		logf("ray: %v", s)
-		rep.add(row{item: "6", what: "Ray broadcast onto a local 3-node cluster", figure: "skipped: " + s.msg})
+		logf("%s: %v", name, s)
+		skipped.figure = "skipped: " + s.msg
+		rep.add(skipped)
 		return nil
 	}
 	return err

@@ -30,18 +30,8 @@ const joinSyncInterval = 5 * time.Second
 // once; the new node's transfer (its record's created -> finished) is
 // printed next to it and subtracted for the verdict.
 func benchRayJoin(ctx context.Context, rep *report, o options, root string) error {
-	for _, p := range []string{rayPluginBinary, pluginBinary} {
-		if _, err := os.Stat(filepath.Join(o.binDir, "plugins", p)); err != nil {
-			return fmt.Errorf("%v (run `make build` first)", err)
-		}
-	}
-	err := runTB("rayjoin", func(t *clusterTB) error { return benchRayJoinCluster(ctx, t, rep, o, root) })
-	if s, ok := err.(errSkipped); ok {
-		logf("rayjoin: %v", s)
-		rep.add(row{item: "7", what: "new Ray node -> standing distribution's file present", figure: "skipped: " + s.msg})
-		return nil
-	}
-	return err
+	return runRayItem(rep, o, "rayjoin", row{item: "7", what: "new Ray node -> standing distribution's file present"},
+		func(t *clusterTB) error { return benchRayJoinCluster(ctx, t, rep, o, root) })
 }
 
 func benchRayJoinCluster(ctx context.Context, t *clusterTB, rep *report, o options, root string) error {

@@ -412,17 +412,7 @@ func (s *Server) genDeleteFile(c *fiber.Ctx) error {
 	case err != nil:
 		return err
 	}
-	if refs := s.distributionsUsing(name); refs != "" {
-		return fiber.NewError(fiber.StatusConflict, fmt.Sprintf("file %q is distributed by distribution %s; delete the distribution first", name, refs))
-	}
-	if s.d.FileInUse != nil && s.d.FileInUse(name) {
-		return fiber.NewError(fiber.StatusConflict, fmt.Sprintf("file %q is being sent by a running transfer; cancel the transfer first", name))
-	}
-	err = st.Delete(name)
-	switch {
-	case errors.Is(err, files.ErrNotFound):
-		return fiber.NewError(fiber.StatusNotFound, err.Error())
-	case err != nil:
+	if err := s.deleteStored(st, name); err != nil {
 		return err
 	}
 	s.d.Log.Info("generated file deleted", "name", name)

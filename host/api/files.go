@@ -442,6 +442,26 @@ func (s *Server) getFile(c *fiber.Ctx) error {
 }
 
 // deleteFile is DELETE /api/files/{name}.
+// deleteStored deletes an uploaded file unless a distribution or a running
+// transfer uses it (409, naming which). A distribution is named first: it
+// is the lasting reason (its own transfers come and go).
+func (s *Server) deleteStored(st *files.Store, name string) error {
+	if refs := s.distributionsUsing(name); refs != "" {
+		return fiber.NewError(fiber.StatusConflict, fmt.Sprintf("file %q is distributed by distribution %s; delete the distribution first", name, refs))
+	}
+	if s.d.FileInUse != nil && s.d.FileInUse(name) {
+		return fiber.NewError(fiber.StatusConflict, fmt.Sprintf("file %q is being sent by a running transfer; cancel the transfer first", name))
+	}
+	err := st.Delete(name)
+	switch {
+	case errors.Is(err, files.ErrNotFound):
+		return fiber.NewError(fiber.StatusNotFound, err.Error())
+	case err != nil:
+		return err
+	}
+	return nil
+}
+
 func (s *Server) deleteFile(c *fiber.Ctx) error {
 	st, err := s.fileStore()
 	if err != nil {
@@ -451,19 +471,7 @@ func (s *Server) deleteFile(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	// A distribution is named first: it is the lasting reason (its own
-	// transfers come and go).
-	if refs := s.distributionsUsing(name); refs != "" {
-		return fiber.NewError(fiber.StatusConflict, fmt.Sprintf("file %q is distributed by distribution %s; delete the distribution first", name, refs))
-	}
-	if s.d.FileInUse != nil && s.d.FileInUse(name) {
-		return fiber.NewError(fiber.StatusConflict, fmt.Sprintf("file %q is being sent by a running transfer; cancel the transfer first", name))
-	}
-	err = st.Delete(name)
-	switch {
-	case errors.Is(err, files.ErrNotFound):
-		return fiber.NewError(fiber.StatusNotFound, err.Error())
-	case err != nil:
+	if err := s.deleteStored(st, name); err != nil {
 		return err
 	}
 	s.d.Log.Info("file deleted", "name", name)
