@@ -14,7 +14,7 @@ PY_PLUGIN_REQUIREMENTS := plugins/discovery/python-example/requirements.txt
 
 PLUGINS := $(patsubst plugins/%/main.go,%,$(wildcard plugins/*/*/main.go))
 
-.PHONY: build run test unit e2e bench fuzz proto ray-venv plugins-venv python-plugins ui-deps fmt vet clean
+.PHONY: build run test unit e2e bench fuzz soak compat proto ray-venv plugins-venv python-plugins ui-deps fmt vet clean
 
 build:
 	@mkdir -p $(PLUGIN_BIN)
@@ -79,6 +79,18 @@ e2e: build ray-venv plugins-venv ui-deps
 # Every Go fuzz target for FUZZTIME each (default 20s); not part of `make test`.
 fuzz:
 	./e2e/fuzz.sh
+
+# The fault and load campaign (e2e/soak.sh): kill -9 of plugins and of the daemon, a churned
+# live Ray cluster, 1,000 WebSocket clients under 1,000 req/s; figures go to docs/reliability.md.
+# Not part of `make test` (it runs for about half an hour).
+soak: build ray-venv
+	CASTRAY_BIN_DIR=$(CURDIR)/$(BIN) CASTRAY_RAY_BIN=$(CURDIR)/$(RAY_VENV)/bin/ray ./e2e/soak.sh
+
+# The discovery and connection e2e suites against several Ray releases (e2e/compat.sh installs
+# each into .venv-ray-<version>, once); the table of results is docs/compat.md. Not part of
+# `make test`: CI runs the pinned RAY_VERSION only.
+compat: build
+	./e2e/compat.sh
 
 bench: build ray-venv
 	CASTRAY_BIN_DIR=$(CURDIR)/$(BIN) CASTRAY_RAY_BIN=$(CURDIR)/$(RAY_VENV)/bin/ray ./e2e/bench.sh
