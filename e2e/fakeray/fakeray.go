@@ -101,6 +101,14 @@ type cached struct {
 // Start builds the fake cluster and serves it until the test ends.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
+	s := New(opts)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// New builds the fake cluster and serves it on a loopback port until Close,
+// for programs that are not tests (e2e/bench runs a hundred of them).
+func New(opts Options) *Server {
 	if opts.Nodes < 1 {
 		opts.Nodes = 1
 	}
@@ -119,9 +127,12 @@ func Start(t testing.TB, opts Options) *Server {
 	s.populate(opts.SessionName, opts.Nodes, opts.Actors)
 	s.ts = httptest.NewServer(s)
 	s.URL = s.ts.URL
-	t.Cleanup(s.ts.Close)
 	return s
 }
+
+// Close stops serving (what New started; Start's server closes by itself
+// at the end of the test). It waits for requests in flight.
+func (s *Server) Close() { s.ts.Close() }
 
 // populate (re)creates the cluster. Callers hold mu or own s exclusively.
 func (s *Server) populate(session string, nNodes, nActors int) {
@@ -356,6 +367,31 @@ func (s *Server) KillNode(id string) {
 		n.encode()
 		for _, a := range s.actors {
 			if a.nodeID == id && a.state != "DEAD" {
+				a.state = "DEAD"
+				a.encode()
+			}
+		}
+	})
+}
+
+// KillNodes is KillNode of every id as one change: a sync sees all of
+// them dead or none.
+func (s *Server) KillNodes(ids []string) {
+	s.mutate(func() {
+		killed := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			n := s.nodeByID[id]
+			if n == nil || n.dead {
+				continue
+			}
+			n.dead = true
+			n.stateMsg = deadNodeMessage
+			n.endMs = max(time.Now().UnixMilli(), n.startMs+1)
+			n.encode()
+			killed[id] = true
+		}
+		for _, a := range s.actors {
+			if killed[a.nodeID] && a.state != "DEAD" {
 				a.state = "DEAD"
 				a.encode()
 			}

@@ -679,3 +679,19 @@ func BenchmarkNodes10k(b *testing.B) {
 		}
 	})
 }
+
+// KillNodes is one change of many nodes, the same as KillNode of each; New
+// serves until Close, outside a test's cleanup.
+func TestNewKillNodesClose(t *testing.T) {
+	s := New(Options{Nodes: 10, Actors: 20, Seed: 9})
+	ids := s.NodeIDs()
+	s.KillNodes([]string{ids[2], ids[5], ids[5], "no-such-node"})
+	_, lr := list(t, s, "/api/v0/nodes", filters("state", "=", "DEAD"))
+	counts(t, "state=DEAD", lr, 2, 2, 2, 2)
+	_, lr = list(t, s, "/api/v0/actors", filters("state", "=", "DEAD"))
+	counts(t, "dead actors", lr, 20, 20, 4, 4) // actors i%10 in {2, 5}
+	s.Close()
+	if _, err := http.Get(s.URL + "/api/version"); err == nil {
+		t.Fatal("the fake still answers after Close")
+	}
+}
