@@ -209,6 +209,42 @@ for node, path in json.loads('` + string(arg) + `').items():
 	}
 }
 
+// source returns how the driver of transfer id read the source ("local":
+// from disk, "http": from the plugin's file server) and how many bytes,
+// from the CASTRAY_TIMING line of its job's log.
+func (e *env) source(t *testing.T, id string) (string, int64) {
+	t.Helper()
+	ctx := context.Background()
+	// A Send ends on the last result; the driver prints its timing after it.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		if j, err := e.dash.Job(ctx, "castray-"+id); err == nil && j.Terminal() {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("job castray-%s did not end: %+v %v", id, j, err)
+		}
+	}
+	logs, err := e.dash.JobLogs(ctx, "castray-"+id)
+	if err != nil {
+		t.Fatalf("logs of castray-%s: %v", id, err)
+	}
+	for _, line := range strings.Split(logs, "\n") {
+		if js, ok := strings.CutPrefix(line, "CASTRAY_TIMING "); ok {
+			var tm struct {
+				Acc struct {
+					Source      string `json:"source"`
+					SourceBytes int64  `json:"source_bytes"`
+				} `json:"acc"`
+			}
+			if err := json.Unmarshal([]byte(js), &tm); err != nil {
+				t.Fatalf("CASTRAY_TIMING of castray-%s: %v", id, err)
+			}
+			return tm.Acc.Source, tm.Acc.SourceBytes
+		}
+	}
+	t.Fatalf("no CASTRAY_TIMING line in the log of castray-%s:\n%s", id, logs)
+	return "", 0
+}
+
 func (e *env) send(t *testing.T, ctx context.Context, id string, f *sdk.FileSpec, targets []*sdk.Target, rec *recorder) (*sdk.SendSummary, error) {
 	mode := sdk.Broadcast
 	if len(targets) == 1 {
@@ -273,6 +309,11 @@ func TestLiveRayBackend(t *testing.T) {
 			files[n] = path
 		}
 		e.readBack(t, "castray-e2e-readback1", files, f.Sha256)
+		// The head runs on this machine: its driver reads the stored file from
+		// disk, once, and never pulls it over HTTP.
+		if how, n := e.source(t, "bcast1"); how != "local" || n != int64(f.Size) {
+			t.Errorf("driver read the source by %q, %d bytes; want local, %d", how, n, f.Size)
+		}
 	})
 
 	t.Run("unicast to one worker", func(t *testing.T) {
@@ -445,6 +486,10 @@ ray.get(h.ping.remote())
 		}
 		if sum.Succeeded != 2 || sum.Failed != 1 {
 			t.Errorf("summary %+v", sum)
+		}
+		// max_rate is enforced by the file server, so the driver must use it.
+		if how, n := e.source(t, "kill1"); how != "http" || n != int64(f.Size) {
+			t.Errorf("with max_rate the driver read the source by %q, %d bytes; want http, %d", how, n, f.Size)
 		}
 	})
 }

@@ -50,6 +50,7 @@ type Config struct {
 	Verify            string `json:"verify" castray:"desc=What the SHA-256 checked on each node covers: reread (the part file read back, default) or written (the bytes handed to pwrite)"`
 	Fetch             string `json:"fetch" castray:"desc=How the bytes reach the writers: object-store (read once per cluster by the driver, moved by Ray's object manager; default) or direct (every writer pulls its own copy from the file server)"`
 	MaxRate           int64  `json:"max_rate" castray:"desc=Bytes per second the file server sends per job; 0 = unlimited"`
+	LocalRead         bool   `json:"local_read" castray:"desc=Let a driver that runs on the daemon's machine read the stored file from disk (checked by device, inode, size and mtime) instead of pulling it over HTTP; not with max_rate"`
 	PollIntervalMS    int    `json:"poll_interval_ms" castray:"desc=How often the job's status is polled"`
 	DashboardTimeoutS int    `json:"dashboard_timeout_s" castray:"desc=Timeout of each Jobs API request"`
 }
@@ -63,6 +64,7 @@ func defaultConfig() Config {
 		Fsync:             true,
 		Verify:            VerifyReread,
 		Fetch:             FetchObjectStore,
+		LocalRead:         true,
 		PollIntervalMS:    1000,
 		DashboardTimeoutS: 30,
 	}

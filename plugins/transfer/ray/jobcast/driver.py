@@ -4,8 +4,9 @@
 #
 # Configuration: JSON in the job's metadata key castray_config (Ray's job
 # supervisor passes the metadata in $RAY_JOB_CONFIG_JSON_ENV_VAR). The bytes come from the plugin's own
-# HTTP server (url + per-transfer bearer token); the driver reads each chunk
-# once, ray.put()s it, and one writer actor per target, pinned to its node with
+# HTTP server (url + per-transfer bearer token), or from disk when the driver
+# runs on the daemon's machine and sees the very file stored (config
+# "source"); the driver reads each chunk once, ray.put()s it, and one writer actor per target, pinned to its node with
 # NodeAffinitySchedulingStrategy(soft=False), fetches it through Ray's object
 # manager and pwrites it into a part file. A bounded window of chunks is in
 # flight. When every chunk is written, each writer re-reads its part file,
@@ -461,7 +462,31 @@ phase("opened")
 
 # 3. The source, read once, chunk by chunk, up to PREFETCH chunks ahead of the
 # slowest writer (fetch="object-store"); with fetch="direct" every writer
-# pulls its own copy and there is no reader.
+# pulls its own copy and there is no reader. A driver on the daemon's machine
+# reads the stored file from disk when the path it opens is the very file the
+# plugin named (device, inode, size, mtime); otherwise it pulls over HTTP.
+def open_source():
+    s = CFG.get("source")
+    if not s:
+        return None
+    try:
+        fd = os.open(s["path"], os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    st = os.fstat(fd)
+    if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != (s["dev"], s["ino"], SIZE, s["mtime_ns"]):
+        os.close(fd)
+        return None
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+    return fd
+
+
+SOURCE_FD = open_source()
+ACC["source"] = "local" if SOURCE_FD is not None else "http"
+ACC["source_bytes"] = 0
+
+
 def low_water():
     ls = [t.low for t in targets if t.outcome is None]
     return min(ls) if ls else NCHUNKS
@@ -486,9 +511,15 @@ def reader(put):
             lo = i * CHUNK
             hi = min(SIZE, lo + CHUNK) - 1
             a0 = time.time()
-            status, crange, data = conn.request("GET", "/file", headers={"Range": "bytes=%d-%d" % (lo, hi)})
-            if status != 206 or len(data) != hi - lo + 1:
-                raise OSError("chunk %d: HTTP %d, %d bytes (%s)" % (i, status, len(data), crange))
+            if SOURCE_FD is not None:
+                data = os.pread(SOURCE_FD, hi - lo + 1, lo)
+                if len(data) != hi - lo + 1:
+                    raise OSError("chunk %d: %d bytes read from %s, want %d" % (i, len(data), CFG["source"]["path"], hi - lo + 1))
+            else:
+                status, crange, data = conn.request("GET", "/file", headers={"Range": "bytes=%d-%d" % (lo, hi)})
+                if status != 206 or len(data) != hi - lo + 1:
+                    raise OSError("chunk %d: HTTP %d, %d bytes (%s)" % (i, status, len(data), crange))
+            ACC["source_bytes"] += len(data)
             if i == 0:
                 phase("chunk0")
             ACC["get"] += time.time() - a0
@@ -638,7 +669,7 @@ try:
             err = read_error[0] if read_error else None
         if err is not None:
             lost.set()
-            emit("FATAL", {"error": "reading the source from the plugin: %s" % reason(err), "lost": True})
+            emit("FATAL", {"error": "reading the source (%s): %s" % (ACC["source"], reason(err)), "lost": True})
             break
         if all(t.low >= NCHUNKS for t in live()) and not any(t.info_ref in by_ref for t in live()):
             break

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -441,5 +442,48 @@ func TestVerifyAndFetchReachTheDriver(t *testing.T) {
 	}
 	if cfg.Verify != VerifyWritten || cfg.Fetch != FetchDirect {
 		t.Errorf("driver config verify=%q fetch=%q", cfg.Verify, cfg.Fetch)
+	}
+}
+
+// The driver learns the stored file's identity (to read it from disk when it
+// runs on this machine) unless local_read is off or max_rate needs the file
+// server.
+func TestSourceIdentityReachesTheDriver(t *testing.T) {
+	for _, tc := range []struct {
+		config string
+		local  bool
+	}{{`{}`, true}, {`{"local_read": false}`, false}, {`{"max_rate": 1048576}`, false}} {
+		b, f, c := newTest(t)
+		if problems, err := b.Configure(context.Background(), &sdk.ConfigureRequest{ConfigJson: []byte(tc.config)}); err != nil || problems != nil {
+			t.Fatalf("%s: %v %v", tc.config, problems, err)
+		}
+		b.Config.PollIntervalMS = 50
+		fs := file(t, 8000)
+		if _, err := c.Send(context.Background(), &sdk.SendRequest{TransferId: "t9", File: fs, Targets: []*sdk.Target{
+			target(nodeA, "http://127.0.0.1:8265")}}, &rec{}); err != nil {
+			t.Fatal(err)
+		}
+		f.mu.Lock()
+		var cfg driverConfig
+		err := json.Unmarshal([]byte(f.submits[0].Metadata[MetaConfig]), &cfg)
+		f.mu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tc.local {
+			if cfg.Source != nil {
+				t.Errorf("%s: source %+v, want none", tc.config, cfg.Source)
+			}
+			continue
+		}
+		fi, err := os.Stat(fs.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		want := sourceFile{Path: fs.Path, Dev: uint64(st.Dev), Ino: st.Ino, Size: fs.Size, MtimeNs: fi.ModTime().UnixNano()}
+		if cfg.Source == nil || *cfg.Source != want {
+			t.Errorf("%s: source %+v, want %+v", tc.config, cfg.Source, want)
+		}
 	}
 }

@@ -355,6 +355,7 @@ type driverConfig struct {
 	Fsync        bool           `json:"fsync"`
 	Verify       string         `json:"verify"`
 	Fetch        string         `json:"fetch"`
+	Source       *sourceFile    `json:"source,omitempty"`
 	Targets      []driverTarget `json:"targets"`
 }
 
@@ -373,6 +374,9 @@ func (t *transfer) submission(sub string, se *session, g *clusterGroup, todo []*
 		SHA256: strings.ToLower(f.GetSha256()), Window: t.cfg.Window, Fsync: t.cfg.Fsync,
 		Verify: t.cfg.Verify, Fetch: t.cfg.Fetch,
 		IdleTimeoutS: float64(t.req.GetIdleTimeoutMs()) / 1000,
+	}
+	if t.cfg.LocalRead && t.cfg.MaxRate == 0 {
+		dc.Source = identify(f.GetPath(), f.GetSize())
 	}
 	for _, tg := range todo {
 		a := tg.GetAttributes()
