@@ -81,9 +81,24 @@ func (e *AddressError) Unwrap() error { return e.Err }
 // ErrNotFound is returned for an unknown cluster id.
 var ErrNotFound = errors.New("no such cluster connection")
 
+// changeSource is a Source that can tell that a table is the same as at a
+// previous read without decoding it: the dashboard, whose answers are
+// compared by their ray.Digest. A sync in which Ray answers the same bytes
+// then costs the requests, a hash and one pass over the registry.
+type changeSource interface {
+	Source
+	// NodesIfChanged returns (nil, prev, false, nil) when the node table
+	// is the one read with Digest prev, else the nodes, their Digest (0:
+	// none, decode again next time) and true.
+	NodesIfChanged(ctx context.Context, prev ray.Digest) ([]ray.Node, ray.Digest, bool, error)
+	// ActorsIfChanged is NodesIfChanged for the alive actors.
+	ActorsIfChanged(ctx context.Context, prev ray.Digest) ([]ray.Actor, ray.Digest, bool, error)
+}
+
 // Registry is what the connector needs of the node registry.
 type Registry interface {
 	SyncCluster(clusterID string, nodes []registry.Node) registry.SyncStats
+	SyncClusterKeep(clusterID string, nodes []registry.Node, keep []registry.Kind, seen time.Time) registry.SyncStats
 	MarkClusterOffline(clusterID string)
 	List(f registry.Filter) []registry.Node
 }
@@ -194,6 +209,21 @@ type conn struct {
 	// clearing of its nodes: a sync in flight when the connection is
 	// dropped never writes them back.
 	regMu sync.Mutex
+	// memo is what the last sync handed to the registry, valid for the
+	// source of epoch memoEpoch (under mu; reconnecting bumps the epoch).
+	memo      syncMemo
+	memoEpoch uint64
+}
+
+// syncMemo is what a connection remembers of the last sync it applied to
+// the registry, so that the next one can skip the tables Ray answers with
+// the same bytes (a changeSource): their digests, and what the sync's
+// state and the actors' mapping need of a node table not decoded again.
+// The zero value remembers nothing: the next sync reads everything.
+type syncMemo struct {
+	nodes, actors          ray.Digest
+	nodeIP                 map[string]string // node id → address (actors' address when Ray gives none)
+	nNodes, alive, nActors int
 }
 
 // New returns a Connector.
@@ -500,30 +530,77 @@ func (k *conn) setInfo(info ray.ClusterInfo) {
 }
 
 // sync reads the tables once and hands the virtual nodes to the registry.
+//
+// With a changeSource, a table Ray answers with the same bytes as at the
+// last sync applied is neither decoded nor mapped nor compared: the
+// registry keeps that kind's nodes (SyncClusterKeep), which gives the same
+// registry and the same events as handing it the whole set again. The
+// actors are read in full whenever the node table changed, since an
+// actor's address may come from its node's.
 func (k *conn) sync(ctx context.Context) (err error) {
 	k.mu.Lock()
-	src, id, via := k.src, k.state.ID, k.state.Via
+	src, id, via, memo, epoch := k.src, k.state.ID, k.state.Via, k.memo, k.memoEpoch
 	k.mu.Unlock()
 	if on := k.c.opts.OnSync; on != nil {
 		start := time.Now()
 		defer func() { on(id, time.Since(start), err) }()
 	}
-	nodes, err := src.Nodes(ctx)
-	if err != nil {
-		return fmt.Errorf("nodes: %w", err)
-	}
-	actors, err := src.Actors(ctx)
-	if err != nil {
-		return fmt.Errorf("actors: %w", err)
+	var (
+		nodes                 []ray.Node
+		actors                []ray.Actor
+		next                  syncMemo
+		nodesSame, actorsSame bool
+	)
+	if cs, ok := src.(changeSource); ok {
+		var changed bool
+		nodes, next.nodes, changed, err = cs.NodesIfChanged(ctx, memo.nodes)
+		if err != nil {
+			return fmt.Errorf("nodes: %w", err)
+		}
+		nodesSame = !changed
+		prevActors := memo.actors
+		if changed {
+			prevActors = 0
+		}
+		actors, next.actors, changed, err = cs.ActorsIfChanged(ctx, prevActors)
+		if err != nil {
+			return fmt.Errorf("actors: %w", err)
+		}
+		actorsSame = !changed
+	} else {
+		if nodes, err = src.Nodes(ctx); err != nil {
+			return fmt.Errorf("nodes: %w", err)
+		}
+		if actors, err = src.Actors(ctx); err != nil {
+			return fmt.Errorf("actors: %w", err)
+		}
 	}
 	now := k.c.opts.Now().UTC()
-	virtual, alive, nActors := toVirtual(id, via, nodes, actors, k.c.opts.ActorFilter, now)
+	var virtual []registry.Node
+	var keep []registry.Kind
+	if nodesSame {
+		keep = append(keep, registry.KindRayNode)
+		next.nodeIP, next.nNodes, next.alive = memo.nodeIP, memo.nNodes, memo.alive
+	} else {
+		virtual = make([]registry.Node, 0, len(nodes)+len(actors))
+		virtual, next.alive, next.nodeIP = nodesToVirtual(virtual, id, via, nodes, now)
+		next.nNodes = len(nodes)
+	}
+	if actorsSame {
+		keep = append(keep, registry.KindRayActor)
+		next.nActors = memo.nActors
+	} else {
+		virtual, next.nActors = actorsToVirtual(virtual, id, via, actors, next.nodeIP, k.c.opts.ActorFilter, now)
+	}
+	if next.nodes == 0 {
+		next.nodeIP = nil // only kept for a node table that can be skipped
+	}
 	k.regMu.Lock()
 	if k.isClosed() {
 		k.regMu.Unlock()
 		return errDropped
 	}
-	stats := k.c.opts.Registry.SyncCluster(id, virtual)
+	stats := k.c.opts.Registry.SyncClusterKeep(id, virtual, keep, now)
 	k.regMu.Unlock()
 	if stats.Added > 0 && stats.Removed > 0 && stats.Unchanged == 0 && stats.Updated == 0 {
 		// Every node is new: the cluster restarted between two syncs (a new
@@ -535,7 +612,10 @@ func (k *conn) sync(ctx context.Context) (err error) {
 		}
 	}
 	k.mu.Lock()
-	k.state.Nodes, k.state.AliveNodes, k.state.Actors, k.state.LastSync, k.state.LastError = len(nodes), alive, nActors, now, ""
+	k.state.Nodes, k.state.AliveNodes, k.state.Actors, k.state.LastSync, k.state.LastError = next.nNodes, next.alive, next.nActors, now, ""
+	if k.memoEpoch == epoch {
+		k.memo = next
+	}
 	k.mu.Unlock()
 	return nil
 }
@@ -575,6 +655,7 @@ func (k *conn) reconnect(cause error) bool {
 	k.mu.Lock()
 	id, address := k.state.ID, k.state.Address
 	k.state.State, k.state.LastError = StateDisconnected, cause.Error()
+	k.memo, k.memoEpoch = syncMemo{}, k.memoEpoch+1 // the registry's nodes go offline: the next sync hands them all over
 	st := k.state
 	if k.src != nil {
 		k.src.Close()
@@ -626,6 +707,7 @@ func (k *conn) redial(ctx context.Context, address string) error {
 		return errDropped
 	}
 	k.src, k.state.Via, k.state.Attempts = d.Source, d.Via, d.Attempts
+	k.memo, k.memoEpoch = syncMemo{}, k.memoEpoch+1
 	k.setInfo(info)
 	k.mu.Unlock()
 	if err := k.sync(ctx); err != nil {

@@ -220,13 +220,30 @@ const summaryMaxNodes = 500
 // Nodes reads the State API, with resources available from the summary
 // view for clusters of up to summaryMaxNodes nodes.
 func (s *dashSource) Nodes(ctx context.Context) ([]ray.Node, error) {
-	nodes, err := partial(s.d.Nodes(ctx))
-	if err != nil {
-		return nil, err
+	nodes, _, _, err := s.NodesIfChanged(ctx, 0)
+	return nodes, err
+}
+
+// NodesIfChanged implements changeSource. Clusters of up to
+// summaryMaxNodes nodes are decoded every time (their available resources
+// come from the summary view, which changes on its own): their Digest is 0.
+func (s *dashSource) NodesIfChanged(ctx context.Context, prev ray.Digest) ([]ray.Node, ray.Digest, bool, error) {
+	nodes, digest, changed, err := s.d.NodesIfChanged(ctx, prev)
+	if !changed {
+		return nil, prev, false, nil
+	}
+	if nodes, err = partial(nodes, err); err != nil {
+		return nil, 0, true, err
 	}
 	if len(nodes) > summaryMaxNodes {
-		return nodes, nil
+		return nodes, digest, true, nil
 	}
+	return s.withAvailable(ctx, nodes), 0, true, nil
+}
+
+// withAvailable sets the nodes' available resources from the summary view
+// (left unset when it cannot be read).
+func (s *dashSource) withAvailable(ctx context.Context, nodes []ray.Node) []ray.Node {
 	if summary, err := s.d.NodesSummary(ctx); err == nil {
 		avail := make(map[string]map[string]float64, len(summary))
 		for _, n := range summary {
@@ -236,11 +253,23 @@ func (s *dashSource) Nodes(ctx context.Context) ([]ray.Node, error) {
 			nodes[i].ResourcesAvailable = avail[nodes[i].NodeID]
 		}
 	}
-	return nodes, nil
+	return nodes
 }
 
 func (s *dashSource) Actors(ctx context.Context) ([]ray.Actor, error) {
 	return partial(s.d.Actors(ctx))
+}
+
+// ActorsIfChanged implements changeSource.
+func (s *dashSource) ActorsIfChanged(ctx context.Context, prev ray.Digest) ([]ray.Actor, ray.Digest, bool, error) {
+	actors, digest, changed, err := s.d.ActorsIfChanged(ctx, prev)
+	if !changed {
+		return nil, prev, false, nil
+	}
+	if actors, err = partial(actors, err); err != nil {
+		return nil, 0, true, err
+	}
+	return actors, digest, true, nil
 }
 
 func (s *dashSource) Close() error { s.d.Close(); return nil }

@@ -14,7 +14,8 @@ func NodeID(cluster, nodeHex string) string { return "ray:" + cluster + ":" + no
 // ActorID is the virtual node id of a Ray actor.
 func ActorID(cluster, actorHex string) string { return "ray:" + cluster + ":actor:" + actorHex }
 
-// toVirtual maps Ray's tables to virtual nodes.
+// toVirtual maps Ray's tables to virtual nodes; it returns them, the alive
+// nodes and the actors kept.
 //
 // Resource mapping: a ray-node's Resources are Ray's resources_total as Ray
 // names them (CPU, GPU, memory and object_store_memory in bytes, custom
@@ -22,8 +23,16 @@ func ActorID(cluster, actorHex string) string { return "ray:" + cluster + ":acto
 // ray-actor's Resources are its required_resources. Labels carry Ray's node
 // labels, and for actors the class, namespace, job, pid and hosting node.
 func toVirtual(cluster, via string, nodes []ray.Node, actors []ray.Actor, f ActorFilter, now time.Time) ([]registry.Node, int, int) {
-	source := "ray-" + via
 	out := make([]registry.Node, 0, len(nodes)+len(actors))
+	out, alive, nodeIP := nodesToVirtual(out, cluster, via, nodes, now)
+	out, nActors := actorsToVirtual(out, cluster, via, actors, nodeIP, f, now)
+	return out, alive, nActors
+}
+
+// nodesToVirtual appends the nodes' virtual nodes to out; it returns out,
+// the alive nodes and each node's address by node id (for actorsToVirtual).
+func nodesToVirtual(out []registry.Node, cluster, via string, nodes []ray.Node, now time.Time) ([]registry.Node, int, map[string]string) {
+	source := "ray-" + via
 	nodeIP := make(map[string]string, len(nodes))
 	alive := 0
 	for _, n := range nodes {
@@ -44,6 +53,14 @@ func toVirtual(cluster, via string, nodes []ray.Node, actors []ray.Actor, f Acto
 			Resources: n.ResourcesTotal, Available: n.ResourcesAvailable, Labels: n.Labels, Source: source, LastSeen: now,
 		})
 	}
+	return out, alive, nodeIP
+}
+
+// actorsToVirtual appends the virtual nodes of the alive actors f keeps to
+// out; an actor without an address gets its node's from nodeIP. It returns
+// out and the number of actors kept.
+func actorsToVirtual(out []registry.Node, cluster, via string, actors []ray.Actor, nodeIP map[string]string, f ActorFilter, now time.Time) ([]registry.Node, int) {
+	source := "ray-" + via
 	nActors := 0
 	for _, a := range actors {
 		if a.State != "ALIVE" || !f.match(a) {
@@ -73,5 +90,5 @@ func toVirtual(cluster, via string, nodes []ray.Node, actors []ray.Actor, f Acto
 			Address: addr, ClusterID: cluster, Resources: a.RequiredResources, Labels: labels, Source: source, LastSeen: now,
 		})
 	}
-	return out, alive, nActors
+	return out, nActors
 }

@@ -421,6 +421,7 @@ func BenchmarkFullSync10k(b *testing.B) {
 		// A fresh registry each time: every node is added.
 		reg := registry.New(nil, func(string, any) { *events++ })
 		k.c.opts.Registry = reg
+		k.memo = syncMemo{} // and nothing remembered: every table decoded
 		if err := k.sync(ctx); err != nil {
 			b.Fatal(err)
 		}

@@ -542,18 +542,48 @@ func (r *Registry) Clusters() []string {
 //
 // Syncing an empty set removes the cluster's nodes (use it on disconnect).
 func (r *Registry) SyncCluster(clusterID string, nodes []Node) SyncStats {
+	return r.SyncClusterKeep(clusterID, nodes, nil, time.Time{})
+}
+
+// SyncClusterKeep is SyncCluster for a caller that knows that the
+// cluster's nodes of the kinds in keep are exactly those it handed over at
+// its previous sync (it read the same answer from Ray again): nodes then
+// holds the cluster's nodes of the other kinds only, and the registry's
+// nodes of the kinds in keep are kept as they are, without being compared,
+// their LastSeen set to seen (the time of the sync when zero) and counted
+// Unchanged. The events, their order and the removals are those SyncCluster
+// would give for the complete set, provided the kept nodes were not changed
+// by anything else since that previous sync (MarkClusterOffline, say: the
+// caller must then hand over the complete set again).
+//
+// Keeping a kind costs one pass over the cluster's nodes, with no
+// comparison, copy or allocation per node: an unchanged 10,000-node cluster
+// is a fraction of a millisecond.
+func (r *Registry) SyncClusterKeep(clusterID string, nodes []Node, keep []Kind, seen time.Time) SyncStats {
 	var st SyncStats
 	if clusterID == "" {
 		st.Skipped = len(nodes)
 		return st
 	}
 	now := r.now()
+	if seen.IsZero() {
+		seen = now
+	}
 	r.mu.Lock()
 	r.gen++
 	gen := r.gen
 	members := r.clusters[clusterID]
 	if members == nil {
 		members = make(map[string]*entry, len(nodes))
+	}
+	if len(keep) > 0 {
+		for _, e := range members {
+			if slices.Contains(keep, e.node.Kind) {
+				e.gen = gen
+				e.node.LastSeen = seen
+				st.Unchanged++
+			}
+		}
 	}
 	var evs []pendingEvent
 	for i := range nodes {
@@ -614,10 +644,14 @@ func (r *Registry) SyncCluster(clusterID string, nodes []Node) SyncStats {
 	}
 	// Whatever this sync did not see is gone. Removals are reported in id
 	// order so that the event stream is deterministic.
+	// Every member this sync saw was counted once (added, updated, dead or
+	// unchanged): when they are all of them, none is gone.
 	var gone []string
-	for id, e := range members {
-		if e.gen != gen {
-			gone = append(gone, id)
+	if st.Added+st.Updated+st.Dead+st.Unchanged < len(members) {
+		for id, e := range members {
+			if e.gen != gen {
+				gone = append(gone, id)
+			}
 		}
 	}
 	slices.Sort(gone)

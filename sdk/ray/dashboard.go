@@ -3,6 +3,7 @@ package ray
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"net"
 	"net/http"
 	"net/url"
@@ -156,17 +157,50 @@ func (d *Dashboard) limit() int {
 // the truncated list together with a *TruncatedError (errors.Is(err,
 // ErrTruncated)): the caller decides whether a partial list will do.
 func (d *Dashboard) Nodes(ctx context.Context) ([]Node, error) {
+	nodes, _, _, err := d.NodesIfChanged(ctx, 0)
+	return nodes, err
+}
+
+// Digest identifies the body of one State API answer: a 64-bit hash of its
+// bytes (hash/maphash, seeded once per process, so digests are only
+// compared within one process). Two answers with the same Digest are the
+// same bytes but for a 2^-64 chance. The zero Digest stands for "none".
+type Digest uint64
+
+var digestSeed = maphash.MakeSeed()
+
+// digestOf hashes a body: about 10 GB/s, a fraction of a millisecond for a
+// 10,000-row listing, against tens of milliseconds to decode it.
+func digestOf(body []byte) Digest {
+	if d := Digest(maphash.Bytes(digestSeed, body)); d != 0 {
+		return d
+	}
+	return 1
+}
+
+// NodesIfChanged is Nodes for a caller that keeps what it made of the
+// previous answer: when the State API answers exactly the bytes whose
+// Digest is prev, it returns (nil, prev, false, nil) without decoding them;
+// otherwise what Nodes returns, with the answer's Digest and changed true.
+// A sync in which nothing changed then costs the request and a hash. A
+// truncated listing, which Nodes completes from the summary view, has the
+// zero Digest: it is decoded every time. prev 0 always decodes.
+func (d *Dashboard) NodesIfChanged(ctx context.Context, prev Digest) (nodes []Node, digest Digest, changed bool, err error) {
 	body, err := d.get(ctx, "/api/v0/nodes?detail=true&limit="+strconv.Itoa(d.limit()), listBody)
 	if err != nil {
-		return nil, err
+		return nil, 0, true, err
+	}
+	digest = digestOf(body)
+	if prev != 0 && digest == prev {
+		return nil, prev, false, nil
 	}
 	nodes, l, err := parseStateNodes(body)
 	if err != nil {
-		return nil, err
+		return nil, 0, true, err
 	}
 	truncated, want := l.Truncated()
 	if !truncated {
-		return nodes, nil
+		return nodes, digest, true, nil
 	}
 	known := map[string]bool{}
 	var names []string
@@ -179,9 +213,9 @@ func (d *Dashboard) Nodes(ctx context.Context) ([]Node, error) {
 		}
 	}
 	if s, serr := d.summary(ctx, names); serr == nil && len(s.Nodes) >= want {
-		return s.Nodes, nil
+		return s.Nodes, 0, true, nil
 	}
-	return nodes, &TruncatedError{What: "nodes", Returned: len(nodes), Total: want}
+	return nodes, 0, true, &TruncatedError{What: "nodes", Returned: len(nodes), Total: want}
 }
 
 // NodesSummary lists the nodes through GET /nodes?view=summary (no limit;
@@ -211,16 +245,26 @@ func (d *Dashboard) summary(ctx context.Context, known []string) (NodesSummary, 
 // (the filter is applied by the GCS, so total counts the alive actors).
 // Truncation is reported as in Nodes, without a fallback.
 func (d *Dashboard) Actors(ctx context.Context) ([]Actor, error) {
-	return d.actors(ctx, "ALIVE")
+	actors, _, _, err := d.actors(ctx, "ALIVE", 0)
+	return actors, err
+}
+
+// ActorsIfChanged is Actors as NodesIfChanged is Nodes: (nil, prev, false,
+// nil) when the answer is the one whose Digest is prev, without decoding
+// it. A truncated listing has a Digest too (its rows are all there is to
+// read); decoded, it comes with a *TruncatedError as from Actors.
+func (d *Dashboard) ActorsIfChanged(ctx context.Context, prev Digest) (actors []Actor, digest Digest, changed bool, err error) {
+	return d.actors(ctx, "ALIVE", prev)
 }
 
 // AllActors lists the actors in every state (dead ones included, as long as
 // the GCS keeps them).
 func (d *Dashboard) AllActors(ctx context.Context) ([]Actor, error) {
-	return d.actors(ctx, "")
+	actors, _, _, err := d.actors(ctx, "", 0)
+	return actors, err
 }
 
-func (d *Dashboard) actors(ctx context.Context, state string) ([]Actor, error) {
+func (d *Dashboard) actors(ctx context.Context, state string, prev Digest) ([]Actor, Digest, bool, error) {
 	q := url.Values{}
 	q.Set("detail", "true")
 	q.Set("limit", strconv.Itoa(d.limit()))
@@ -231,11 +275,15 @@ func (d *Dashboard) actors(ctx context.Context, state string) ([]Actor, error) {
 	}
 	body, err := d.get(ctx, "/api/v0/actors?"+q.Encode(), listBody)
 	if err != nil {
-		return nil, err
+		return nil, 0, true, err
+	}
+	digest := digestOf(body)
+	if prev != 0 && digest == prev {
+		return nil, prev, false, nil
 	}
 	actors, l, err := parseStateActors(body)
 	if err != nil {
-		return nil, err
+		return nil, 0, true, err
 	}
 	if state != "" {
 		// Never trust a filter blindly.
@@ -248,9 +296,9 @@ func (d *Dashboard) actors(ctx context.Context, state string) ([]Actor, error) {
 		actors = kept
 	}
 	if truncated, want := l.Truncated(); truncated {
-		return actors, &TruncatedError{What: "actors", Returned: len(actors), Total: want}
+		return actors, digest, true, &TruncatedError{What: "actors", Returned: len(actors), Total: want}
 	}
-	return actors, nil
+	return actors, digest, true, nil
 }
 
 // GCSAddress is the GCS address ("ip:port") from the alive head raylet's

@@ -106,7 +106,7 @@ func Get(ctx context.Context, c *http.Client, rawURL string, o GetOptions) (Answ
 	if resp.StatusCode != http.StatusOK {
 		limit = errorBody
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	body, err := readBody(resp, limit)
 	a := Answer{Status: resp.StatusCode, Body: body, Took: time.Since(start)}
 	if err != nil {
 		return a, fmt.Errorf("reading body: %w", scrubURLError(err))
@@ -174,4 +174,30 @@ func scrubURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// readBody reads at most limit+1 bytes of resp's body. A declared length
+// sizes the buffer up front: a listing of 10,000 nodes is megabytes, and
+// growing a buffer to it by doubling copies it again and again.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	r := io.LimitReader(resp.Body, limit+1)
+	if n := resp.ContentLength; n > 0 && n <= limit {
+		buf := make([]byte, 0, n+1) // +1: io.ReadAll-like EOF detection without a regrowth
+		for {
+			m, err := r.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+m]
+			if err == io.EOF {
+				return buf, nil
+			}
+			if err != nil {
+				return buf, err
+			}
+			if len(buf) == cap(buf) {
+				// More than declared: carry on as io.ReadAll would.
+				rest, err := io.ReadAll(r)
+				return append(buf, rest...), err
+			}
+		}
+	}
+	return io.ReadAll(r)
 }
