@@ -35,6 +35,11 @@ const (
 	maxSocketDirLen = 40
 )
 
+// TokenAuthNA starts the skip message of a test that asked for a token-auth cluster from a
+// Ray release without token auth; e2e/compat.sh looks for it to mark the cell
+// "n/a (not in this release)".
+const TokenAuthNA = "token auth n/a (not in this release)"
+
 // Options configure Start. Zero values are sensible.
 type Options struct {
 	// GCSPort is --port. 0: the helper picks a free port. -1: pass --port=0 so Ray picks one
@@ -80,8 +85,11 @@ type Cluster struct {
 	Token        string // the auth token if token auth is on, else ""
 	AuthMode     string // as reported by GET /api/authentication_mode
 	RayVersion   string // /api/version ray_version
-	RayBin       string
-	HomeDir      string // the private HOME given to Ray: <TempDir>/home
+	// NoAuthEndpoint: the dashboard has no /api/authentication_mode (404), as in releases
+	// without token auth; AuthMode is then "".
+	NoAuthEndpoint bool
+	RayBin         string
+	HomeDir        string // the private HOME given to Ray: <TempDir>/home
 
 	GCSPort, DashboardPort, ClientServerPort, DashboardAgentListenPort int
 	DashboardMetricPort, AutoscalerMetricPort                          int
@@ -186,6 +194,13 @@ func Start(t testing.TB, opts Options) *Cluster {
 			StartTimeout, err, c.StartOutput, c.logTails())
 	}
 	c.StartupTime = time.Since(begin)
+	if opts.AuthMode == "token" && c.AuthMode != "token" {
+		if c.NoAuthEndpoint {
+			c.Stop()
+			t.Skipf("%s: Ray %s has no /api/authentication_mode and ignores RAY_AUTH_MODE=token", TokenAuthNA, c.RayVersion)
+		}
+		t.Fatalf("raycluster: RAY_AUTH_MODE=token, but the head reports authentication mode %q", c.AuthMode)
+	}
 	t.Logf("raycluster: head up in %v (ray start exited %v, /api/version %v, cluster status %v): gcs=%s dashboard=%s session=%s auth=%s ray=%s",
 		c.StartupTime.Round(time.Millisecond), c.Timings.RayStartExited.Round(time.Millisecond),
 		c.Timings.VersionOK.Round(time.Millisecond), c.Timings.StatusOK.Round(time.Millisecond), c.GCSAddress, c.DashboardURL, c.SessionName, c.AuthMode, c.RayVersion)
@@ -378,7 +393,12 @@ func (c *Cluster) probe() error {
 	var am struct {
 		Mode string `json:"authentication_mode"`
 	}
-	if st != http.StatusOK || json.Unmarshal(body, &am) != nil || am.Mode == "" {
+	switch {
+	case st == http.StatusNotFound:
+		// Releases without token auth have no such endpoint (2.9.3, 2.30.0; checked live,
+		// docs/compat.md): the cluster is open.
+		am.Mode, c.NoAuthEndpoint = "", true
+	case st != http.StatusOK || json.Unmarshal(body, &am) != nil || am.Mode == "":
 		return fmt.Errorf("/api/authentication_mode: %d %q", st, truncate(body))
 	}
 	c.AuthMode = am.Mode
@@ -401,7 +421,8 @@ func (c *Cluster) probe() error {
 	if st != http.StatusOK || json.Unmarshal(body, &v) != nil {
 		return fmt.Errorf("/api/version: %d %q", st, truncate(body))
 	}
-	if v.SessionName != c.SessionName {
+	// Older releases (2.9.3 live) have no session_name in /api/version at all.
+	if v.SessionName != "" && v.SessionName != c.SessionName {
 		return fmt.Errorf("/api/version session_name %q, but session_latest is %s", v.SessionName, c.SessionDir)
 	}
 	c.RayVersion = v.RayVersion
@@ -441,12 +462,31 @@ func (c *Cluster) probe() error {
 }
 
 // SessionPort reads the port Ray 2.60 caches in <session dir>/<name>_<node id hex> (one file
-// per port, e.g. gcs_server_port_<56 hex>, holding the bare number; older Ray kept one
-// ports_by_node.json instead). It fails unless exactly one such file exists.
+// per port, e.g. gcs_server_port_<56 hex>, holding the bare number). Older Ray (2.9.3 and
+// 2.30.0 live) keeps one ports_by_node.json instead, {"<node ip>:<session>": {"<name>": port}};
+// it is read when no per-port file exists. It fails unless exactly one node cached the port.
 func SessionPort(sessionDir, name string) (int, error) {
 	m, err := filepath.Glob(filepath.Join(sessionDir, name+"_*"))
 	if err != nil {
 		return 0, err
+	}
+	if len(m) == 0 {
+		if b, err := os.ReadFile(filepath.Join(sessionDir, "ports_by_node.json")); err == nil {
+			var byNode map[string]map[string]int
+			if err := json.Unmarshal(b, &byNode); err != nil {
+				return 0, fmt.Errorf("%s/ports_by_node.json: %w", sessionDir, err)
+			}
+			var found []int
+			for _, ports := range byNode {
+				if p, ok := ports[name]; ok {
+					found = append(found, p)
+				}
+			}
+			if len(found) != 1 {
+				return 0, fmt.Errorf("%s/ports_by_node.json: want one node with %s, found %d", sessionDir, name, len(found))
+			}
+			return found[0], nil
+		}
 	}
 	if len(m) != 1 {
 		return 0, fmt.Errorf("%s: want one %s_<node id> file, found %d", sessionDir, name, len(m))
