@@ -76,10 +76,31 @@ const wsWriteTimeout = 10 * time.Second
 // what decides when it is dropped, rather than in the kernel.
 const wsSendBuffer = 16 << 10
 
+// tcpConn is the TCP connection under c: fasthttp hands a hijacked
+// connection to the WebSocket handler wrapped in its own type (which
+// offers the connection through UnsafeConn), so a type assertion on c
+// alone never finds it. nil when there is none (a unix socket, a test
+// pipe).
+func tcpConn(c net.Conn) *net.TCPConn {
+	for range 4 { // wrappers of wrappers, never a loop
+		switch x := c.(type) {
+		case *net.TCPConn:
+			return x
+		case interface{ UnsafeConn() net.Conn }:
+			c = x.UnsafeConn()
+		case interface{ NetConn() net.Conn }:
+			c = x.NetConn()
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
 func (s *Server) serveWS(conn *websocket.Conn) {
 	sub := s.d.Bus.Subscribe(s.d.ClientBuffer)
 	defer sub.Close()
-	if tc, ok := conn.NetConn().(*net.TCPConn); ok {
+	if tc := tcpConn(conn.NetConn()); tc != nil {
 		_ = tc.SetWriteBuffer(wsSendBuffer)
 	}
 	if m := s.d.Metrics; m != nil {
