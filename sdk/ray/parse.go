@@ -2,12 +2,12 @@ package ray
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"unicode"
@@ -180,66 +180,180 @@ func (l StateListing) Truncated() (bool, int) {
 	return want > l.Returned, want
 }
 
-// stateList is a listing with its rows still raw, for the per-row decoders.
-type stateList struct {
-	StateListing
-	Rows []json.RawMessage
-}
-
-func parseStateList(what string, body []byte) (stateList, error) {
-	// One pass over the envelope and the list (a listing of 10,000 nodes is
-	// megabytes: decoding the envelope and then its data again cost a
-	// third of a sync); the rows stay raw for the per-row decoders.
-	var e struct {
-		Result *bool  `json:"result"`
-		Msg    string `json:"msg"`
-		Data   *struct {
-			Result *struct {
-				Total              *int              `json:"total"`
-				NumAfterTruncation *int              `json:"num_after_truncation"`
-				NumFiltered        *int              `json:"num_filtered"`
-				Result             []json.RawMessage `json:"result"`
-				Warning            *string           `json:"partial_failure_warning"`
-				Warnings           []json.RawMessage `json:"warnings"`
-			} `json:"result"`
-		} `json:"data"`
+// parseStateList reads a State API listing's envelope
+// ({"result", "msg", "data": {"result": {"total", "num_after_truncation",
+// "num_filtered", "result": [rows], "partial_failure_warning",
+// "warnings"}}}) in one pass with the rows: begin is called at the start of
+// every row list (a later one replaces an earlier one, as in
+// encoding/json), row once per row with s before it; row must consume the
+// row and returns an error for a row it cannot take (then the listing
+// fails, unless that row list is replaced).
+func parseStateList(what string, body []byte, begin func(), row func(s *jscan) error) (StateListing, error) {
+	type list struct {
+		total, numAfterTruncation, numFiltered *int
+		rows                                   bool // a row list (not null) was read
+		n                                      int
+		rowErr                                 error
+		warning                                *string
+		warnings                               []string
 	}
-	if err := json.Unmarshal(body, &e); err != nil {
-		return stateList{}, fmt.Errorf("%s: %w", what, err)
+	type data struct{ result *list }
+	var (
+		result *bool
+		msg    string
+		d      *data
+		envErr error // a value of the wrong type: sticky, as in encoding/json
+	)
+	typeErr := func(err error) {
+		if err != nil && envErr == nil {
+			envErr = err
+		}
+	}
+	readList := func(s *jscan, l *list) {
+		s.object(func(key []byte) {
+			switch {
+			case keyIs(key, "total"):
+				typeErr(s.readIntPtr(&l.total))
+			case keyIs(key, "num_after_truncation"):
+				typeErr(s.readIntPtr(&l.numAfterTruncation))
+			case keyIs(key, "num_filtered"):
+				typeErr(s.readIntPtr(&l.numFiltered))
+			case keyIs(key, "result"):
+				switch s.ws() {
+				case 'n':
+					s.lit("null")
+					l.rows, l.n, l.rowErr = false, 0, nil
+				case '[':
+					l.rows, l.n, l.rowErr = true, 0, nil
+					begin()
+					s.array(func() {
+						if err := row(s); err != nil && l.rowErr == nil {
+							l.rowErr = err
+						}
+						l.n++
+					})
+				default:
+					s.skip()
+					typeErr(errType)
+				}
+			case keyIs(key, "partial_failure_warning"):
+				typeErr(s.readStringPtr(&l.warning))
+			case keyIs(key, "warnings"):
+				switch s.ws() {
+				case 'n':
+					s.lit("null")
+					l.warnings = nil
+				case '[':
+					l.warnings = l.warnings[:0]
+					s.array(func() {
+						if s.ws() == '"' {
+							if w := s.stringValue(); w != "" {
+								l.warnings = append(l.warnings, w)
+							}
+							return
+						}
+						s.skip()
+					})
+				default:
+					s.skip()
+					typeErr(errType)
+				}
+			default:
+				s.skip()
+			}
+		})
+	}
+	s := &jscan{b: body}
+	switch s.ws() {
+	case '{':
+		s.object(func(key []byte) {
+			switch {
+			case keyIs(key, "result"):
+				typeErr(s.readBoolPtr(&result))
+			case keyIs(key, "msg"):
+				typeErr(s.readString(&msg))
+			case keyIs(key, "data"):
+				switch s.ws() {
+				case 'n':
+					s.lit("null")
+					d = nil
+				case '{':
+					if d == nil {
+						d = &data{}
+					}
+					s.object(func(key []byte) {
+						if !keyIs(key, "result") {
+							s.skip()
+							return
+						}
+						switch s.ws() {
+						case 'n':
+							s.lit("null")
+							d.result = nil
+						case '{':
+							if d.result == nil {
+								d.result = &list{}
+							}
+							readList(s, d.result)
+						default:
+							s.skip()
+							typeErr(errType)
+						}
+					})
+				default:
+					s.skip()
+					typeErr(errType)
+				}
+			default:
+				s.skip()
+			}
+		})
+	case 'n':
+		s.lit("null")
+	default:
+		s.skip()
+		typeErr(errType)
+	}
+	s.end()
+	if s.err != nil {
+		return StateListing{}, fmt.Errorf("%s: %w", what, s.err)
+	}
+	if envErr != nil {
+		return StateListing{}, fmt.Errorf("%s: %w", what, envErr)
 	}
 	switch {
-	case e.Result == nil:
-		return stateList{}, fmt.Errorf("%s: not a Ray dashboard answer (no result)", what)
-	case !*e.Result:
-		return stateList{}, &StatusError{Method: what, Code: 200, Message: e.Msg}
-	case e.Data == nil:
-		return stateList{}, fmt.Errorf("%s: no data", what)
+	case result == nil:
+		return StateListing{}, fmt.Errorf("%s: not a Ray dashboard answer (no result)", what)
+	case !*result:
+		return StateListing{}, &StatusError{Method: what, Code: 200, Message: msg}
+	case d == nil:
+		return StateListing{}, fmt.Errorf("%s: no data", what)
 	}
-	d := e.Data
-	if d.Result == nil || d.Result.Result == nil {
-		return stateList{}, fmt.Errorf("%s: no result list", what)
+	r := d.result
+	if r == nil || !r.rows {
+		return StateListing{}, fmt.Errorf("%s: no result list", what)
 	}
-	n := len(d.Result.Result)
-	l := stateList{Rows: d.Result.Result, StateListing: StateListing{Returned: n, Total: n, NumAfterTruncation: n, NumFiltered: n}}
-	if t := d.Result.Total; t != nil && *t > l.Total {
+	if r.rowErr != nil {
+		return StateListing{}, r.rowErr
+	}
+	n := r.n
+	l := StateListing{Returned: n, Total: n, NumAfterTruncation: n, NumFiltered: n}
+	if t := r.total; t != nil && *t > l.Total {
 		l.Total = *t
 	}
 	l.NumAfterTruncation = l.Total
-	if v := d.Result.NumAfterTruncation; v != nil && *v >= 0 {
+	if v := r.numAfterTruncation; v != nil && *v >= 0 {
 		l.NumAfterTruncation = *v
 	}
-	if v := d.Result.NumFiltered; v != nil && *v > n {
+	if v := r.numFiltered; v != nil && *v > n {
 		l.NumFiltered = *v
 	}
 	var warns []string
-	if d.Result.Warning != nil && *d.Result.Warning != "" {
-		warns = append(warns, clip(*d.Result.Warning))
+	if r.warning != nil && *r.warning != "" {
+		warns = append(warns, clip(*r.warning))
 	}
-	for _, w := range d.Result.Warnings {
-		var s string
-		if json.Unmarshal(w, &s) == nil && s != "" {
-			warns = append(warns, clip(s))
-		}
+	for _, w := range r.warnings {
+		warns = append(warns, clip(w))
 	}
 	l.Warning = strings.Join(warns, "; ")
 	return l, nil
@@ -253,45 +367,74 @@ func parseStateList(what string, body []byte) (stateList, error) {
 // fails the whole answer; a "result": false answer is a *StatusError with
 // Ray's msg. The listing says whether rows are missing (StateListing.Truncated).
 func DecodeStateNodes(body []byte) ([]Node, StateListing, error) {
-	nodes, l, err := parseStateNodes(body)
-	return nodes, l.StateListing, err
+	return parseStateNodes(body)
 }
 
-func parseStateNodes(body []byte) ([]Node, stateList, error) {
-	l, err := parseStateList("api/v0/nodes", body)
-	if err != nil {
-		return nil, l, err
-	}
-	nodes := make([]Node, 0, len(l.Rows))
-	for _, raw := range l.Rows {
-		var r struct {
-			NodeID       string          `json:"node_id"`
-			NodeIP       string          `json:"node_ip"`
-			IsHead       bool            `json:"is_head_node"`
-			State        string          `json:"state"`
-			StateMessage *string         `json:"state_message"`
-			NodeName     string          `json:"node_name"`
-			Resources    json.RawMessage `json:"resources_total"`
-			Labels       json.RawMessage `json:"labels"`
-			Start        json.RawMessage `json:"start_time_ms"`
-			End          json.RawMessage `json:"end_time_ms"`
+// rowErr is the error of a row that is not an object.
+var errRowNotObject = errors.New("row is not an object")
+
+func parseStateNodes(body []byte) ([]Node, StateListing, error) {
+	var nodes []Node
+	l, err := parseStateList("api/v0/nodes", body, func() { nodes = make([]Node, 0, rowsGuess(body)) }, func(s *jscan) error {
+		if s.ws() != '{' {
+			s.skip()
+			return fmt.Errorf("api/v0/nodes: node row: %w", errRowNotObject)
 		}
-		if err := json.Unmarshal(raw, &r); err != nil {
-			return nil, l, fmt.Errorf("api/v0/nodes: node row: %w", err)
+		var (
+			n            Node
+			id, state    string
+			ip, name     string
+			stateMessage *string
+			rowErr       error
+		)
+		typeErr := func(err error) {
+			if err != nil && rowErr == nil {
+				rowErr = fmt.Errorf("api/v0/nodes: node row: %w", err)
+			}
 		}
-		id := cleanHexID(r.NodeID)
-		if id == "" || !validState(r.State) {
-			return nil, l, fmt.Errorf("api/v0/nodes: node row without a node id or state (%q, %q)", clip(r.NodeID), clip(r.State))
+		s.object(func(key []byte) {
+			switch field(key, nodeFields) {
+			case "node_id":
+				typeErr(s.readString(&id))
+			case "node_ip":
+				typeErr(s.readString(&ip))
+			case "is_head_node":
+				typeErr(s.readBool(&n.IsHead))
+			case "state":
+				typeErr(s.readString(&state))
+			case "state_message":
+				typeErr(s.readStringPtr(&stateMessage))
+			case "node_name":
+				typeErr(s.readString(&name))
+			case "resources_total":
+				n.ResourcesTotal = s.numberMapValue()
+			case "labels":
+				n.Labels = s.stringMapValue()
+			case "start_time_ms":
+				n.StartTimeMs = s.millisValue()
+			case "end_time_ms":
+				n.EndTimeMs = s.millisValue()
+			default:
+				s.skip()
+			}
+		})
+		if rowErr != nil || s.err != nil {
+			return rowErr
 		}
-		n := Node{
-			NodeID: id, Address: cleanIP(r.NodeIP), IsHead: r.IsHead, State: r.State,
-			NodeName: clip(r.NodeName), ResourcesTotal: numberMap(r.Resources), Labels: stringMap(r.Labels),
-			StartTimeMs: millis(r.Start), EndTimeMs: millis(r.End),
+		n.NodeID = cleanHexID(id)
+		if n.NodeID == "" || !validState(state) {
+			return fmt.Errorf("api/v0/nodes: node row without a node id or state (%q, %q)", clip(id), clip(state))
 		}
-		if r.StateMessage != nil {
-			n.StateReason = clip(*r.StateMessage)
+		n.State = stateName(state)
+		n.Address, n.NodeName = cleanIP(ip), clip(name)
+		if stateMessage != nil {
+			n.StateReason = clip(*stateMessage)
 		}
 		nodes = append(nodes, n)
+		return nil
+	})
+	if err != nil {
+		return nil, l, err
 	}
 	return nodes, l, nil
 }
@@ -299,53 +442,128 @@ func parseStateNodes(body []byte) ([]Node, stateList, error) {
 // parseStateActors reads GET /api/v0/actors?detail=true. Rows: actor_id,
 // class_name, state, job_id, name, node_id, pid, ray_namespace and, with
 // detail, required_resources and address{ip_address, port, ...}.
-func parseStateActors(body []byte) ([]Actor, stateList, error) {
-	l, err := parseStateList("api/v0/actors", body)
-	if err != nil {
-		return nil, l, err
-	}
-	actors := make([]Actor, 0, len(l.Rows))
-	for _, raw := range l.Rows {
-		var r struct {
-			ActorID   string          `json:"actor_id"`
-			ClassName string          `json:"class_name"`
-			State     string          `json:"state"`
-			JobID     string          `json:"job_id"`
-			Name      string          `json:"name"`
-			NodeID    *string         `json:"node_id"`
-			PID       json.RawMessage `json:"pid"`
-			Namespace string          `json:"ray_namespace"`
-			Required  json.RawMessage `json:"required_resources"`
-			Address   *struct {
-				IP   string          `json:"ip_address"`
-				Port json.RawMessage `json:"port"`
-			} `json:"address"`
+func parseStateActors(body []byte) ([]Actor, StateListing, error) {
+	var actors []Actor
+	l, err := parseStateList("api/v0/actors", body, func() { actors = make([]Actor, 0, rowsGuess(body)) }, func(s *jscan) error {
+		if s.ws() != '{' {
+			s.skip()
+			return fmt.Errorf("api/v0/actors: actor row: %w", errRowNotObject)
 		}
-		if err := json.Unmarshal(raw, &r); err != nil {
-			return nil, l, fmt.Errorf("api/v0/actors: actor row: %w", err)
+		type address struct {
+			ip   string
+			port uint64
 		}
-		id := cleanHexID(r.ActorID)
-		if id == "" || !actorStates[r.State] {
-			return nil, l, fmt.Errorf("api/v0/actors: actor row without an actor id or state (%q, %q)", clip(r.ActorID), clip(r.State))
+		var (
+			a                               Actor
+			id, class, state, job, name, ns string
+			nodeID                          *string
+			pid                             uint64
+			addr                            *address
+			rowErr                          error
+		)
+		typeErr := func(err error) {
+			if err != nil && rowErr == nil {
+				rowErr = fmt.Errorf("api/v0/actors: actor row: %w", err)
+			}
 		}
-		a := Actor{
-			ActorID: id, ClassName: clip(r.ClassName), Name: clip(r.Name), Namespace: clip(r.Namespace),
-			State: r.State, JobID: cleanHexID(r.JobID), RequiredResources: numberMap(r.Required),
+		s.object(func(key []byte) {
+			switch field(key, actorFields) {
+			case "actor_id":
+				typeErr(s.readString(&id))
+			case "class_name":
+				typeErr(s.readString(&class))
+			case "state":
+				typeErr(s.readString(&state))
+			case "job_id":
+				typeErr(s.readString(&job))
+			case "name":
+				typeErr(s.readString(&name))
+			case "node_id":
+				typeErr(s.readStringPtr(&nodeID))
+			case "pid":
+				pid = s.millisValue()
+			case "ray_namespace":
+				typeErr(s.readString(&ns))
+			case "required_resources":
+				a.RequiredResources = s.numberMapValue()
+			case "address":
+				switch s.ws() {
+				case 'n':
+					s.lit("null")
+					addr = nil
+				case '{':
+					if addr == nil {
+						addr = &address{}
+					}
+					s.object(func(key []byte) {
+						switch {
+						case keyIs(key, "ip_address"):
+							typeErr(s.readString(&addr.ip))
+						case keyIs(key, "port"):
+							addr.port = s.millisValue()
+						default:
+							s.skip()
+						}
+					})
+				default:
+					s.skip()
+					typeErr(errType)
+				}
+			default:
+				s.skip()
+			}
+		})
+		if rowErr != nil || s.err != nil {
+			return rowErr
 		}
-		if r.NodeID != nil {
-			a.NodeID = cleanHexID(*r.NodeID)
+		a.ActorID = cleanHexID(id)
+		if a.ActorID == "" || !actorStates[state] {
+			return fmt.Errorf("api/v0/actors: actor row without an actor id or state (%q, %q)", clip(id), clip(state))
 		}
-		if p := millis(r.PID); p > 0 && p <= math.MaxUint32 {
-			a.PID = uint32(p)
+		a.State = stateName(state)
+		a.ClassName, a.Name, a.Namespace, a.JobID = clip(class), clip(name), clip(ns), cleanHexID(job)
+		if nodeID != nil {
+			a.NodeID = cleanHexID(*nodeID)
 		}
-		if r.Address != nil {
-			if ip, port := cleanIP(r.Address.IP), millis(r.Address.Port); ip != "" && port > 0 && port <= 65535 {
-				a.Address = net.JoinHostPort(ip, strconv.FormatUint(port, 10))
+		if pid > 0 && pid <= math.MaxUint32 {
+			a.PID = uint32(pid)
+		}
+		if addr != nil {
+			if ip := cleanIP(addr.ip); ip != "" && addr.port > 0 && addr.port <= 65535 {
+				a.Address = net.JoinHostPort(ip, strconv.FormatUint(addr.port, 10))
 			}
 		}
 		actors = append(actors, a)
+		return nil
+	})
+	if err != nil {
+		return nil, l, err
 	}
 	return actors, l, nil
+}
+
+// The row fields read, for field().
+var (
+	nodeFields  = []string{"node_id", "node_ip", "is_head_node", "state", "state_message", "node_name", "resources_total", "labels", "start_time_ms", "end_time_ms"}
+	actorFields = []string{"actor_id", "class_name", "state", "job_id", "name", "node_id", "pid", "ray_namespace", "required_resources", "address"}
+)
+
+// rowsGuess sizes a listing's slice of rows from its body (a row is 400
+// to 700 bytes), at most MaxStateLimit.
+func rowsGuess(body []byte) int {
+	return min(len(body)/400+1, MaxStateLimit)
+}
+
+// stateName returns the state as a shared constant string (the row's own
+// copy is dropped).
+func stateName(s string) string {
+	switch s {
+	case "ALIVE":
+		return "ALIVE"
+	case "DEAD":
+		return "DEAD"
+	}
+	return s
 }
 
 var actorStates = map[string]bool{"DEPENDENCIES_UNREADY": true, "PENDING_CREATION": true, "ALIVE": true, "RESTARTING": true, "DEAD": true}
@@ -718,13 +936,30 @@ func cleanHexID(s string) string {
 	if len(s) == 0 || len(s) > 128 || len(s)%2 != 0 {
 		return ""
 	}
-	if _, err := hex.DecodeString(s); err != nil {
-		return ""
+	upper := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+		case c >= 'A' && c <= 'F':
+			upper = true
+		default:
+			return ""
+		}
 	}
-	return strings.ToLower(s)
+	if upper {
+		return strings.ToLower(s)
+	}
+	return s
 }
 
+// cleanIP is the IP address s in its canonical form, "" when s is none.
 func cleanIP(s string) string {
+	// A plain IPv4 address that parses is already canonical (netip
+	// accepts exactly four decimal fields without leading zeros): s itself,
+	// without net.IP's allocations.
+	if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+		return s
+	}
 	if ip := net.ParseIP(s); ip != nil {
 		return ip.String()
 	}
