@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -320,12 +321,35 @@ func TestMultiNodeClusterFollowsWorkerDeathAndRestart(t *testing.T) {
 		}
 	}
 	if victim == 0 {
+		// Releases whose raylet gets no --node_id (2.9.3: it picks its own id) mark the
+		// head's raylet with --head instead.
+		for _, p := range c.Processes() {
+			if p.Comm == "raylet" && !slices.Contains(p.Cmdline, "--head") {
+				victim = p.PID
+				break
+			}
+		}
+	}
+	if victim == 0 {
 		t.Fatal("no worker raylet found")
 	}
 	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	ev := next(t, ch, 90*time.Second, "node_dead")
+	if victimNode == "" {
+		// Which node it was is known from Ray only: the one it now calls DEAD.
+		prefix := "ray:" + id + ":"
+		if i := strings.Index(string(ev.Data), prefix); i >= 0 && len(ev.Data) >= i+len(prefix)+56 {
+			victimNode = string(ev.Data[i+len(prefix) : i+len(prefix)+56])
+		}
+		if victimNode == head {
+			t.Fatalf("node_dead = %s: the head, not the killed worker", ev.Data)
+		}
+		eventually(t, 60*time.Second, "Ray to list node "+victimNode+" as DEAD", func() bool {
+			return rayNodeIDs(t, c)[victimNode] == "DEAD"
+		})
+	}
 	if !strings.Contains(string(ev.Data), "ray:"+id+":"+victimNode) {
 		t.Fatalf("node_dead = %s, want node %s", ev.Data, victimNode)
 	}

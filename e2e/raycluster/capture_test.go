@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -30,7 +31,14 @@ func TestCaptureLiveTestdata(t *testing.T) {
 	// (e.g. two capture runs at once) cannot mix files.
 	final := filepath.Join("testdata", "live-"+pinned)
 	out := t.TempDir()
-	c := Start(t, Options{AuthMode: "token"})
+	// Token mode where the release has it (its CLI has `ray get-auth-token`); older
+	// releases are captured as they run, open.
+	tokens := cliHasTokenAuth(t, RayBin(t))
+	auth := ""
+	if tokens {
+		auth = "token"
+	}
+	c := Start(t, Options{AuthMode: auth})
 	scrub := func(b []byte) []byte { return bytes.ReplaceAll(b, []byte(c.Token), []byte("<TOKEN>")) }
 	write := func(name string, data []byte) {
 		t.Helper()
@@ -75,6 +83,9 @@ func TestCaptureLiveTestdata(t *testing.T) {
 		"api_version_403_with_bad_token.txt": "/api/version#bad",
 	} {
 		path, who, _ := strings.Cut(path, "#")
+		if who != "" && !tokens {
+			continue
+		}
 		tok := c.Token
 		switch who {
 		case "none":
@@ -85,6 +96,10 @@ func TestCaptureLiveTestdata(t *testing.T) {
 		st, body, err := c.HTTPGetAs(path, tok)
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
+		}
+		if strings.HasSuffix(name, ".json") && st != http.StatusOK && !tokens {
+			// e.g. /api/authentication_mode, which releases without token auth lack.
+			name = strings.TrimSuffix(name, ".json") + fmt.Sprintf("_%d.txt", st)
 		}
 		if strings.HasSuffix(name, ".json") {
 			if st != http.StatusOK {
@@ -102,9 +117,14 @@ func TestCaptureLiveTestdata(t *testing.T) {
 		write(name, body)
 	}
 
-	// Which endpoints need the token (dashboard and agent), as status codes.
+	// Which endpoints need the token (dashboard and agent), as status codes; without token
+	// auth, which exist.
 	var m strings.Builder
 	m.WriteString("# GET status codes on a token-auth head: no token / right token (Authorization: Bearer) / wrong token / right token as X-Ray-Authorization / right token as cookie\n")
+	if !tokens {
+		m.Reset()
+		m.WriteString("# GET status codes on a head of a release without token auth: no token / a made-up Authorization: Bearer token / the same as X-Ray-Authorization / as cookie\n")
+	}
 	agent := fmt.Sprintf("http://127.0.0.1:%d", c.DashboardAgentListenPort)
 	for _, u := range []string{
 		c.DashboardURL + "/", c.DashboardURL + "/api/authentication_mode", c.DashboardURL + "/api/gcs_healthz",
@@ -114,7 +134,11 @@ func TestCaptureLiveTestdata(t *testing.T) {
 		agent + "/api/local_raylet_healthz", agent + "/api/healthz",
 	} {
 		codes := []string{}
-		for _, how := range []string{"none", "bearer", "bad", "x-ray", "cookie"} {
+		hows := []string{"none", "bearer", "bad", "x-ray", "cookie"}
+		if !tokens {
+			hows = []string{"none", "bad", "x-ray-bad", "cookie-bad"}
+		}
+		for _, how := range hows {
 			req, _ := http.NewRequest(http.MethodGet, u, nil)
 			req.Header.Set("User-Agent", UserAgent)
 			switch how {
@@ -126,6 +150,10 @@ func TestCaptureLiveTestdata(t *testing.T) {
 				req.Header.Set("X-Ray-Authorization", "Bearer "+c.Token)
 			case "cookie":
 				req.Header.Set("Cookie", "ray-authentication-token="+c.Token)
+			case "x-ray-bad":
+				req.Header.Set("X-Ray-Authorization", "Bearer 0123456789abcdef0123456789abcdef")
+			case "cookie-bad":
+				req.Header.Set("Cookie", "ray-authentication-token=0123456789abcdef0123456789abcdef")
 			}
 			resp, err := c.client.Do(req)
 			if err != nil {
@@ -152,6 +180,9 @@ func TestCaptureLiveTestdata(t *testing.T) {
 	// Session files.
 	write("ray_current_cluster", mustRead(t, filepath.Join(c.TempDir, "ray_current_cluster")))
 	write("prom_metrics_service_discovery.json", mustRead(t, filepath.Join(c.SessionDir, "prom_metrics_service_discovery.json")))
+	if b, err := os.ReadFile(filepath.Join(c.SessionDir, "ports_by_node.json")); err == nil {
+		write("ports_by_node.json", b) // releases before the per-port files
+	}
 	var ports strings.Builder
 	entries, _ := os.ReadDir(c.SessionDir)
 	var listing []string
@@ -218,13 +249,17 @@ func TestCaptureLiveTestdata(t *testing.T) {
 	}
 	write("processes.tsv", []byte(ps.String()))
 
+	authNote := "The head ran with RAY_AUTH_MODE=token (token replaced by <TOKEN>)"
+	if !tokens {
+		authNote = "This release has no token auth (no `ray get-auth-token`); the head ran open"
+	}
 	readme := fmt.Sprintf(`Live data from a real Ray %s head, captured by TestCaptureLiveTestdata
 (go test -tags capture -count=1 -run TestCaptureLiveTestdata ./e2e/raycluster/)
-on %s. The head ran with RAY_AUTH_MODE=token (token replaced by <TOKEN>), temp dir %s,
+on %s. %s, temp dir %s,
 GCS %s, dashboard %s. ray start took %v until the dashboard and the cluster status answered.
-Ray 2.60 writes no node_ip_address.json and no ports_by_node.json: see session_port_files.tsv
-and docs/ray-behaviour.md.
-`, pinned, time.Now().UTC().Format(time.RFC3339), c.TempDir, c.GCSAddress, c.DashboardURL, c.StartupTime.Round(time.Millisecond))
+The cached ports are in session_port_files.tsv (per-port files, 2.60) or ports_by_node.json
+(older releases); see docs/ray-behaviour.md and docs/compat.md.
+`, pinned, time.Now().UTC().Format(time.RFC3339), authNote, c.TempDir, c.GCSAddress, c.DashboardURL, c.StartupTime.Round(time.Millisecond))
 	write("README.md", []byte(readme))
 
 	if err := os.RemoveAll(final); err != nil {
@@ -249,4 +284,16 @@ func mustRead(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// cliHasTokenAuth asks the release itself whether it has token auth: its CLI has the
+// get-auth-token command from the release that introduced tokens on.
+func cliHasTokenAuth(t *testing.T, rayBin string) bool {
+	t.Helper()
+	out, err := exec.Command(rayBin, "get-auth-token", "--help").CombinedOutput()
+	if err != nil {
+		t.Logf("%s get-auth-token --help: %v (%s): capturing without token auth", rayBin, err, bytes.TrimSpace(out))
+		return false
+	}
+	return true
 }

@@ -213,6 +213,11 @@ type conn struct {
 	// source of epoch memoEpoch (under mu; reconnecting bumps the epoch).
 	memo      syncMemo
 	memoEpoch uint64
+	// head is the alive head node's id as the last sync that read the
+	// node table saw it (under mu): the identity of last resort of a
+	// cluster that told neither its cluster id nor its session (see
+	// sameCluster).
+	head string
 }
 
 // syncMemo is what a connection remembers of the last sync it applied to
@@ -266,12 +271,27 @@ func (c *Connector) Connect(ctx context.Context, address string) (Cluster, bool,
 	id := connID(info, address)
 
 	c.mu.Lock()
-	if existing := c.sameCluster(id, info); existing != nil {
+	existing := c.sameCluster(id, info, "")
+	head := ""
+	if existing == nil && c.anonymous(info) {
+		// A cluster that named neither its cluster id nor its session on one
+		// side (an older Ray's dashboard before its head's agent has reported:
+		// docs/compat.md): compare the alive head node's id instead.
+		c.mu.Unlock()
+		if nodes, err := d.Source.Nodes(ctx); err == nil {
+			if h, ok := ray.AliveHead(nodes); ok {
+				head = h.NodeID
+			}
+		}
+		c.mu.Lock()
+		existing = c.sameCluster(id, info, head)
+	}
+	if existing != nil {
 		c.mu.Unlock()
 		d.Source.Close()
 		return existing.snapshot(), false, nil
 	}
-	k := &conn{c: c, stop: make(chan struct{}), src: d.Source, state: Cluster{
+	k := &conn{c: c, stop: make(chan struct{}), src: d.Source, head: head, state: Cluster{
 		ID: id, Address: address, Via: d.Via, State: StateConnected, ConnectedAt: c.opts.Now().UTC(), Attempts: d.Attempts,
 	}}
 	k.setInfo(info)
@@ -292,20 +312,40 @@ func (c *Connector) Connect(ctx context.Context, address string) (Cluster, bool,
 // sameCluster is the connection to the cluster info describes: the one
 // with id, or one with the same Ray cluster id or session name (a cluster
 // reached by another address, through which its Ray told less of itself,
-// is still one connection). c.mu is held.
-func (c *Connector) sameCluster(id string, info ray.ClusterInfo) *conn {
+// is still one connection), or, when head is given, the same alive head
+// node. c.mu is held.
+func (c *Connector) sameCluster(id string, info ray.ClusterInfo, head string) *conn {
 	if k, ok := c.conns[id]; ok {
 		return k
 	}
 	for _, k := range c.conns {
 		k.mu.Lock()
-		st := k.state
+		st, kh := k.state, k.head
 		k.mu.Unlock()
-		if info.ClusterID != "" && st.ClusterID == info.ClusterID || info.SessionName != "" && st.SessionName == info.SessionName {
+		if info.ClusterID != "" && st.ClusterID == info.ClusterID || info.SessionName != "" && st.SessionName == info.SessionName ||
+			head != "" && kh == head {
 			return k
 		}
 	}
 	return nil
+}
+
+// anonymous is true when info or a connection names neither a cluster id
+// nor a session, so that only the head node can tell whether they are the
+// same cluster. c.mu is held.
+func (c *Connector) anonymous(info ray.ClusterInfo) bool {
+	if info.ClusterID == "" && info.SessionName == "" {
+		return true
+	}
+	for _, k := range c.conns {
+		k.mu.Lock()
+		st := k.state
+		k.mu.Unlock()
+		if st.ClusterID == "" && st.SessionName == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // connID names a connection after the cluster's identity.
@@ -585,6 +625,11 @@ func (k *conn) sync(ctx context.Context) (err error) {
 		virtual = make([]registry.Node, 0, len(nodes)+len(actors))
 		virtual, next.alive, next.nodeIP = nodesToVirtual(virtual, id, via, nodes, now)
 		next.nNodes = len(nodes)
+		if h, ok := ray.AliveHead(nodes); ok {
+			k.mu.Lock()
+			k.head = h.NodeID
+			k.mu.Unlock()
+		}
 	}
 	if actorsSame {
 		keep = append(keep, registry.KindRayActor)

@@ -105,3 +105,36 @@ func TestOneClusterByTwoAddressesIsOneConnection(t *testing.T) {
 		t.Fatalf("the node is counted %d times", n)
 	}
 }
+
+// An older Ray's dashboard right after its head started names neither the
+// cluster id nor the session (its head's agent has not reported yet; seen
+// live with 2.9.3): the alive head node tells it is the cluster already
+// connected by another address, in either order.
+func TestAnonymousDashboardIsMatchedByItsHeadNode(t *testing.T) {
+	nodes := []ray.Node{node("n1", "10.0.0.1", "ALIVE", true)}
+	for _, order := range [][]string{{"http://10.0.0.1:8265", "10.0.0.1:8265", "10.0.0.1:6379"}, {"10.0.0.1:6379", "http://10.0.0.1:8265", "10.0.0.1:8265"}} {
+		dash := &fakeCluster{info: ray.ClusterInfo{RayVersion: "2.9.3"}, nodes: nodes}
+		gcs := &fakeCluster{info: ray.ClusterInfo{ClusterID: "ab12cd34ef56ab12cd34", SessionName: "session_old"}, nodes: nodes}
+		other := &fakeCluster{info: ray.ClusterInfo{RayVersion: "2.9.3"}, nodes: []ray.Node{node("n2", "10.0.0.2", "ALIVE", true)}}
+		c, reg, _ := setup(t, fakeDialer{"http://10.0.0.1:8265": dash, "10.0.0.1:8265": dash, "10.0.0.1:6379": gcs, "http://10.0.0.2:8265": other})
+		var id string
+		for i, addr := range order {
+			st, created, err := c.Connect(context.Background(), addr)
+			if err != nil || created != (i == 0) || i > 0 && st.ID != id {
+				t.Fatalf("%v: connect %s: %+v created=%v err=%v, want the connection %q", order, addr, st, created, err, id)
+			}
+			id = st.ID
+		}
+		// Another anonymous cluster is another connection.
+		if _, created, err := c.Connect(context.Background(), "http://10.0.0.2:8265"); err != nil || !created {
+			t.Fatalf("%v: the other cluster: created=%v err=%v", order, created, err)
+		}
+		if n := len(c.Clusters()); n != 2 {
+			t.Fatalf("%v: %d connections for two clusters", order, n)
+		}
+		if n := len(reg.List(registry.Filter{})); n != 2 {
+			t.Fatalf("%v: %d nodes for two one-node clusters", order, n)
+		}
+		c.Shutdown()
+	}
+}

@@ -298,7 +298,12 @@ func (h *Head) probe(env []string) error {
 			return err
 		}
 		mode, derr := ray.DecodeAuthMode(body)
-		if st != http.StatusOK || derr != nil {
+		switch {
+		case st == http.StatusNotFound:
+			// Releases without token auth have no such endpoint (2.9.3 and 2.30.0 live,
+			// docs/compat.md): their heads are open.
+			mode = "disabled"
+		case st != http.StatusOK || derr != nil:
 			return fmt.Errorf("/api/authentication_mode: %d %q", st, tail(string(body), 200))
 		}
 		if mode == "token" {
@@ -318,7 +323,8 @@ func (h *Head) probe(env []string) error {
 	if st != http.StatusOK || derr != nil {
 		return fmt.Errorf("/api/version: %d %q", st, tail(string(body), 200))
 	}
-	if v.SessionName != h.SessionName {
+	// Older releases (2.9.3 live) put no session_name in /api/version.
+	if v.SessionName != "" && v.SessionName != h.SessionName {
 		return fmt.Errorf("/api/version session_name %q, but session_latest is %s", v.SessionName, h.SessionDir)
 	}
 	h.RayVersion = v.RayVersion
