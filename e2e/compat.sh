@@ -15,8 +15,8 @@
 #                          TestConfiguredClusterThatStartsLater
 #               token on:  TestTwoClustersWithTokenAuth
 #   one cluster = one connection (GCS address, bare host:port, dashboard URL, both orders)
-#               token off: TestOneClusterIsOneConnection/auth=off
-#               token on:  TestOneClusterIsOneConnection/auth=token
+#               token off: TestOneClusterIsOneConnection
+#               token on:  TestOneClusterIsOneConnectionWithToken
 #
 # A token-on cell of a release without token auth is "n/a (not in this release)": the test asks
 # e2e/raycluster for a token cluster, and the live head, having no /api/authentication_mode,
@@ -80,8 +80,8 @@ run_pattern() { # suite auth -> -test.run pattern
 	discovery/token) echo '^TestDiscoveryWithTokenAuth$' ;;
 	connection/off) echo '^(TestConnectByDashboardBareAndGCS|TestConnectBadAndUnreachableAddresses|TestMultiNodeClusterFollowsWorkerDeathAndRestart|TestFallbackToLocalHead|TestConfiguredClusterThatStartsLater)$' ;;
 	connection/token) echo '^TestTwoClustersWithTokenAuth$' ;;
-	oneconn/off) echo '^TestOneClusterIsOneConnection$/^auth=off$' ;;
-	oneconn/token) echo '^TestOneClusterIsOneConnection$/^auth=token$' ;;
+	oneconn/off) echo '^TestOneClusterIsOneConnection$' ;;
+	oneconn/token) echo '^TestOneClusterIsOneConnectionWithToken$' ;;
 	esac
 }
 
