@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
@@ -151,8 +152,9 @@ func (r *dialRun) gcsFallback(ctx context.Context, host string, dashboardPort in
 func (r *dialRun) dashboard(ctx context.Context, url string) (Source, string) {
 	start := time.Now()
 	d, err := ray.NewDashboard(url, r.token, r.d.timeout)
+	var version ray.ClusterInfo
 	if err == nil {
-		if _, err = d.Version(ctx); err != nil {
+		if version, err = d.Version(ctx); err != nil {
 			d.Close()
 		}
 	}
@@ -160,7 +162,7 @@ func (r *dialRun) dashboard(ctx context.Context, url string) (Source, string) {
 	if err != nil {
 		return nil, ""
 	}
-	return &dashSource{d: d}, "dashboard"
+	return &dashSource{d: d, version: &version}, "dashboard"
 }
 
 func (r *dialRun) gcs(ctx context.Context, addr string) (Source, string) {
@@ -183,23 +185,137 @@ func partial[T any](rows []T, err error) ([]T, error) {
 }
 
 // dashSource reads a cluster through its dashboard.
-type dashSource struct{ d *ray.Dashboard }
+//
+// Connecting is one request to tell a dashboard (the dial's /api/version),
+// then everything else at once: the first Info reads the cluster id, the
+// authentication mode and the summary view (head facts) side by side, and
+// starts reading the node and actor tables for the sync that follows it
+// (Connect's and a reconnect's first sync), which takes them from there
+// instead of asking again; the summary read for the head facts also gives
+// a small cluster's available resources. A connection thus costs two round
+// trips to the dashboard rather than eight one after the other.
+type dashSource struct {
+	d *ray.Dashboard
+
+	mu sync.Mutex
+	// version is what the dial's /api/version said, for the first Info.
+	version *ray.ClusterInfo
+	// first holds the tables the first Info started reading, taken by the
+	// first NodesIfChanged and ActorsIfChanged.
+	first *firstRead
+}
+
+// firstRead is the first sync's tables, read while Info reads the rest.
+type firstRead struct {
+	nodes, actors *future[tableRead]
+}
+
+// tableRead is one table as a changeSource returns it.
+type tableRead struct {
+	nodes  []ray.Node
+	actors []ray.Actor
+	digest ray.Digest
+	err    error
+}
+
+// future is a value computed by a goroutine.
+type future[T any] struct {
+	done chan struct{}
+	v    T
+}
+
+func goFuture[T any](f func() T) *future[T] {
+	fu := &future[T]{done: make(chan struct{})}
+	go func() {
+		defer close(fu.done)
+		fu.v = f()
+	}()
+	return fu
+}
+
+// wait returns the value, or ctx's error's zero value when ctx ends first.
+func (f *future[T]) wait(ctx context.Context) (T, error) {
+	select {
+	case <-f.done:
+		return f.v, nil
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
 
 func (s *dashSource) Info(ctx context.Context) (ray.ClusterInfo, error) {
-	info, err := s.d.Version(ctx)
-	if err != nil {
-		return info, err
+	s.mu.Lock()
+	version := s.version
+	s.version = nil
+	s.mu.Unlock()
+
+	var summary *future[summaryRead]
+	if version != nil {
+		// The first Info: the sync comes next. Its tables are read now.
+		summary = goFuture(func() summaryRead { return readSummary(ctx, s.d) })
+		first := &firstRead{
+			nodes: goFuture(func() tableRead {
+				nodes, digest, _, err := s.d.NodesIfChanged(ctx, 0)
+				if nodes, err = partial(nodes, err); err != nil {
+					return tableRead{err: err}
+				}
+				if len(nodes) > summaryMaxNodes {
+					return tableRead{nodes: nodes, digest: digest}
+				}
+				if sr, err := summary.wait(ctx); err == nil && sr.err == nil {
+					return tableRead{nodes: withAvailable(nodes, sr.s.Nodes)}
+				}
+				return tableRead{nodes: s.withAvailable(ctx, nodes)}
+			}),
+			actors: goFuture(func() tableRead {
+				actors, digest, _, err := s.d.ActorsIfChanged(ctx, 0)
+				if actors, err = partial(actors, err); err != nil {
+					return tableRead{err: err}
+				}
+				return tableRead{actors: actors, digest: digest}
+			}),
+		}
+		s.mu.Lock()
+		s.first = first
+		s.mu.Unlock()
+	} else {
+		summary = goFuture(func() summaryRead { return readSummary(ctx, s.d) })
+	}
+	type idRead struct {
+		v   string
+		err error
+	}
+	clusterID := goFuture(func() idRead { id, err := s.d.ClusterID(ctx); return idRead{id, err} })
+	authMode := goFuture(func() idRead { m, err := s.d.AuthMode(ctx); return idRead{m, err} })
+
+	var info ray.ClusterInfo
+	if version != nil {
+		info = *version
+	} else {
+		var err error
+		if info, err = s.d.Version(ctx); err != nil {
+			return info, err
+		}
 	}
 	info.DashboardURL = s.d.URL()
-	if id, err := s.d.ClusterID(ctx); err == nil {
-		info.ClusterID = id
+	if r, err := clusterID.wait(ctx); err == nil && r.err == nil {
+		info.ClusterID = r.v
 	}
-	if mode, err := s.d.AuthMode(ctx); err == nil {
-		info.AuthMode = mode
+	if r, err := authMode.wait(ctx); err == nil && r.err == nil {
+		info.AuthMode = r.v
 	}
 	// The head raylet's command line tells the GCS address, and on older
 	// Rays the only cluster id and session name the dashboard has.
-	if facts, err := s.d.HeadFacts(ctx); err == nil {
+	sr, err := summary.wait(ctx)
+	if err == nil {
+		err = sr.err
+	}
+	var facts ray.RayletFacts
+	if err == nil {
+		facts, err = s.d.HeadFactsFrom(ctx, sr.s)
+	}
+	if err == nil {
 		info.GCSAddress = facts.GCSAddress
 		if info.ClusterID == "" {
 			info.ClusterID = facts.ClusterID
@@ -209,6 +325,36 @@ func (s *dashSource) Info(ctx context.Context) (ray.ClusterInfo, error) {
 		}
 	}
 	return info, nil
+}
+
+// summaryRead is one read of the summary view.
+type summaryRead struct {
+	s   ray.NodesSummary
+	err error
+}
+
+func readSummary(ctx context.Context, d *ray.Dashboard) summaryRead {
+	s, err := d.Summary(ctx)
+	return summaryRead{s: s, err: err}
+}
+
+// takeFirst returns the first sync's table read by the first Info, once.
+func (s *dashSource) takeFirst(actors bool) *future[tableRead] {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.first == nil {
+		return nil
+	}
+	f := s.first.nodes
+	if actors {
+		f, s.first.actors = s.first.actors, nil
+	} else {
+		s.first.nodes = nil
+	}
+	if s.first.nodes == nil && s.first.actors == nil {
+		s.first = nil
+	}
+	return f
 }
 
 // summaryMaxNodes bounds the clusters whose available resources are read:
@@ -228,6 +374,16 @@ func (s *dashSource) Nodes(ctx context.Context) ([]ray.Node, error) {
 // summaryMaxNodes nodes are decoded every time (their available resources
 // come from the summary view, which changes on its own): their Digest is 0.
 func (s *dashSource) NodesIfChanged(ctx context.Context, prev ray.Digest) ([]ray.Node, ray.Digest, bool, error) {
+	if f := s.takeFirst(false); f != nil {
+		r, err := f.wait(ctx)
+		if err == nil {
+			err = r.err
+		}
+		if err != nil {
+			return nil, 0, true, err
+		}
+		return r.nodes, r.digest, true, nil
+	}
 	nodes, digest, changed, err := s.d.NodesIfChanged(ctx, prev)
 	if !changed {
 		return nil, prev, false, nil
@@ -245,13 +401,20 @@ func (s *dashSource) NodesIfChanged(ctx context.Context, prev ray.Digest) ([]ray
 // (left unset when it cannot be read).
 func (s *dashSource) withAvailable(ctx context.Context, nodes []ray.Node) []ray.Node {
 	if summary, err := s.d.NodesSummary(ctx); err == nil {
-		avail := make(map[string]map[string]float64, len(summary))
-		for _, n := range summary {
-			avail[n.NodeID] = n.ResourcesAvailable
-		}
-		for i := range nodes {
-			nodes[i].ResourcesAvailable = avail[nodes[i].NodeID]
-		}
+		return withAvailable(nodes, summary)
+	}
+	return nodes
+}
+
+// withAvailable sets the nodes' available resources from those of the
+// summary's nodes.
+func withAvailable(nodes, summary []ray.Node) []ray.Node {
+	avail := make(map[string]map[string]float64, len(summary))
+	for _, n := range summary {
+		avail[n.NodeID] = n.ResourcesAvailable
+	}
+	for i := range nodes {
+		nodes[i].ResourcesAvailable = avail[nodes[i].NodeID]
 	}
 	return nodes
 }
@@ -262,6 +425,16 @@ func (s *dashSource) Actors(ctx context.Context) ([]ray.Actor, error) {
 
 // ActorsIfChanged implements changeSource.
 func (s *dashSource) ActorsIfChanged(ctx context.Context, prev ray.Digest) ([]ray.Actor, ray.Digest, bool, error) {
+	if f := s.takeFirst(true); f != nil {
+		r, err := f.wait(ctx)
+		if err == nil {
+			err = r.err
+		}
+		if err != nil {
+			return nil, 0, true, err
+		}
+		return r.actors, r.digest, true, nil
+	}
 	actors, digest, changed, err := s.d.ActorsIfChanged(ctx, prev)
 	if !changed {
 		return nil, prev, false, nil

@@ -62,9 +62,21 @@ func nodesToVirtual(out []registry.Node, cluster, via string, nodes []ray.Node, 
 func actorsToVirtual(out []registry.Node, cluster, via string, actors []ray.Actor, nodeIP map[string]string, f ActorFilter, now time.Time) ([]registry.Node, int) {
 	source := "ray-" + via
 	nActors := 0
+	// Actors are many, their classes few: each class is matched once.
+	classKept := map[string]bool{}
 	for _, a := range actors {
-		if a.State != "ALIVE" || !f.match(a) {
+		if a.State != "ALIVE" {
 			continue
+		}
+		if !(f.Named && a.Name != "") {
+			kept, seen := classKept[a.ClassName]
+			if !seen {
+				kept = f.match(ray.Actor{ClassName: a.ClassName})
+				classKept[a.ClassName] = kept
+			}
+			if !kept {
+				continue
+			}
 		}
 		nActors++
 		name := a.Name

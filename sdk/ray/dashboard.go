@@ -320,6 +320,18 @@ func (d *Dashboard) HeadFacts(ctx context.Context) (RayletFacts, error) {
 	if err != nil {
 		return RayletFacts{}, err
 	}
+	return d.HeadFactsFrom(ctx, s)
+}
+
+// Summary is GET /nodes?view=summary: its nodes (as NodesSummary) and the
+// head's facts (as HeadFacts finds them there), from one request.
+func (d *Dashboard) Summary(ctx context.Context) (NodesSummary, error) {
+	return d.summary(ctx, nil)
+}
+
+// HeadFactsFrom is HeadFacts for a summary already read (Summary): its
+// head's facts, else those of the alive head's /nodes/<id>.
+func (d *Dashboard) HeadFactsFrom(ctx context.Context, s NodesSummary) (RayletFacts, error) {
 	if s.Head.GCSAddress != "" {
 		return s.Head, nil
 	}
