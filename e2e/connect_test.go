@@ -22,10 +22,11 @@ type connected struct {
 	Message string `json:"message"`
 	Error   string `json:"error"`
 	Cluster struct {
-		ID, Address, Via, State, SessionName string
-		ClusterID                            string `json:"cluster_id"`
-		Nodes                                int
-		Actors                               int
+		ID, Address, Via, State string
+		SessionName             string `json:"session_name"`
+		ClusterID               string `json:"cluster_id"`
+		Nodes                   int
+		Actors                  int
 	} `json:"cluster"`
 	ExternalNodes map[string]struct {
 		ID, Address, Status, Type string
