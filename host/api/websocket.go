@@ -121,7 +121,8 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 
 	write := func(ev events.Event) bool {
 		_ = conn.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
-		return conn.WriteJSON(ev) == nil
+		b, err := ev.JSON() // encoded once for every client
+		return err == nil && conn.WriteMessage(websocket.TextMessage, b) == nil
 	}
 	snapshot := events.Event{Type: events.TypeSnapshot, TS: time.Now().UTC(), Data: map[string]any{
 		"status":  s.Status(),

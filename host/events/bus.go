@@ -1,6 +1,7 @@
 package events
 
 import (
+	"encoding/json"
 	"sync"
 	"time"
 )
@@ -16,6 +17,32 @@ type Event struct {
 	Type string    `json:"type"`
 	TS   time.Time `json:"ts"`
 	Data any       `json:"data"`
+
+	// enc is shared by every copy of a published event: its JSON is
+	// encoded once, by the first subscriber that asks, for all of them.
+	enc *encoded
+}
+
+type encoded struct {
+	once sync.Once
+	b    []byte
+	err  error
+}
+
+// JSON is the event encoded as JSON ({"type","ts","data"}). For an event
+// that came from Publish it is encoded once and the same bytes are handed
+// to every subscriber (a thousand WebSocket clients do not encode it a
+// thousand times); callers must not modify them.
+func (e Event) JSON() ([]byte, error) {
+	if e.enc == nil {
+		return json.Marshal(e)
+	}
+	e.enc.once.Do(func() {
+		plain := e
+		plain.enc = nil
+		e.enc.b, e.enc.err = json.Marshal(plain)
+	})
+	return e.enc.b, e.enc.err
 }
 
 // Bus fans events out to subscribers. The zero value is not usable; call
@@ -41,7 +68,7 @@ func NewBus() *Bus {
 // not delivered to it. Every subscriber receives events in the order in which
 // the Publish calls took effect.
 func (b *Bus) Publish(typ string, data any) {
-	ev := Event{Type: typ, TS: b.now().UTC(), Data: data}
+	ev := Event{Type: typ, TS: b.now().UTC(), Data: data, enc: &encoded{}}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for s := range b.subs {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -279,4 +280,31 @@ func ExampleBus() {
 		fmt.Println(ev.Type, ev.Data)
 	}
 	// Output: node_added node_1
+}
+
+// Every subscriber gets the same JSON bytes of an event, encoded once, and
+// they are what json.Marshal makes of the event.
+func TestEventJSONEncodedOnceForAll(t *testing.T) {
+	b := NewBus()
+	s1, s2 := b.Subscribe(1), b.Subscribe(1)
+	defer s1.Close()
+	defer s2.Close()
+	b.Publish(TypeNodeAdded, map[string]string{"id": "n1"})
+	e1, e2 := <-s1.C(), <-s2.C()
+	j1, err := e1.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	j2, _ := e2.JSON()
+	if &j1[0] != &j2[0] {
+		t.Fatal("two subscribers got two encodings of one event")
+	}
+	want, _ := json.Marshal(Event{Type: e1.Type, TS: e1.TS, Data: e1.Data})
+	if string(j1) != string(want) {
+		t.Fatalf("JSON() = %s, want %s", j1, want)
+	}
+	// An Event not made by Publish is encoded on each call.
+	if raw, err := (Event{Type: "x"}).JSON(); err != nil || !strings.Contains(string(raw), `"type":"x"`) {
+		t.Fatalf("plain Event: %s %v", raw, err)
+	}
 }
