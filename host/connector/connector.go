@@ -213,6 +213,9 @@ type conn struct {
 	// source of epoch memoEpoch (under mu; reconnecting bumps the epoch).
 	memo      syncMemo
 	memoEpoch uint64
+	// skipped counts the tables syncs did not decode because Ray answered
+	// the same bytes: nodes, actors (under mu; read by tests).
+	skipped [2]int
 	// head is the alive head node's id as the last sync that read the
 	// node table saw it (under mu): the identity of last resort of a
 	// cluster that told neither its cluster id nor its session (see
@@ -660,6 +663,12 @@ func (k *conn) sync(ctx context.Context) (err error) {
 	k.state.Nodes, k.state.AliveNodes, k.state.Actors, k.state.LastSync, k.state.LastError = next.nNodes, next.alive, next.nActors, now, ""
 	if k.memoEpoch == epoch {
 		k.memo = next
+	}
+	if nodesSame {
+		k.skipped[0]++
+	}
+	if actorsSame {
+		k.skipped[1]++
 	}
 	k.mu.Unlock()
 	return nil
