@@ -75,6 +75,23 @@ if [ "${PIPESTATUS[0]}" -ne 0 ]; then
 	echo "bench.sh: 10k-node sync benchmark FAILED" >&2
 	status=1
 fi
+# The issue-11 goals of this step, in one place (PASS/MISS for information).
+awk -v goal_full=100 -v goal_same=20 -v goal_conn=0.2 '
+	function verdict(x, goal) { return x <= goal ? "PASS" : "MISS" }
+	/^BenchmarkFullSync10k/ || /^BenchmarkNoChangeSync10k/ {
+		for (i = 2; i < NF; i++) if ($(i + 1) == "cpu-ms/sync") v = $i
+		if ($1 ~ /^BenchmarkFullSync10k/) full = v; else same = v
+	}
+	/castray by dashboard ÷ python in-script/ { for (i = 1; i <= NF; i++) if ($i == "=") conn = $(i + 1) }
+	END {
+		print "cluster connection goals (issue 11):"
+		if (full != "") printf "  full sync of 10,000 nodes         %8.1f CPU-ms   [goal <= %d] %s\n", full, goal_full, verdict(full, goal_full)
+		else print "  full sync of 10,000 nodes         (no figure)"
+		if (same != "") printf "  sync with nothing changed         %8.1f CPU-ms   [goal <= %d] %s\n", same, goal_same, verdict(same, goal_same)
+		else print "  sync with nothing changed         (no figure)"
+		if (conn != "") printf "  connect by dashboard / python     %8.3f          [goal <= %.1f] %s\n", conn, goal_conn, verdict(conn, goal_conn)
+		else print "  connect by dashboard / python     (no figure)"
+	}' "$tmp/connect.out" "$tmp/sync10k.out"
 
 echo
 echo "== go run ./e2e/bench"
