@@ -145,8 +145,8 @@ func nodeIDOf(p raycluster.Proc) string {
 // cluster's temp dir with its environment, so that what it leaves running
 // belongs to the cluster (raycluster's Stop finds it by its working
 // directory and environment marker). It returns the group's id.
-func (ch *churner) rayStart(args ...string) (int, error) {
-	ctx, cancel := context.WithTimeout(ch.ctx, 3*time.Minute)
+func (ch *churner) rayStart(timeout time.Duration, args ...string) (int, error) {
+	ctx, cancel := context.WithTimeout(ch.ctx, timeout)
 	defer cancel()
 	var env []string
 	for _, kv := range ch.c.Env() {
@@ -164,16 +164,23 @@ func (ch *churner) rayStart(args ...string) (int, error) {
 	cmd.Dir, cmd.Env = ch.c.TempDir, env
 	cmd.Stdout, cmd.Stderr = out, out // a file: Ray's daemons inherit it
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// On the deadline, the whole group: what it started so far with it.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	begin := time.Now()
 	if err := cmd.Run(); err != nil {
+		if cmd.Process != nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
 		b, _ := os.ReadFile(out.Name())
-		return 0, fmt.Errorf("ray start %v: %w\n%s", args, err, tail(string(b), 3000))
+		return 0, fmt.Errorf("ray start %v failed after %v: %w\n%s", args, time.Since(begin).Round(time.Second), err, tail(string(b), 1500))
 	}
 	return cmd.Process.Pid, nil
 }
 
 func (ch *churner) addWorker() error {
 	before := ch.raylets()
-	pgid, err := ch.rayStart("--address="+ch.c.GCSAddress, "--num-cpus=1", "--dashboard-agent-listen-port=0",
+	pgid, err := ch.rayStart(2*time.Minute, "--address="+ch.c.GCSAddress, "--num-cpus=1", "--dashboard-agent-listen-port=0",
 		"--metrics-export-port=0", "--disable-usage-stats")
 	if err != nil {
 		return err
@@ -235,7 +242,7 @@ func (ch *churner) restartHead() error {
 	}
 	ch.workers, ch.dead = nil, nil
 	c := ch.c
-	_, err := ch.rayStart("--head",
+	_, err := ch.rayStart(3*time.Minute, "--head",
 		"--port="+strconv.Itoa(c.GCSPort),
 		"--dashboard-port="+strconv.Itoa(c.DashboardPort),
 		"--dashboard-host=127.0.0.1",
@@ -364,7 +371,10 @@ func churn(ctx context.Context, t *clusterTB, rep *report, o options, rng *mrand
 					break
 				}
 			}
-			if time.Since(start) > o.settle || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if time.Since(start) > o.settle {
 				rayStuck++
 				logf("churn: %s: Ray lists %d alive nodes after %v, want %d (%v); comparing anyway", step, len(ray), o.settle, want, err)
 				break
@@ -385,7 +395,10 @@ func churn(ctx context.Context, t *clusterTB, rep *report, o options, rng *mrand
 				daemonSettle = append(daemonSettle, time.Since(rayAt))
 				break
 			}
-			if time.Since(rayAt) > o.settle || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if time.Since(rayAt) > o.settle {
 				mismatches++
 				problem("%s: after %v the daemon's alive Ray nodes %v differ from Ray's %v (%v %v)", step, o.settle, got, ray, err, rerr)
 				break
@@ -443,6 +456,18 @@ func churn(ctx context.Context, t *clusterTB, rep *report, o options, rng *mrand
 	}
 	rep.info(ph, "churn", fmt.Sprintf("%v: %d workers added (%d failed to start), %d raylets and %d whole nodes killed (kill -9), %d head restarts; up to %d nodes alive",
 		time.Since(begin).Round(time.Second), adds, addFails, rayletKills, nodeKills, headRestarts, maxAlive))
+	var clusters struct {
+		Count    int `json:"count"`
+		Clusters []struct {
+			ID    string `json:"id"`
+			State string `json:"state"`
+		} `json:"clusters"`
+	}
+	if _, err := d.get(ctx, "/api/clusters", &clusters); err != nil {
+		return err
+	}
+	rep.add(ph, "connections listed by /api/clusters at the end (one cluster, one connection)", fmt.Sprintf("%d: %+v", clusters.Count, clusters.Clusters),
+		clusters.Count == 1 && clusters.Clusters[0].ID == cid)
 	rep.add(ph, "settles where the daemon's alive Ray nodes equal Ray's node table", fmt.Sprintf("%d of %d (%d where Ray itself had not settled in %v)", matches, checks, rayStuck, o.settle), mismatches == 0)
 	rep.info(ph, "Ray's own settle time after a step (min / median / p95 / max)", spread(raySettle))
 	rep.info(ph, "the daemon's lag behind Ray's table (sync_interval 1 s)", spread(daemonSettle))

@@ -202,7 +202,7 @@ func daemonPhase(ctx context.Context, rep *report, o options, rng *mrand.Rand, d
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	rep.info(ph, "daemon killed (kill -9) mid-broadcast, restarted on the same data dir", fmt.Sprintf("%d (%d while the transfer ran, the others just after it ended)", kills, killedMid))
+	rep.info(ph, "daemon killed (kill -9) mid-broadcast, restarted on the same data dir", fmt.Sprintf("%d (%d while the transfer ran; any other just after it ended)", kills, killedMid))
 	rep.add(ph, "files under a final name that differ from their source", fmt.Sprintf("%d of %d checked after every kill and every resume", badCopies, copiesChecked), badCopies == 0)
 	rep.add(ph, "records true after the restart (completed ⇔ the copy is there)", fmt.Sprintf("%d of %d", recordsTrue, recordsTrue+recordsFalse), recordsFalse == 0)
 	rep.add(ph, "transfers completed after retry or resume_on_start", fmt.Sprintf("%d of %d (%d reused journaled chunks, %.0f MiB reused in all)", resumedOK, resumedOK+resumedBad, resumedReusing, float64(bytesReused)/(1<<20)), resumedBad == 0)
