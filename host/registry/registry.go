@@ -216,7 +216,11 @@ func (r *Registry) enqueue(evs ...pendingEvent) {
 		return
 	}
 	r.qmu.Lock()
-	r.queue = append(r.queue, evs...)
+	if len(r.queue) == 0 {
+		r.queue = evs // the caller's slice, not a copy of it
+	} else {
+		r.queue = append(r.queue, evs...)
+	}
 	r.qmu.Unlock()
 }
 
@@ -596,6 +600,18 @@ func (r *Registry) syncCluster(clusterID string, nodes []Node, keep []Kind, seen
 		}
 	}
 	var evs []pendingEvent
+	if len(members) == 0 {
+		evs = make([]pendingEvent, 0, len(nodes)) // every node is new
+	}
+	if grow := len(nodes) - len(members); grow > len(r.nodes) {
+		// Many new nodes (a large cluster's first sync): one map of the
+		// final size instead of growing it step by step while adding.
+		m := make(map[string]*entry, len(r.nodes)+grow)
+		for id, e := range r.nodes {
+			m[id] = e
+		}
+		r.nodes = m
+	}
 	for i := range nodes {
 		in := &nodes[i]
 		if in.ID == "" || in.Kind == KindLocal {
