@@ -39,7 +39,12 @@ func TestCaptureLiveTestdata(t *testing.T) {
 		auth = "token"
 	}
 	c := Start(t, Options{AuthMode: auth})
-	scrub := func(b []byte) []byte { return bytes.ReplaceAll(b, []byte(c.Token), []byte("<TOKEN>")) }
+	scrub := func(b []byte) []byte {
+		if c.Token == "" {
+			return b
+		}
+		return bytes.ReplaceAll(b, []byte(c.Token), []byte("<TOKEN>"))
+	}
 	write := func(name string, data []byte) {
 		t.Helper()
 		if err := os.WriteFile(filepath.Join(out, name), scrub(data), 0o644); err != nil {
@@ -72,6 +77,8 @@ func TestCaptureLiveTestdata(t *testing.T) {
 	// Dashboard answers, pretty-printed when they are JSON.
 	for name, path := range map[string]string{
 		"api_version.json":                   "/api/version",
+		"cluster_id.json":                    "/cluster_id",
+		"api_v0_actors_detail.json":          "/api/v0/actors?detail=true",
 		"api_authentication_mode.json":       "/api/authentication_mode",
 		"api_v0_nodes_detail.json":           "/api/v0/nodes?detail=true",
 		"nodes_view_summary.json":            "/nodes?view=summary",
@@ -179,7 +186,13 @@ func TestCaptureLiveTestdata(t *testing.T) {
 
 	// Session files.
 	write("ray_current_cluster", mustRead(t, filepath.Join(c.TempDir, "ray_current_cluster")))
-	write("prom_metrics_service_discovery.json", mustRead(t, filepath.Join(c.SessionDir, "prom_metrics_service_discovery.json")))
+	// Older releases (2.9.3) keep it in the temp dir only, not in the session.
+	for _, dir := range []string{c.SessionDir, c.TempDir} {
+		if b, err := os.ReadFile(filepath.Join(dir, "prom_metrics_service_discovery.json")); err == nil {
+			write("prom_metrics_service_discovery.json", b)
+			break
+		}
+	}
 	if b, err := os.ReadFile(filepath.Join(c.SessionDir, "ports_by_node.json")); err == nil {
 		write("ports_by_node.json", b) // releases before the per-port files
 	}

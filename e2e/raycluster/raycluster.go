@@ -462,9 +462,10 @@ func (c *Cluster) probe() error {
 }
 
 // SessionPort reads the port Ray 2.60 caches in <session dir>/<name>_<node id hex> (one file
-// per port, e.g. gcs_server_port_<56 hex>, holding the bare number). Older Ray (2.9.3 and
-// 2.30.0 live) keeps one ports_by_node.json instead, {"<node ip>:<session>": {"<name>": port}};
-// it is read when no per-port file exists. It fails unless exactly one node cached the port.
+// per port, e.g. gcs_server_port_<56 hex>, holding the bare number). Older Ray (2.9.3 live)
+// keeps one ports_by_node.json instead, {"<node ip>:<plasma store socket>": {"<name>": port}},
+// with gcs_server_port only for --port=0; it is read when no per-port file exists. It fails
+// unless exactly one node cached the port.
 func SessionPort(sessionDir, name string) (int, error) {
 	m, err := filepath.Glob(filepath.Join(sessionDir, name+"_*"))
 	if err != nil {
