@@ -33,7 +33,11 @@
 //
 // A recorded transfer is never lost: records are persisted at each state
 // change, and a transfer that was running when the daemon stopped is marked
-// "interrupted" at the next start (Recover). Retry runs the targets that did
+// "interrupted" at the next start (Recover), except the targets on local
+// nodes whose copy is already in place under its final name with the
+// transfer's size and SHA-256 (the daemon died between the backend's rename
+// and the record): those are completed, and so is the transfer when all
+// its targets are. Retry runs the targets that did
 // not complete again, asking the backend to resume from the partial state it
 // kept (sdk/partial), and ResumeInterrupted does so at start-up. Cancel asks
 // the backends to discard partial state; a stop of the daemon does not.
