@@ -300,6 +300,11 @@ func (c *Cluster) prepare(opts Options) error {
 		"PATH="+path,
 		"HOME="+c.HomeDir,
 		"RAY_USAGE_STATS_ENABLED=0",
+		// The dashboard gives each of its module subprocesses 30 s to come up and otherwise
+		// aborts `ray start` ("Module MetricsHead failed to start. Timeout after 30.0
+		// seconds.", seen with 2.53.0 on the shared 2-core machine); the helper's own
+		// deadline is StartTimeout.
+		"RAY_DASHBOARD_SUBPROCESS_MODULE_WAIT_READY_TIMEOUT="+strconv.Itoa(int(StartTimeout/time.Second)),
 		"DASHBOARD_METRIC_PORT="+strconv.Itoa(c.DashboardMetricPort),
 		"AUTOSCALER_METRIC_PORT="+strconv.Itoa(c.AutoscalerMetricPort),
 		envClusterMarker+"="+c.TempDir,
