@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"syscall"
@@ -122,4 +123,49 @@ func TestSlowWebSocketClientBacklogIsNotInTheKernel(t *testing.T) {
 		t.Fatalf("the slow client got %d of %d events before its 1008: its backlog was in the kernel's send buffer", got, published)
 	}
 	t.Logf("%d of %d events reached the slow client before its 1008", got, published)
+}
+
+// A client that keeps reading gets every event of a burst far larger than
+// its event buffer (a sync that changed thousands of nodes publishes them
+// all at once) and is not closed: the scale bench (e2e/bench item 8) saw
+// every /ws client dropped with 1008 by a 10,000-node change.
+func TestReadingWebSocketClientSurvivesABurst(t *testing.T) {
+	bus := events.NewBus()
+	url := serveWS(t, bus, "") // client buffer 8
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	conn, _, err := d.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, _, err := conn.ReadMessage(); err != nil { // the snapshot: subscribed
+		t.Fatal(err)
+	}
+	const published = 2000
+	read := make(chan error, 1)
+	go func() {
+		_ = conn.SetReadDeadline(time.Now().Add(60 * time.Second)) // bounds a broken run only
+		for i := range published {
+			var ev struct {
+				Data struct {
+					I int `json:"i"`
+				} `json:"data"`
+			}
+			if err := conn.ReadJSON(&ev); err != nil {
+				read <- fmt.Errorf("after %d events: %w", i, err)
+				return
+			}
+			if ev.Data.I != i {
+				read <- fmt.Errorf("event %d carries %d", i, ev.Data.I)
+				return
+			}
+		}
+		read <- nil
+	}()
+	for i := range published {
+		bus.Publish("node_dead", map[string]any{"i": i})
+	}
+	if err := <-read; err != nil {
+		t.Fatal(err)
+	}
 }

@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,41 +46,90 @@ func (e Event) JSON() ([]byte, error) {
 	return e.enc.b, e.enc.err
 }
 
+// DefaultGrace is how long Publish waits, at most, for subscribers whose
+// buffer is full to take an event before it drops them.
+const DefaultGrace = 500 * time.Millisecond
+
 // Bus fans events out to subscribers. The zero value is not usable; call
 // NewBus. A Bus is safe for concurrent use.
 type Bus struct {
 	mu   sync.Mutex
 	subs map[*Subscription]struct{}
+	// grace: see SetGrace.
+	grace time.Duration
 	// now is replaceable in tests.
 	now func() time.Time
 }
 
-// NewBus returns an empty bus.
+// NewBus returns an empty bus with DefaultGrace.
 func NewBus() *Bus {
 	return &Bus{
-		subs: make(map[*Subscription]struct{}),
-		now:  time.Now,
+		subs:  make(map[*Subscription]struct{}),
+		grace: DefaultGrace,
+		now:   time.Now,
 	}
 }
 
+// SetGrace sets how long one Publish waits, at most and for all of them
+// together, for subscribers whose buffer is full to make room; 0 drops them
+// at once.
+func (b *Bus) SetGrace(d time.Duration) {
+	b.mu.Lock()
+	b.grace = max(d, 0)
+	b.mu.Unlock()
+}
+
 // Publish sends an event of type typ to every current subscriber, stamped
-// with the current UTC time. It never blocks: a subscriber whose buffer is
-// full is ended (its channel closed, Dropped reports true) and the event is
-// not delivered to it. Every subscriber receives events in the order in which
-// the Publish calls took effect.
+// with the current UTC time. A subscriber whose buffer is full gets the
+// grace period (SetGrace; the same one for every full subscriber of this
+// Publish) to take an event off it: a reader that keeps reading but is
+// behind after a burst (a sync that changed 10,000 nodes publishes 10,000
+// events at once) makes room within microseconds and misses nothing; one
+// that takes nothing in that time is ended (its channel closed, Dropped
+// reports true) and the event is not delivered to it. So Publish blocks at
+// most the grace period, and a subscriber that stopped reading is dropped
+// at the first event that finds its buffer full. Every subscriber receives
+// events in the order in which the Publish calls took effect.
 func (b *Bus) Publish(typ string, data any) {
 	ev := Event{Type: typ, TS: b.now().UTC(), Data: data, enc: &encoded{}}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	var full []*Subscription
 	for s := range b.subs {
 		select {
 		case s.ch <- ev:
 		default:
-			// Too slow: end it so that it can never hold up anyone else.
-			s.dropped = true
-			delete(b.subs, s)
-			close(s.ch)
+			full = append(full, s)
 		}
+	}
+	if len(full) == 0 {
+		return
+	}
+	var expired <-chan time.Time
+	if b.grace > 0 {
+		t := time.NewTimer(b.grace)
+		defer t.Stop()
+		expired = t.C
+	}
+	waiting := expired != nil
+	for _, s := range full {
+		if waiting {
+			select {
+			case s.ch <- ev:
+				continue
+			case <-expired:
+				waiting = false
+			}
+		}
+		select {
+		case s.ch <- ev:
+			continue
+		default:
+		}
+		// Too slow: end it so that it can never hold up anyone else again.
+		s.dropped.Store(true)
+		delete(b.subs, s)
+		close(s.ch)
 	}
 }
 
@@ -108,11 +158,13 @@ func (b *Bus) Subscribers() int {
 type Subscription struct {
 	bus *Bus
 	ch  chan Event
-	// Guarded by bus.mu. The channel is closed exactly when the
-	// subscription leaves bus.subs, always under bus.mu, so Publish can
-	// never send on a closed channel.
-	dropped bool
-	closed  bool
+	// The channel is closed exactly when the subscription leaves bus.subs,
+	// always under bus.mu, so Publish can never send on a closed channel.
+	// dropped is set (before the close) under bus.mu too, but read without
+	// it: a consumer asks after every event, and must not wait for a
+	// Publish that is waiting for it.
+	dropped atomic.Bool
+	closed  bool // guarded by bus.mu
 }
 
 // C returns the channel events arrive on. It is closed when the
@@ -126,7 +178,7 @@ func (s *Subscription) Close() {
 	b := s.bus
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if s.closed || s.dropped {
+	if s.closed || s.dropped.Load() {
 		return
 	}
 	s.closed = true
@@ -136,9 +188,4 @@ func (s *Subscription) Close() {
 
 // Dropped reports whether the subscription was ended by the bus because its
 // buffer was full. It is false after a plain Close.
-func (s *Subscription) Dropped() bool {
-	b := s.bus
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return s.dropped
-}
+func (s *Subscription) Dropped() bool { return s.dropped.Load() }

@@ -308,3 +308,78 @@ func TestEventJSONEncodedOnceForAll(t *testing.T) {
 		t.Fatalf("plain Event: %s %v", raw, err)
 	}
 }
+
+// A burst far larger than the buffers (a sync that changed 10,000 nodes)
+// published in a tight loop: subscribers that keep reading are behind for a
+// while but keep taking events, so none is dropped and each gets every
+// event in order. Before the grace period each of them was dropped at the
+// first event that found its buffer full.
+func TestBurstLargerThanBufferKeepsReadingSubscribers(t *testing.T) {
+	b := NewBus()
+	b.SetGrace(10 * time.Second) // bounds a broken run; readers that keep up never wait this long
+	const n, subs = 10000, 4
+	got := make(chan []int, subs)
+	var all []*Subscription
+	for range subs {
+		s := b.Subscribe(8)
+		all = append(all, s)
+		go func() {
+			var seen []int
+			for ev := range s.C() {
+				seen = append(seen, ev.Data.(int))
+			}
+			got <- seen
+		}()
+	}
+	for i := range n {
+		b.Publish("node_dead", i)
+	}
+	for _, s := range all {
+		if s.Dropped() {
+			t.Fatal("a subscriber that kept reading was dropped")
+		}
+		s.Close()
+	}
+	for range subs {
+		seen := <-got
+		if len(seen) != n {
+			t.Fatalf("a reader got %d of %d events", len(seen), n)
+		}
+		for i, v := range seen {
+			if v != i {
+				t.Fatalf("event %d has data %d", i, v)
+			}
+		}
+	}
+}
+
+// A subscriber that never reads is still dropped at the first event that
+// finds its buffer full, once the grace period is over, and the others
+// still get everything.
+func TestStoppedSubscriberDroppedAfterGrace(t *testing.T) {
+	b := NewBus()
+	b.SetGrace(50 * time.Millisecond)
+	stopped := b.Subscribe(4)
+	reader := b.Subscribe(4)
+	done := make(chan int)
+	go func() {
+		k := 0
+		for range reader.C() {
+			k++
+		}
+		done <- k
+	}()
+	for i := range 100 {
+		b.Publish("x", i)
+	}
+	if !stopped.Dropped() || b.Subscribers() != 1 {
+		t.Fatalf("stopped subscriber: dropped %v, %d subscribers left", stopped.Dropped(), b.Subscribers())
+	}
+	if evs := drainClosed(t, stopped); len(evs) != 4 {
+		t.Fatalf("the stopped subscriber kept %d events, want its 4 buffered", len(evs))
+	}
+	reader.Close()
+	if k := <-done; k != 100 || reader.Dropped() {
+		t.Fatalf("reader got %d of 100 events, dropped %v", k, reader.Dropped())
+	}
+}
