@@ -10,9 +10,10 @@ import (
 
 // A kill -9 of the daemon after the local backend renamed a verified copy
 // into place but before the daemon recorded the result left the record
-// saying interrupted while the node held the file (found by `make soak`,
-// 2 of 20 kills). Recover now marks such a target completed when the copy
-// under the final name has the transfer's size and SHA-256, and only then.
+// saying interrupted while the node held the file (found by `make soak`:
+// two targets of one transfer in 20 kills). Recover now marks such a
+// target completed when the copy under the final name has the transfer's
+// size and SHA-256, and only then.
 func TestRecoverFindsCopiesRenamedInPlaceBeforeTheCrash(t *testing.T) {
 	e := setup(t, &backend{})
 	sum := sha256.Sum256([]byte("hello"))
