@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -102,6 +103,38 @@ func (d *Dashboard) get(ctx context.Context, path string, limit int64) ([]byte, 
 	return a.Body, nil
 }
 
+// listBufs are the buffers State API listings are read into: a listing of
+// 10,000 rows is megabytes, read every sync and dropped once decoded (or
+// found unchanged); reusing them spares allocating and clearing them.
+var listBufs sync.Pool
+
+// getList is get for a listing, read into a pooled buffer; release gives
+// the buffer back once nothing refers to the body any more (the decoders
+// copy what they keep).
+func (d *Dashboard) getList(ctx context.Context, path string) (body []byte, release func(), err error) {
+	var buf []byte
+	if p, ok := listBufs.Get().(*[]byte); ok {
+		buf = *p
+	}
+	what := "GET " + d.base + pathOnly(path)
+	a, err := Get(ctx, d.client, d.base+path, GetOptions{Token: d.token, Timeout: d.timeout, Limit: listBody, Buf: buf})
+	release = func() {
+		if b := a.Body; cap(b) >= cap(buf) && cap(b) > 0 {
+			b = b[:0]
+			listBufs.Put(&b)
+		}
+	}
+	if err != nil {
+		release()
+		return nil, func() {}, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := a.Err(what, d.token != ""); err != nil {
+		release()
+		return nil, func() {}, err
+	}
+	return a.Body, release, nil
+}
+
 func pathOnly(p string) string {
 	p, _, _ = strings.Cut(p, "?")
 	return p
@@ -186,10 +219,11 @@ func digestOf(body []byte) Digest {
 // truncated listing, which Nodes completes from the summary view, has the
 // zero Digest: it is decoded every time. prev 0 always decodes.
 func (d *Dashboard) NodesIfChanged(ctx context.Context, prev Digest) (nodes []Node, digest Digest, changed bool, err error) {
-	body, err := d.get(ctx, "/api/v0/nodes?detail=true&limit="+strconv.Itoa(d.limit()), listBody)
+	body, release, err := d.getList(ctx, "/api/v0/nodes?detail=true&limit="+strconv.Itoa(d.limit()))
 	if err != nil {
 		return nil, 0, true, err
 	}
+	defer release()
 	digest = digestOf(body)
 	if prev != 0 && digest == prev {
 		return nil, prev, false, nil
@@ -273,10 +307,11 @@ func (d *Dashboard) actors(ctx context.Context, state string, prev Digest) ([]Ac
 		q.Add("filter_predicates", "=")
 		q.Add("filter_values", state)
 	}
-	body, err := d.get(ctx, "/api/v0/actors?"+q.Encode(), listBody)
+	body, release, err := d.getList(ctx, "/api/v0/actors?"+q.Encode())
 	if err != nil {
 		return nil, 0, true, err
 	}
+	defer release()
 	digest := digestOf(body)
 	if prev != 0 && digest == prev {
 		return nil, prev, false, nil

@@ -42,6 +42,9 @@ type GetOptions struct {
 	Timeout time.Duration
 	// Limit bounds a 200 body (0: 1 MiB); a larger one is an error.
 	Limit int64
+	// Buf, when its capacity holds a body of the declared length, is read
+	// into instead of a new buffer (Answer.Body then shares it).
+	Buf []byte
 	// UserAgent is sent as the User-Agent ("": "castray/" + Version).
 	// Never a browser's: Ray answers POST/PUT from a "Mozilla" User-Agent
 	// with 405.
@@ -106,7 +109,7 @@ func Get(ctx context.Context, c *http.Client, rawURL string, o GetOptions) (Answ
 	if resp.StatusCode != http.StatusOK {
 		limit = errorBody
 	}
-	body, err := readBody(resp, limit)
+	body, err := readBody(resp, limit, o.Buf)
 	a := Answer{Status: resp.StatusCode, Body: body, Took: time.Since(start)}
 	if err != nil {
 		return a, fmt.Errorf("reading body: %w", scrubURLError(err))
@@ -176,13 +179,16 @@ func scrubURLError(err error) error {
 	return err
 }
 
-// readBody reads at most limit+1 bytes of resp's body. A declared length
-// sizes the buffer up front: a listing of 10,000 nodes is megabytes, and
+// readBody reads at most limit+1 bytes of resp's body, into buf when it is
+// large enough. A declared length sizes the buffer up front: a listing of 10,000 nodes is megabytes, and
 // growing a buffer to it by doubling copies it again and again.
-func readBody(resp *http.Response, limit int64) ([]byte, error) {
+func readBody(resp *http.Response, limit int64, buf []byte) ([]byte, error) {
 	r := io.LimitReader(resp.Body, limit+1)
 	if n := resp.ContentLength; n > 0 && n <= limit {
-		buf := make([]byte, 0, n+1) // +1: io.ReadAll-like EOF detection without a regrowth
+		if int64(cap(buf)) < n+1 {
+			buf = make([]byte, 0, n+1) // +1: io.ReadAll-like EOF detection without a regrowth
+		}
+		buf = buf[:0]
 		for {
 			m, err := r.Read(buf[len(buf):cap(buf)])
 			buf = buf[:len(buf)+m]
