@@ -295,6 +295,9 @@ func churn(ctx context.Context, t *clusterTB, rep *report, o options, rng *mrand
 		return err
 	}
 	logf("churn: starting a Ray head (e2e/raycluster; waits for its machine lock %s)", raycluster.LockPath)
+	if err := waitLockFree(ctx); err != nil {
+		return err
+	}
 	c := raycluster.Start(t, raycluster.Options{NumCPUs: 1})
 	ch := &churner{ctx: ctx, c: c, dir: dir}
 	defer ch.reap()
@@ -524,4 +527,34 @@ func growth(ss []sample, f func(sample) int) trend {
 	t.early, t.late = med(v[:third]), med(v[len(v)-third:])
 	t.grew = t.late > t.early+max(10, t.early/4)
 	return t
+}
+
+// waitLockFree waits, as long as ctx lets it, until raycluster's machine
+// lock looks free: raycluster.Start waits for it too, but without a context,
+// and Ctrl-C should not have to wait for another engineer's live tests.
+// (flock conflicts between two open files of one process too, so the lock
+// cannot be held here and handed over; Start takes it right after.)
+func waitLockFree(ctx context.Context) error {
+	f, err := os.OpenFile(raycluster.LockPath, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil // Start reports it
+	}
+	defer f.Close()
+	last := time.Time{}
+	for {
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
+			_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+			return nil
+		}
+		if time.Since(last) > 30*time.Second {
+			holder, _ := os.ReadFile(raycluster.LockPath)
+			logf("churn: waiting for %s (held by: %s)", raycluster.LockPath, strings.TrimSpace(string(holder)))
+			last = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
