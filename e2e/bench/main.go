@@ -53,7 +53,7 @@ func run() int {
 	flag.Int64Var(&o.size, "size", 1<<30, "size in bytes of the transfer benchmark's file")
 	flag.DurationVar(&o.idle, "idle", 2*time.Second, "idle time before reading RSS")
 	flag.StringVar(&o.goBench, "gobench", "", "output of `go test -bench` to include in the table")
-	flag.StringVar(&skip, "skip", "", "comma-separated items to skip: startup,rpc,transfer,lines,ray,rayjoin")
+	flag.StringVar(&skip, "skip", "", "comma-separated items to skip: startup,rpc,transfer,lines,ray,rayjoin,clusters")
 	flag.Int64Var(&o.raySize, "ray-size", 256<<20, "size in bytes of the Ray broadcast benchmark's file (item 6)")
 	flag.IntVar(&o.rayReps, "ray-reps", 1, "rounds of the Ray broadcast and its Python baseline (item 6; the median is reported)")
 	flag.Parse()
@@ -117,6 +117,7 @@ func run() int {
 	step("lines", func() error { return benchPluginLines(ctx, rep, o, root) })
 	step("ray", func() error { return benchRay(ctx, rep, o, root) })
 	step("rayjoin", func() error { return benchRayJoin(ctx, rep, o, root) })
+	step("clusters", func() error { return benchClusters(ctx, rep, o, root) })
 	if o.goBench != "" {
 		if err := addGoBench(rep, o.goBench); err != nil {
 			rep.fail("gobench", err)
