@@ -116,6 +116,14 @@ logging {
 	d := &daemon{cmd: cmd, port: port, url: fmt.Sprintf("http://127.0.0.1:%d", port), token: token,
 		log: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = d.log, d.log
+	if o.daemonLog != "" {
+		f, err := os.Create(o.daemonLog)
+		if err != nil {
+			return nil, err
+		}
+		w := io.MultiWriter(d.log, f)
+		cmd.Stdout, cmd.Stderr = w, w
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}

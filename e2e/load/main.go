@@ -51,6 +51,7 @@ type options struct {
 	slowCheck    bool
 	token        bool
 	leakTol      int
+	daemonLog    string
 }
 
 func main() { os.Exit(run()) }
@@ -68,6 +69,7 @@ func run() int {
 	flag.BoolVar(&o.slowCheck, "slow-check", true, "check that a client that stops reading is closed with 1008")
 	flag.BoolVar(&o.token, "token", true, "run the daemon with an API token (web_server.api_token)")
 	flag.IntVar(&o.leakTol, "leak-tolerance", 20, "goroutines and fds allowed above their level before the load, after the settle")
+	flag.StringVar(&o.daemonLog, "daemon-log", "", "also write the daemon's output to this file")
 	flag.Parse()
 	if o.binDir == "" {
 		o.binDir = "bin"
