@@ -172,6 +172,12 @@ type entry struct {
 	gen  uint64 // SyncCluster generation that last saw it
 }
 
+// keptStamp is one SyncClusterKeep of a kind: its generation and time.
+type keptStamp struct {
+	gen uint64
+	at  time.Time
+}
+
 type pendingEvent struct {
 	typ  string
 	node Node
@@ -187,6 +193,12 @@ type Registry struct {
 	nodes    map[string]*entry
 	clusters map[string]map[string]*entry // cluster id → node id → entry (external nodes only)
 	gen      uint64
+	// kinds counts each cluster's nodes by kind, and kept is, per cluster
+	// and kind, the last SyncClusterKeep that kept that kind: a node of
+	// that kind not synced since (entry.gen < keptStamp.gen) was last seen
+	// then. Keeping a kind thus touches no node (lastSeen).
+	kinds map[string]map[Kind]int
+	kept  map[string]map[Kind]keptStamp
 
 	// Events are queued under mu, in the order the changes were made, and
 	// delivered outside it by whichever caller finds nobody delivering. An
@@ -206,6 +218,8 @@ func New(p Persister, emit Emitter) *Registry {
 		now:      func() time.Time { return time.Now().UTC() },
 		nodes:    make(map[string]*entry),
 		clusters: make(map[string]map[string]*entry),
+		kinds:    make(map[string]map[Kind]int),
+		kept:     make(map[string]map[Kind]keptStamp),
 	}
 }
 
@@ -383,6 +397,24 @@ func (r *Registry) AddLocal(id string, port int, inboxRoot string, opts ...AddOp
 	return out, nil
 }
 
+// lastSeen is e's LastSeen: that of the last SyncClusterKeep that kept
+// its kind when none synced it since. r.mu is held.
+func (r *Registry) lastSeen(e *entry) time.Time {
+	if e.node.ClusterID != "" {
+		if k, ok := r.kept[e.node.ClusterID][e.node.Kind]; ok && k.gen > e.gen {
+			return k.at
+		}
+	}
+	return e.node.LastSeen
+}
+
+// copyOut is the copy of e's node handed out. r.mu is held.
+func (r *Registry) copyOut(e *entry) Node {
+	n := e.node.clone()
+	n.LastSeen = r.lastSeen(e)
+	return n
+}
+
 // removed is the copy of a node that its node_removed event carries.
 func removed(n Node) Node {
 	c := n.clone()
@@ -478,7 +510,7 @@ func (r *Registry) Get(id string) (Node, bool) {
 	if !ok {
 		return Node{}, false
 	}
-	return e.node.clone(), true
+	return r.copyOut(e), true
 }
 
 // List returns copies of the nodes matching f, sorted by ID.
@@ -488,14 +520,14 @@ func (r *Registry) List(f Filter) []Node {
 	if f.ClusterID != "" {
 		for _, e := range r.clusters[f.ClusterID] {
 			if f.match(&e.node) {
-				out = append(out, e.node.clone())
+				out = append(out, r.copyOut(e))
 			}
 		}
 	} else {
 		out = make([]Node, 0, len(r.nodes))
 		for _, e := range r.nodes {
 			if f.match(&e.node) {
-				out = append(out, e.node.clone())
+				out = append(out, r.copyOut(e))
 			}
 		}
 	}
@@ -560,8 +592,8 @@ func (r *Registry) SyncCluster(clusterID string, nodes []Node) SyncStats {
 // by anything else since that previous sync (MarkClusterOffline, say: the
 // caller must then hand over the complete set again).
 //
-// Keeping a kind costs one pass over the cluster's nodes, with no
-// comparison, copy or allocation per node.
+// Keeping a kind touches none of its nodes: it costs the same for ten
+// nodes or ten thousand. Nodes of a kept kind in nodes are skipped.
 //
 // Unlike SyncCluster, SyncClusterKeep takes the maps of nodes (Resources,
 // Available, Labels) as they are, without copying them: the caller hands
@@ -590,13 +622,22 @@ func (r *Registry) syncCluster(clusterID string, nodes []Node, keep []Kind, seen
 	if members == nil {
 		members = make(map[string]*entry, len(nodes))
 	}
+	kinds := r.kinds[clusterID]
+	if kinds == nil {
+		kinds = map[Kind]int{}
+	}
 	if len(keep) > 0 {
-		for _, e := range members {
-			if slices.Contains(keep, e.node.Kind) {
-				e.gen = gen
-				e.node.LastSeen = seen
-				st.Unchanged++
+		stamps := r.kept[clusterID]
+		if stamps == nil {
+			stamps = map[Kind]keptStamp{}
+			r.kept[clusterID] = stamps
+		}
+		for _, k := range keep {
+			if _, dup := stamps[k]; dup && stamps[k].gen == gen {
+				continue
 			}
+			stamps[k] = keptStamp{gen: gen, at: seen}
+			st.Unchanged += kinds[k]
 		}
 	}
 	var evs []pendingEvent
@@ -633,6 +674,10 @@ func (r *Registry) syncCluster(clusterID string, nodes []Node, keep []Kind, seen
 		if cand.Kind == "" {
 			cand.Kind = KindRayNode
 		}
+		if len(keep) > 0 && (slices.Contains(keep, cand.Kind) || exists && slices.Contains(keep, e.node.Kind)) {
+			st.Skipped++ // a kind kept as it is
+			continue
+		}
 		if cand.State == "" {
 			cand.State = StateActive
 		}
@@ -649,6 +694,7 @@ func (r *Registry) syncCluster(clusterID string, nodes []Node, keep []Kind, seen
 			e = &entry{node: cand, gen: gen}
 			r.nodes[cand.ID] = e
 			members[cand.ID] = e
+			kinds[cand.Kind]++
 			st.Added++
 			evs = append(evs, pendingEvent{EventNodeAdded, cand.clone()})
 			continue
@@ -663,6 +709,10 @@ func (r *Registry) syncCluster(clusterID string, nodes []Node, keep []Kind, seen
 		becameDead := cand.State == StateDead && e.node.State != StateDead
 		if !own {
 			cand = cand.clone()
+		}
+		if cand.Kind != e.node.Kind {
+			kinds[e.node.Kind]--
+			kinds[cand.Kind]++
 		}
 		e.node = cand
 		if becameDead {
@@ -680,7 +730,7 @@ func (r *Registry) syncCluster(clusterID string, nodes []Node, keep []Kind, seen
 	var gone []string
 	if st.Added+st.Updated+st.Dead+st.Unchanged < len(members) {
 		for id, e := range members {
-			if e.gen != gen {
+			if e.gen != gen && !slices.Contains(keep, e.node.Kind) {
 				gone = append(gone, id)
 			}
 		}
@@ -688,15 +738,21 @@ func (r *Registry) syncCluster(clusterID string, nodes []Node, keep []Kind, seen
 	slices.Sort(gone)
 	for _, id := range gone {
 		e := members[id]
+		n := e.node
+		n.LastSeen = r.lastSeen(e)
 		delete(members, id)
 		delete(r.nodes, id)
+		kinds[n.Kind]--
 		st.Removed++
-		evs = append(evs, pendingEvent{EventNodeRemoved, removed(e.node)})
+		evs = append(evs, pendingEvent{EventNodeRemoved, removed(n)})
 	}
 	if len(members) == 0 {
 		delete(r.clusters, clusterID)
+		delete(r.kinds, clusterID)
+		delete(r.kept, clusterID)
 	} else {
 		r.clusters[clusterID] = members
+		r.kinds[clusterID] = kinds
 	}
 	r.enqueue(evs...)
 	r.mu.Unlock()
@@ -722,6 +778,7 @@ func (r *Registry) MarkClusterOffline(clusterID string) {
 		e := members[id]
 		n := e.node
 		n.State = StateInactive // LastSeen stays: it is when it was last seen
+		n.LastSeen = r.lastSeen(e)
 		e.node = n
 		evs = append(evs, pendingEvent{EventNodeUpdated, n.clone()})
 	}
