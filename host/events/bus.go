@@ -46,9 +46,13 @@ func (e Event) JSON() ([]byte, error) {
 	return e.enc.b, e.enc.err
 }
 
-// DefaultGrace is how long Publish waits, at most, for subscribers whose
-// buffer is full to take an event before it drops them.
-const DefaultGrace = 500 * time.Millisecond
+// DefaultGrace is how long Publish waits, at most, for one subscriber whose
+// buffer is full to take an event before it drops it; one Publish waits at
+// most maxGraces times that for all of them together.
+const DefaultGrace = time.Second
+
+// maxGraces bounds one Publish's waiting: grace periods in all.
+const maxGraces = 4
 
 // Bus fans events out to subscribers. The zero value is not usable; call
 // NewBus. A Bus is safe for concurrent use.
@@ -70,9 +74,9 @@ func NewBus() *Bus {
 	}
 }
 
-// SetGrace sets how long one Publish waits, at most and for all of them
-// together, for subscribers whose buffer is full to make room; 0 drops them
-// at once.
+// SetGrace sets how long one Publish waits, at most, for each subscriber
+// whose buffer is full to make room (and at most 4 times that for all of
+// them together); 0 drops them at once.
 func (b *Bus) SetGrace(d time.Duration) {
 	b.mu.Lock()
 	b.grace = max(d, 0)
@@ -80,16 +84,18 @@ func (b *Bus) SetGrace(d time.Duration) {
 }
 
 // Publish sends an event of type typ to every current subscriber, stamped
-// with the current UTC time. A subscriber whose buffer is full gets the
-// grace period (SetGrace; the same one for every full subscriber of this
-// Publish) to take an event off it: a reader that keeps reading but is
-// behind after a burst (a sync that changed 10,000 nodes publishes 10,000
-// events at once) makes room within microseconds and misses nothing; one
-// that takes nothing in that time is ended (its channel closed, Dropped
-// reports true) and the event is not delivered to it. So Publish blocks at
-// most the grace period, and a subscriber that stopped reading is dropped
-// at the first event that finds its buffer full. Every subscriber receives
-// events in the order in which the Publish calls took effect.
+// with the current UTC time. A subscriber whose buffer is full gets a
+// grace period (SetGrace) to take an event off it: a reader that keeps
+// reading but is behind after a burst (a sync that changed 10,000 nodes
+// publishes 10,000 events at once) makes room and misses nothing; one that
+// takes nothing in that time is ended (its channel closed, Dropped reports
+// true) and the event is not delivered to it. So a subscriber that stopped
+// reading is dropped at the first event that finds its buffer full, having
+// held the publishers up for one grace period, once: when one full
+// subscriber has let a grace period pass, the others still full are
+// dropped without more waiting. Publish blocks at most 4 grace periods in
+// all. Every subscriber receives events in the order in which the Publish
+// calls took effect.
 func (b *Bus) Publish(typ string, data any) {
 	ev := Event{Type: typ, TS: b.now().UTC(), Data: data, enc: &encoded{}}
 	b.mu.Lock()
@@ -105,19 +111,25 @@ func (b *Bus) Publish(typ string, data any) {
 	if len(full) == 0 {
 		return
 	}
-	var expired <-chan time.Time
+	var t *time.Timer
+	var over <-chan time.Time // all the waiting one Publish may do
 	if b.grace > 0 {
-		t := time.NewTimer(b.grace)
+		t = time.NewTimer(b.grace)
 		defer t.Stop()
-		expired = t.C
+		total := time.NewTimer(maxGraces * b.grace)
+		defer total.Stop()
+		over = total.C
 	}
-	waiting := expired != nil
+	waiting := t != nil
 	for _, s := range full {
 		if waiting {
+			t.Reset(b.grace)
 			select {
 			case s.ch <- ev:
 				continue
-			case <-expired:
+			case <-t.C: // the others had this grace period too
+				waiting = false
+			case <-over:
 				waiting = false
 			}
 		}

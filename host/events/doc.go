@@ -7,11 +7,10 @@
 // spellings where one existed (status_update, transfer_activity,
 // external_cluster_*, message_received).
 //
-// Each subscriber has its own buffered channel. Publish waits a short grace
-// period (DefaultGrace, at most, for all full subscribers together) for a
-// subscriber whose buffer is full to take an event, so that a consumer that
-// keeps reading survives a burst larger than its buffer; one that takes
-// nothing in that time is dropped (its channel is closed and Dropped
+// Each subscriber has its own buffered channel. Publish waits a grace
+// period (DefaultGrace) for a subscriber whose buffer is full to take an
+// event, so that a consumer that keeps reading survives a burst larger than
+// its buffer; one that takes nothing in that time is dropped (its channel is closed and Dropped
 // reports true) rather than slowing the publisher or other subscribers any
 // longer. A dropped consumer is expected to resubscribe and rebuild its
 // state from a fresh snapshot.
