@@ -130,7 +130,15 @@ func daemonPhase(ctx context.Context, rep *report, o options, rng *mrand.Rand, d
 			return fmt.Errorf("iteration %d: record after restart: %w", i, err)
 		}
 		if resume {
-			// It may already run again: check the record once it has ended.
+			// The daemon resumes it in the background once it is up: the
+			// record says interrupted until then (unless every copy was in
+			// place already). Check it once the resumed run has ended.
+			for deadline := time.Now().Add(time.Minute); rec.State == "interrupted" && rec.Attempts < 2 && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+				if rec, err = d.transfer(ctx, id); err != nil {
+					return fmt.Errorf("iteration %d: record after restart: %w", i, err)
+				}
+			}
 			if rec, err = d.waitTransfer(ctx, id, 3*time.Minute); err != nil {
 				resumedBad++
 				problem("iteration %d: resume on start: %v", i, err)
