@@ -8,6 +8,17 @@
 // the cluster comes back — even as a new session with new node ids — the
 // node set is replaced.
 //
+// A sync costs little when little changed: a table the dashboard answers
+// with the same bytes as at the last sync applied (a ray.Digest of the
+// answer) is neither decoded, mapped nor compared, and the registry keeps
+// that kind's nodes as they are (registry.SyncClusterKeep), which gives
+// the same nodes and events as handing it the whole set. The actors are
+// read in full whenever the node table changed (an actor's address may be
+// its node's), and after a reconnect everything is. Connecting by a
+// dashboard URL is two round trips: the dial's /api/version, then the
+// cluster id, auth mode, summary view and the first sync's two tables side
+// by side.
+//
 // Virtual node ids are stable across syncs: ray:<cluster>:<node id hex> for
 // nodes and ray:<cluster>:actor:<actor id hex> for actors, where <cluster>
 // is the connection's id, fixed at connect time.

@@ -4,7 +4,9 @@
 // plugins that watch those clusters.
 //
 // It owns the Node record and its validation, the in-memory node set, the
-// diff of an external cluster's node list into node_* events, and the
+// diff of an external cluster's node list into node_* events (with
+// SyncClusterKeep, a caller that knows a kind of nodes did not change
+// skips it at no cost per node), and the
 // persistence of local nodes (bucket "nodes", through a Persister).
 // External nodes are live data and are never persisted.
 //

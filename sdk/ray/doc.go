@@ -23,10 +23,14 @@
 //     summary, GCS address); Get is its one GET, usable alone for one-off
 //     probes, with size limits and errors that never carry the URL's
 //     secrets or the token (Answer.Err gives ErrAuth, ErrNotFound or a
-//     StatusError). The Decode* functions read the dashboard's JSON
-//     answers (version, auth mode, cluster id, State API listings, node
-//     summary and detail, /api/cluster_status) and never panic on any
-//     input (fuzz tests hold them to it). CmdlineFlags is the kit's one
+//     StatusError). NodesIfChanged and ActorsIfChanged skip decoding an
+//     answer whose bytes are those of a Digest the caller kept. The
+//     Decode* functions read the dashboard's JSON answers (version, auth
+//     mode, cluster id, State API listings, node summary and detail,
+//     /api/cluster_status) and never panic on any input (fuzz tests hold
+//     them to it); the State API listings are read in one pass
+//     (parse_scan.go) with encoding/json's rules, checked against
+//     encoding/json by a differential fuzz test. CmdlineFlags is the kit's one
 //     parser of Ray's "--key=value" command-line flags; ParseRayletCmdline
 //     reads with it what a raylet's command line says (GCS address,
 //     cluster id, session, node IP, head or not, static resources), and
