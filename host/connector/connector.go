@@ -84,7 +84,7 @@ var ErrNotFound = errors.New("no such cluster connection")
 // changeSource is a Source that can tell that a table is the same as at a
 // previous read without decoding it: the dashboard, whose answers are
 // compared by their ray.Digest. A sync in which Ray answers the same bytes
-// then costs the requests, a hash and one pass over the registry.
+// then costs the requests and a hash, and nothing per node.
 type changeSource interface {
 	Source
 	// NodesIfChanged returns (nil, prev, false, nil) when the node table
