@@ -70,11 +70,16 @@ func wsProtocolToken(header, want string) tokenCheck {
 
 const wsWriteTimeout = 10 * time.Second
 
-// wsSendBuffer is the socket send buffer of a /ws connection: small, so
-// that a client that stops reading blocks the daemon's writes soon and its
-// backlog builds up in its event buffer (events.client_buffer), which is
-// what decides when it is dropped, rather than in the kernel.
-const wsSendBuffer = 16 << 10
+// wsSendBuffer is the socket send buffer of a /ws connection (Linux
+// reckons twice this): bounded, so that a client that stops reading
+// blocks the daemon's writes after at most about 512 KiB and its backlog
+// then builds up in its event buffer (events.client_buffer), which is what
+// decides when it is dropped, rather than in the kernel (which lets a
+// loopback send buffer grow to 4 MiB). Not smaller: with 16 KiB, every
+// small frame waiting for the client's acknowledgement, the load and scale
+// tests saw clients that read as fast as they could get a few events a
+// second during a 10,000-event burst, and dropped.
+const wsSendBuffer = 256 << 10
 
 // tcpConn is the TCP connection under c: fasthttp hands a hijacked
 // connection to the WebSocket handler wrapped in its own type (which
