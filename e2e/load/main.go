@@ -35,6 +35,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -334,9 +335,10 @@ type slowResult struct {
 }
 
 // checkSlow stops the slow client's reading, publishes bursts (a text
-// broadcast to every active node: one message_received per node) until a
-// reading client has seen client_buffer + 300 events since, letting the
-// reading clients catch up between bursts, and reads again: the daemon
+// broadcast of 4 KiB to every active node: one message_received per node)
+// until a reading client has seen twice client_buffer + what the sockets
+// hold since, letting the reading clients catch up between bursts (1 s at
+// most), and reads again: the daemon
 // must have closed it with 1008, and what it still reads (what the
 // sockets held) plus client_buffer must not exceed what was published.
 // The stall stays under the daemon's 10 s write timeout, after which a
@@ -349,15 +351,22 @@ func checkSlow(ctx context.Context, o options, g *generator, clients []*wsClient
 	refAt, slowAt := ref.total.Load(), slow.total.Load()
 	start := time.Now()
 	var res slowResult
-	want := int64(o.clientBuffer + 300)
+	// The sockets hold about 512 KiB on the daemon's side (it asks for
+	// 256 KiB, Linux doubles it) and 8 KiB on the slow client's; messages
+	// of 4 KiB fill them with about 130 events, then client_buffer more
+	// must overflow. Publish twice that, under the daemon's 10 s write
+	// timeout.
+	content := strings.Repeat("x", 4<<10)
+	body := fmt.Appendf(nil, `{"cast_type":"broadcast","message_type":"text","content":"slow-client check %s","sender":"load"}`, content)
+	want := int64(2 * (o.clientBuffer + 140))
 	for ref.total.Load()-refAt < want && time.Since(start) < 7*time.Second && ctx.Err() == nil {
-		code, raw, err := g.do(ctx, "POST", "/api/send", []byte(`{"cast_type":"broadcast","message_type":"text","content":"slow-client check","sender":"load"}`))
+		code, raw, err := g.do(ctx, "POST", "/api/send", body)
 		if err != nil || code != 200 {
 			res.err = fmt.Errorf("broadcast: %d %v %.200s", code, err, raw)
 			break
 		}
 		res.bursts++
-		waitCaughtUp(clients, 2*time.Second)
+		waitCaughtUp(clients, time.Second)
 	}
 	res.stalled = ref.total.Load() - refAt
 	res.stall = time.Since(start)
