@@ -63,6 +63,7 @@ func daemonPhase(ctx context.Context, rep *report, o options, rng *mrand.Rand, d
 		badCopies, copiesChecked, leftoverParts int
 		recordsTrue, recordsFalse               int
 		resumedOK, resumedBad, resumedReusing   int
+		inPlace                                 int
 		bytesReused                             uint64
 		restarts                                []time.Duration
 		problems                                []string
@@ -125,6 +126,12 @@ func daemonPhase(ctx context.Context, rep *report, o options, rng *mrand.Rand, d
 			return fmt.Errorf("iteration %d: restart: %w", i, err)
 		}
 		restarts = append(restarts, took)
+		// host/transfer logs it when it finds a copy in place that the
+		// killed daemon had not recorded (the window of a kill -9 between
+		// the backend's rename and the record).
+		if strings.Contains(d.log.String(), "had its copy in place") {
+			inPlace++
+		}
 		rec, err := d.transfer(ctx, id)
 		if err != nil {
 			return fmt.Errorf("iteration %d: record after restart: %w", i, err)
@@ -213,6 +220,7 @@ func daemonPhase(ctx context.Context, rep *report, o options, rng *mrand.Rand, d
 	rep.info(ph, "daemon killed (kill -9) mid-broadcast, restarted on the same data dir", fmt.Sprintf("%d (%d while the transfer ran; any other just after it ended)", kills, killedMid))
 	rep.add(ph, "files under a final name that differ from their source", fmt.Sprintf("%d of %d checked after every kill and every resume", badCopies, copiesChecked), badCopies == 0)
 	rep.add(ph, "records true after the restart (completed ⇔ the copy is there)", fmt.Sprintf("%d of %d", recordsTrue, recordsTrue+recordsFalse), recordsFalse == 0)
+	rep.info(ph, "restarts that found a copy in place the killed daemon had not recorded", fmt.Sprint(inPlace))
 	rep.add(ph, "transfers completed after retry or resume_on_start", fmt.Sprintf("%d of %d (%d reused journaled chunks, %.0f MiB reused in all)", resumedOK, resumedOK+resumedBad, resumedReusing, float64(bytesReused)/(1<<20)), resumedBad == 0)
 	rep.add(ph, "part files left behind / plugins outliving the daemon", fmt.Sprintf("%d / %d", leftoverParts, pluginsOutlived), leftoverParts == 0 && pluginsOutlived == 0)
 	rep.info(ph, "restart time, exec → /healthz and plugin healthy (min / median / p95 / max)", spread(restarts))
