@@ -221,6 +221,7 @@ func fanOut(ctx context.Context, rep *report, d *daemon, fakes []*fakeray.Server
 			}
 		}
 	}()
+	dialStart := time.Now()
 	for i := range clients {
 		c, err := dialDeadCounter(ctx, d.url, int64(total))
 		if err != nil {
@@ -228,6 +229,10 @@ func fanOut(ctx context.Context, rep *report, d *daemon, fakes []*fakeray.Server
 		}
 		clients[i] = c
 	}
+	dialed := time.Since(dialStart)
+	logf("clusters: %d /ws clients connected, each with its snapshot, in %s", n, fmtDur(dialed))
+	rep.add(row{item: "8", what: fmt.Sprintf("%d /ws clients connected one after the other, each with its snapshot (every node's status)", n),
+		figure: fmtDur(dialed)})
 	killed := time.Now()
 	for _, c := range clients {
 		c.start.Store(killed.UnixNano())
@@ -271,7 +276,7 @@ func fanOut(ctx context.Context, rep *report, d *daemon, fakes []*fakeray.Server
 		case c.err != nil:
 			dropped++
 			if why == "" {
-				why = fmt.Sprintf("%v after %d node_dead", c.err, c.seen.Load())
+				why = fmt.Sprintf("%v after %d node_dead (%d messages)", c.err, c.seen.Load(), c.msgs.Load())
 			}
 		default:
 			short++
@@ -302,6 +307,7 @@ type deadCounter struct {
 	want  int64
 	start atomic.Int64 // the kill, Unix ns
 	seen  atomic.Int64
+	msgs  atomic.Int64 // every message, the snapshot included
 	done  chan struct{}
 
 	mu         sync.Mutex
@@ -311,9 +317,9 @@ type deadCounter struct {
 
 func dialDeadCounter(ctx context.Context, baseURL string, want int64) (*deadCounter, error) {
 	url := "ws" + strings.TrimPrefix(baseURL, "http") + "/ws"
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	dialer := websocket.Dialer{HandshakeTimeout: 10 * time.Second, Subprotocols: []string{"castray.v1"}}
+	dialer := websocket.Dialer{HandshakeTimeout: 30 * time.Second, Subprotocols: []string{"castray.v1"}}
 	conn, resp, err := dialer.DialContext(dctx, url, http.Header{})
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()
@@ -321,6 +327,14 @@ func dialDeadCounter(ctx context.Context, baseURL string, want int64) (*deadCoun
 	if err != nil {
 		return nil, err
 	}
+	// The snapshot first: it carries every node (the status report), so
+	// with 100,000 nodes it is tens of MB and is not part of the fan-out.
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Minute))
+	if _, _, err := conn.ReadMessage(); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	_ = conn.SetReadDeadline(time.Time{})
 	c := &deadCounter{conn: conn, want: want, done: make(chan struct{})}
 	go c.read()
 	return c, nil
@@ -338,6 +352,7 @@ func (c *deadCounter) read() {
 			c.mu.Unlock()
 			return
 		}
+		c.msgs.Add(1)
 		if !bytes.Contains(msg, nodeDead) {
 			continue
 		}
