@@ -199,6 +199,10 @@ type Registry struct {
 	// then. Keeping a kind thus touches no node (lastSeen).
 	kinds map[string]map[Kind]int
 	kept  map[string]map[Kind]keptStamp
+	// busy holds the local node ids whose folder or saved record is being
+	// written (lockID): those slow steps run without mu, so listings and
+	// syncs never wait for a disk.
+	busy map[string]chan struct{}
 
 	// Events are queued under mu, in the order the changes were made, and
 	// delivered outside it by whichever caller finds nobody delivering. An
@@ -220,6 +224,32 @@ func New(p Persister, emit Emitter) *Registry {
 		clusters: make(map[string]map[string]*entry),
 		kinds:    make(map[string]map[Kind]int),
 		kept:     make(map[string]map[Kind]keptStamp),
+		busy:     make(map[string]chan struct{}),
+	}
+}
+
+// lockID serialises the changes of one local node (add, remove, state)
+// across their disk steps without holding r.mu there; it returns the
+// unlock.
+func (r *Registry) lockID(id string) func() {
+	r.mu.Lock()
+	for {
+		ch, ok := r.busy[id]
+		if !ok {
+			break
+		}
+		r.mu.Unlock()
+		<-ch
+		r.mu.Lock()
+	}
+	ch := make(chan struct{})
+	r.busy[id] = ch
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		delete(r.busy, id)
+		r.mu.Unlock()
+		close(ch)
 	}
 }
 
@@ -372,23 +402,24 @@ func (r *Registry) AddLocal(id string, port int, inboxRoot string, opts ...AddOp
 		o(&n)
 	}
 
-	// Held across mkdir and save so that two concurrent adds of one id
-	// cannot both succeed. Adding nodes is rare; the cost is one fsync.
-	r.mu.Lock()
-	if _, ok := r.nodes[id]; ok {
-		r.mu.Unlock()
+	// Two concurrent adds of one id cannot both succeed (lockID); the
+	// mkdir and the save (an fsync) run outside r.mu.
+	defer r.lockID(id)()
+	r.mu.RLock()
+	_, exists := r.nodes[id]
+	r.mu.RUnlock()
+	if exists {
 		return Node{}, fmt.Errorf("add node %s: %w", id, ErrExists)
 	}
 	if err := os.MkdirAll(n.InboxDir, 0o750); err != nil {
-		r.mu.Unlock()
 		return Node{}, fmt.Errorf("add node %s: create inbox: %w", id, err)
 	}
 	if r.p != nil {
 		if err := r.p.Put(Bucket, id, n); err != nil {
-			r.mu.Unlock()
 			return Node{}, fmt.Errorf("add node %s: save: %w", id, err)
 		}
 	}
+	r.mu.Lock()
 	r.nodes[id] = &entry{node: n}
 	out := n.clone()
 	r.enqueue(pendingEvent{EventNodeAdded, n.clone()})
@@ -437,22 +468,27 @@ func hostname() string {
 // Errors: ErrNotFound, ErrNotLocal (external nodes come and go with their
 // cluster), or a failure to delete the record (the node is then kept).
 func (r *Registry) Remove(id string) (Node, error) {
-	r.mu.Lock()
+	defer r.lockID(id)()
+	r.mu.RLock()
 	e, ok := r.nodes[id]
+	var kind Kind
+	var cluster string
+	if ok {
+		kind, cluster = e.node.Kind, e.node.ClusterID
+	}
+	r.mu.RUnlock()
 	if !ok {
-		r.mu.Unlock()
 		return Node{}, fmt.Errorf("remove node %s: %w", id, ErrNotFound)
 	}
-	if e.node.Kind != KindLocal {
-		r.mu.Unlock()
-		return Node{}, fmt.Errorf("remove node %s (%s of cluster %s): %w", id, e.node.Kind, e.node.ClusterID, ErrNotLocal)
+	if kind != KindLocal {
+		return Node{}, fmt.Errorf("remove node %s (%s of cluster %s): %w", id, kind, cluster, ErrNotLocal)
 	}
 	if r.p != nil {
 		if err := r.p.Delete(Bucket, id); err != nil {
-			r.mu.Unlock()
 			return Node{}, fmt.Errorf("remove node %s: delete saved record: %w", id, err)
 		}
 	}
+	r.mu.Lock()
 	delete(r.nodes, id)
 	out := e.node.clone()
 	r.enqueue(pendingEvent{EventNodeRemoved, removed(e.node)})
@@ -470,30 +506,31 @@ func (r *Registry) SetState(id string, s State) (Node, error) {
 	default:
 		return Node{}, fmt.Errorf("set state of node %s: unknown state %q", id, s)
 	}
-	r.mu.Lock()
+	defer r.lockID(id)()
+	r.mu.RLock()
 	e, ok := r.nodes[id]
+	var n Node
+	if ok {
+		n = e.node.clone()
+	}
+	r.mu.RUnlock()
 	if !ok {
-		r.mu.Unlock()
 		return Node{}, fmt.Errorf("set state of node %s: %w", id, ErrNotFound)
 	}
-	if e.node.Kind != KindLocal {
-		r.mu.Unlock()
+	if n.Kind != KindLocal {
 		return Node{}, fmt.Errorf("set state of node %s: %w", id, ErrNotLocal)
 	}
-	if e.node.State == s {
-		out := e.node.clone()
-		r.mu.Unlock()
-		return out, nil
+	if n.State == s {
+		return n, nil
 	}
-	n := e.node
 	n.State = s
 	n.LastSeen = r.now()
 	if r.p != nil {
 		if err := r.p.Put(Bucket, id, n); err != nil {
-			r.mu.Unlock()
 			return Node{}, fmt.Errorf("set state of node %s: save: %w", id, err)
 		}
 	}
+	r.mu.Lock()
 	e.node = n
 	out := n.clone()
 	r.enqueue(pendingEvent{EventNodeUpdated, n.clone()})
