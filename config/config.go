@@ -160,6 +160,10 @@ type DemoFiles struct {
 type Events struct {
 	StatusInterval float64 `koanf:"status_interval" json:"status_interval"` // seconds, default 5, > 0
 	ClientBuffer   int     `koanf:"client_buffer" json:"client_buffer"`     // events, default 256, > 0
+	// StatusNodes is the most nodes a /ws status (snapshot, status_update)
+	// lists one by one; above it node_statuses is empty and
+	// node_statuses_omitted says how many were left out. Default 1000, >= 0.
+	StatusNodes int `koanf:"status_nodes" json:"status_nodes"`
 }
 
 // Plugin is one `plugin "<name>" { ... }` block.
@@ -225,6 +229,7 @@ func Default() *Config {
 		Events: Events{
 			StatusInterval: 5,
 			ClientBuffer:   256,
+			StatusNodes:    1000,
 		},
 		DataDir: "castray-data",
 	}

@@ -101,6 +101,7 @@ func TestDefaultValues(t *testing.T) {
 		{"logging.format", d.Logging.Format, "text"},
 		{"events.status_interval", d.Events.StatusInterval, 5.0},
 		{"events.client_buffer", d.Events.ClientBuffer, 256},
+		{"events.status_nodes", d.Events.StatusNodes, 1000},
 		{"data_dir", d.DataDir, "castray-data"},
 		{"plugin_dir", d.PluginDir, ""},
 	}
@@ -407,6 +408,7 @@ func TestBadValues(t *testing.T) {
 		{"transfer timeout", `{"file_transfer": {"timeout": -5}}`, "file_transfer.timeout: must be greater than 0 seconds, got -5"},
 		{"status interval", `{"events": {"status_interval": 0}}`, "events.status_interval: must be greater than 0 seconds"},
 		{"client buffer", `{"events": {"client_buffer": 0}}`, "events.client_buffer: must be greater than 0, got 0"},
+		{"status nodes", `{"events": {"status_nodes": -1}}`, "events.status_nodes: must not be negative, got -1"},
 		{"data dir", `{"data_dir": ""}`, "data_dir: must not be empty"},
 		{"udp range not list", `{"networking": {"udp_port_range": 9000}}`, "networking.udp_port_range: expected a list, got a number (9000)"},
 		{"udp range item", `{"networking": {"udp_port_range": [9000, "x"]}}`, `networking.udp_port_range[1]: cannot parse "x" as a number`},

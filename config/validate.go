@@ -103,6 +103,9 @@ func validate(c *Config, p *problems) {
 	if c.Events.ClientBuffer <= 0 {
 		p.at("events.client_buffer", "must be greater than 0, got %d", c.Events.ClientBuffer)
 	}
+	if c.Events.StatusNodes < 0 {
+		p.at("events.status_nodes", "must not be negative, got %d", c.Events.StatusNodes)
+	}
 
 	// top level
 	if strings.TrimSpace(c.DataDir) == "" {

@@ -15,14 +15,17 @@ import (
 // StatusReport is GET /api/status: the original's fields, counting local
 // and external nodes alike.
 type StatusReport struct {
-	TotalNodes    int            `json:"total_nodes"`
-	ActiveNodes   int            `json:"active_nodes"`
-	NodeStatuses  []NodeStatus   `json:"node_statuses"`
-	RayCluster    RayCluster     `json:"ray_cluster"`
-	NodePorts     map[string]int `json:"node_ports"`
-	Plugins       PluginCounts   `json:"plugins"`
-	Version       string         `json:"version"`
-	UptimeSeconds float64        `json:"uptime_seconds"`
+	TotalNodes   int          `json:"total_nodes"`
+	ActiveNodes  int          `json:"active_nodes"`
+	NodeStatuses []NodeStatus `json:"node_statuses"`
+	// NodeStatusesOmitted counts the nodes a /ws status leaves out of
+	// NodeStatuses and NodePorts (events.status_nodes).
+	NodeStatusesOmitted int            `json:"node_statuses_omitted,omitempty"`
+	RayCluster          RayCluster     `json:"ray_cluster"`
+	NodePorts           map[string]int `json:"node_ports"`
+	Plugins             PluginCounts   `json:"plugins"`
+	Version             string         `json:"version"`
+	UptimeSeconds       float64        `json:"uptime_seconds"`
 }
 
 // NodeStatus is one entry of node_statuses.
@@ -53,11 +56,21 @@ type PluginCounts struct {
 	Healthy int `json:"healthy"`
 }
 
-// Status builds the status report (also pushed as status_update).
-func (s *Server) Status() StatusReport {
+// Status builds the status report of GET /api/status, every node listed.
+func (s *Server) Status() StatusReport { return s.status(-1) }
+
+// WSStatus is the status report of the /ws snapshot and status_update: it
+// lists the nodes one by one only up to events.status_nodes of them, since
+// every client gets it every few seconds (100,000 nodes are tens of MB).
+func (s *Server) WSStatus() StatusReport { return s.status(s.d.StatusNodes) }
+
+// status builds the status report, listing the nodes one by one unless
+// there are more than limit (limit < 0: no limit).
+func (s *Server) status(limit int) StatusReport {
 	nodes := s.d.Registry.List(registry.Filter{})
+	list := limit < 0 || len(nodes) <= limit
 	rep := StatusReport{
-		NodeStatuses: make([]NodeStatus, 0, len(nodes)),
+		NodeStatuses: []NodeStatus{},
 		NodePorts:    map[string]int{},
 		RayCluster:   RayCluster{ClusterResources: map[string]float64{}, AvailableResources: map[string]float64{}},
 		Version:      s.d.Version,
@@ -75,11 +88,15 @@ func (s *Server) Status() StatusReport {
 		if n.Kind != registry.KindLocal {
 			typ = "external"
 		}
-		rep.NodeStatuses = append(rep.NodeStatuses, NodeStatus{
-			NodeID: n.ID, IsRunning: running, NodeType: typ, Kind: n.Kind, State: n.State, Address: n.Address,
-			Port: n.Port, ClusterID: n.ClusterID, Resources: n.Resources, LastSeen: n.LastSeen,
-		})
-		if n.Port != 0 {
+		if list {
+			rep.NodeStatuses = append(rep.NodeStatuses, NodeStatus{
+				NodeID: n.ID, IsRunning: running, NodeType: typ, Kind: n.Kind, State: n.State, Address: n.Address,
+				Port: n.Port, ClusterID: n.ClusterID, Resources: n.Resources, LastSeen: n.LastSeen,
+			})
+		} else {
+			rep.NodeStatusesOmitted++
+		}
+		if list && n.Port != 0 {
 			rep.NodePorts[n.ID] = n.Port
 		}
 		if n.Kind == registry.KindRayNode && running {
@@ -102,7 +119,7 @@ func (s *Server) Status() StatusReport {
 	return rep
 }
 
-func (s *Server) status(c *fiber.Ctx) error { return c.JSON(s.Status()) }
+func (s *Server) getStatus(c *fiber.Ctx) error { return c.JSON(s.Status()) }
 
 func (s *Server) listNodes(c *fiber.Ctx) error {
 	f := registry.Filter{Kind: registry.Kind(c.Query("kind")), ClusterID: c.Query("cluster"), State: registry.State(c.Query("state"))}

@@ -87,6 +87,9 @@ type Deps struct {
 	IdleTimeout time.Duration
 	// ClientBuffer is the event buffer of one WebSocket client.
 	ClientBuffer int
+	// StatusNodes is the most nodes a /ws status lists one by one
+	// (events.status_nodes); GET /api/status lists them all.
+	StatusNodes int
 	Version      string
 	Started      time.Time
 	// Metrics, when set, is served at GET /metrics (behind the token like
@@ -173,7 +176,7 @@ func (s *Server) routes() {
 		c.Set(fiber.HeaderContentType, "application/yaml")
 		return c.Send(openapiYAML)
 	})
-	a.Get("/api/status", s.status)
+	a.Get("/api/status", s.getStatus)
 	a.Post("/api/token/rotate", s.rotateToken)
 	a.Get("/api/config", func(c *fiber.Ctx) error { return c.JSON(s.d.Config) })
 	a.Get("/api/plugins", func(c *fiber.Ctx) error {

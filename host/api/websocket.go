@@ -130,7 +130,7 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 		return err == nil && conn.WriteMessage(websocket.TextMessage, b) == nil
 	}
 	snapshot := events.Event{Type: events.TypeSnapshot, TS: time.Now().UTC(), Data: map[string]any{
-		"status":  s.Status(),
+		"status":  s.WSStatus(),
 		"plugins": s.d.Plugins.List(),
 	}}
 	if !write(snapshot) {

@@ -207,7 +207,7 @@ func (d *Daemon) build() error {
 		Registry: d.registry, Plugins: d.plugins, Transfers: d.transfers, Discovery: d.discovery, Connections: d.connector, Bus: d.bus, Log: log.Named("api"),
 		Config: cfg.Redacted(), Token: d.token, InboxRoot: inboxRoot, Files: d.files, FileInUse: d.transfers.InUse,
 		MaxFileSize: ft.MaxFileSize, IdleTimeout: config.Seconds(ft.Timeout), BodyLimit: cfg.WebServer.BodyLimit,
-		ClientBuffer: cfg.Events.ClientBuffer, Version: Version, Started: time.Now(),
+		ClientBuffer: cfg.Events.ClientBuffer, StatusNodes: cfg.Events.StatusNodes, Version: Version, Started: time.Now(),
 		Groups:        d.groups,
 		Messages:      d.messages,
 		Distributions: d.distributions,
@@ -335,7 +335,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 			return nil
 		case <-tick.C:
-			d.bus.Publish(events.TypeStatusUpdate, d.api.Status())
+			d.bus.Publish(events.TypeStatusUpdate, d.api.WSStatus())
 		}
 	}
 }
