@@ -7,12 +7,12 @@ import (
 )
 
 // SessionPort on the ports_by_node.json of releases before the per-port
-// files (live 2.9.3 and 2.53.0, explicit --port: no gcs_server_port there).
+// files (live 2.9.3, 2.30.0 and 2.53.0, explicit --port: no gcs_server_port there).
 func TestSessionPortFromPortsByNode(t *testing.T) {
 	for _, tc := range []struct {
 		release string
 		agent   int
-	}{{"2.9.3", 39109}, {"2.53.0", 39269}} {
+	}{{"2.9.3", 39109}, {"2.30.0", 40563}, {"2.53.0", 39269}} {
 		b, err := os.ReadFile(filepath.Join("testdata", "live-"+tc.release, "ports_by_node.json"))
 		if err != nil {
 			t.Fatal(err)

@@ -99,3 +99,28 @@ func TestLive293Dashboard(t *testing.T) {
 		t.Errorf("cluster status: %+v ok=%v %v", cs, ok, err)
 	}
 }
+
+// Ray 2.30.0 (e2e/raycluster/testdata/live-2.30.0): /cluster_id exists,
+// /api/version still has no session_name; the session comes from the
+// head raylet's command line.
+func TestLive230Dashboard(t *testing.T) {
+	read := func(name string) []byte {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join("..", "..", "e2e", "raycluster", "testdata", "live-2.30.0", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	v, err := DecodeVersion(read("api_version.json"))
+	if err != nil || v.RayVersion != "2.30.0" || v.SessionName != "" {
+		t.Fatalf("version: %+v %v", v, err)
+	}
+	if id, err := DecodeClusterID(read("cluster_id.json")); err != nil || id != "72c0fdfa3975535b62a2fbea4a32565dfb3b98e2dec103832a682329" {
+		t.Fatalf("cluster id: %q %v", id, err)
+	}
+	s, err := DecodeNodesSummary(read("nodes_view_summary.json"), nil)
+	if err != nil || s.Head.GCSAddress != "192.0.2.2:44659" || s.Head.ClusterID != "72c0fdfa3975535b62a2fbea4a32565dfb3b98e2dec103832a682329" || s.Head.SessionName != "session_2026-12-02_07-00-17_242007_20354" {
+		t.Fatalf("head facts: %+v %v", s.Head, err)
+	}
+}
