@@ -467,7 +467,7 @@ func (c *Cluster) probe() error {
 }
 
 // SessionPort reads the port Ray 2.60 caches in <session dir>/<name>_<node id hex> (one file
-// per port, e.g. gcs_server_port_<56 hex>, holding the bare number). Older Ray (2.9.3, 2.53.0 live)
+// per port, e.g. gcs_server_port_<56 hex>, holding the bare number). Older Ray (2.9.3, 2.30.0, 2.53.0 live)
 // keeps one ports_by_node.json instead, {"<node ip>:<plasma store socket>": {"<name>": port}},
 // with gcs_server_port only for --port=0; it is read when no per-port file exists. It fails
 // unless exactly one node cached the port.
