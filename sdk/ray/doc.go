@@ -30,7 +30,9 @@
 //     /api/cluster_status) and never panic on any input (fuzz tests hold
 //     them to it); the State API listings are read in one pass
 //     (parse_scan.go) with encoding/json's rules, checked against
-//     encoding/json by a differential fuzz test. CmdlineFlags is the kit's one
+//     encoding/json by a differential fuzz test; parse_scan.go gives the
+//     figures of the JSON libraries measured in its place and why none
+//     replaced it. CmdlineFlags is the kit's one
 //     parser of Ray's "--key=value" command-line flags; ParseRayletCmdline
 //     reads with it what a raylet's command line says (GCS address,
 //     cluster id, session, node IP, head or not, static resources), and

@@ -200,33 +200,3 @@ func FuzzStateListingsAsEncodingJSON(f *testing.F) {
 		checkEquiv(t, b)
 	})
 }
-
-func BenchmarkDecodeStateNodes10k(b *testing.B) {
-	body := scaleListing(10000)
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		if _, _, err := parseStateNodes(body); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkDecodeStateNodes10kEncodingJSON(b *testing.B) {
-	body := scaleListing(10000)
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		if _, _, err := refParseStateNodes(body); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkDecodeStateActors10k(b *testing.B) {
-	body := scaleActorListing(10000)
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		if _, _, err := parseStateActors(body); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
