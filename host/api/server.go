@@ -90,8 +90,8 @@ type Deps struct {
 	// StatusNodes is the most nodes a /ws status lists one by one
 	// (events.status_nodes); GET /api/status lists them all.
 	StatusNodes int
-	Version      string
-	Started      time.Time
+	Version     string
+	Started     time.Time
 	// Metrics, when set, is served at GET /metrics (behind the token like
 	// every route but /healthz) and told of every request and WebSocket
 	// client.

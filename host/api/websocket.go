@@ -141,9 +141,9 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 		case <-gone:
 			return
 		case ev, ok := <-sub.C():
-			// Dropped by the bus (its buffer overflowed while a write was
-			// blocked): close at once with 1008, without sending the
-			// backlog still queued.
+			// Dropped by the bus (its buffer stayed full while a write was
+			// blocked): close at once with 1008, without sending what the
+			// buffer still holds.
 			if sub.Dropped() {
 				if m := s.d.Metrics; m != nil {
 					m.WSDropped()

@@ -46,13 +46,15 @@ func (e Event) JSON() ([]byte, error) {
 	return e.enc.b, e.enc.err
 }
 
-// DefaultGrace is how long Publish waits, at most, for one subscriber whose
-// buffer is full to take an event before it drops it; one Publish waits at
-// most maxGraces times that for all of them together.
+// DefaultGrace is how long a subscriber whose channel is full may take no
+// event before it is dropped.
 const DefaultGrace = time.Second
 
-// maxGraces bounds one Publish's waiting: grace periods in all.
-const maxGraces = 4
+// MaxBacklog bounds the events queued for one subscriber beyond its
+// channel: one that falls this far behind is dropped at once. It holds a
+// 10,000-node sync's burst (the events' Data is shared, an entry costs
+// about 64 bytes).
+const MaxBacklog = 1 << 15
 
 // Bus fans events out to subscribers. The zero value is not usable; call
 // NewBus. A Bus is safe for concurrent use.
@@ -74,9 +76,9 @@ func NewBus() *Bus {
 	}
 }
 
-// SetGrace sets how long one Publish waits, at most, for each subscriber
-// whose buffer is full to make room (and at most 4 times that for all of
-// them together); 0 drops them at once.
+// SetGrace sets how long a subscriber whose channel is full may take no
+// event before it is dropped (for subscriptions made after the call); 0
+// drops it at the first event its channel cannot hold.
 func (b *Bus) SetGrace(d time.Duration) {
 	b.mu.Lock()
 	b.grace = max(d, 0)
@@ -84,65 +86,121 @@ func (b *Bus) SetGrace(d time.Duration) {
 }
 
 // Publish sends an event of type typ to every current subscriber, stamped
-// with the current UTC time. A subscriber whose buffer is full gets a
-// grace period (SetGrace) to take an event off it: a reader that keeps
-// reading but is behind after a burst (a sync that changed 10,000 nodes
-// publishes 10,000 events at once) makes room and misses nothing; one that
-// takes nothing in that time is ended (its channel closed, Dropped reports
-// true) and the event is not delivered to it. So a subscriber that stopped
-// reading is dropped at the first event that finds its buffer full, having
-// held the publishers up for one grace period, once: when one full
-// subscriber has let a grace period pass, the others still full are
-// dropped without more waiting. Publish blocks at most 4 grace periods in
-// all. Every subscriber receives events in the order in which the Publish
-// calls took effect.
+// with the current UTC time, and never waits for one. An event that finds
+// a subscriber's channel full joins that subscriber's backlog, which a
+// goroutine of the subscription feeds into the channel as it is read: a
+// consumer that keeps reading but is behind after a burst (a sync that
+// changed 10,000 nodes publishes 10,000 events at once) misses nothing. A
+// subscriber whose channel stays full for the grace period (SetGrace)
+// while it has a backlog, or whose backlog reaches MaxBacklog, is dropped:
+// its channel is closed after what it holds, Dropped reports true, and its
+// backlog is discarded. Every subscriber receives events in the order in
+// which the Publish calls took effect.
 func (b *Bus) Publish(typ string, data any) {
 	ev := Event{Type: typ, TS: b.now().UTC(), Data: data, enc: &encoded{}}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var full []*Subscription
 	for s := range b.subs {
+		s.offer(ev)
+	}
+}
+
+// offer hands ev to s without waiting. b.mu is held.
+func (s *Subscription) offer(ev Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.backlog) == 0 {
 		select {
 		case s.ch <- ev:
+			return
 		default:
-			full = append(full, s)
 		}
 	}
-	if len(full) == 0 {
+	if len(s.backlog) >= MaxBacklog {
+		s.endLocked(true)
 		return
 	}
-	var t *time.Timer
-	var over <-chan time.Time // all the waiting one Publish may do
-	if b.grace > 0 {
-		t = time.NewTimer(b.grace)
-		defer t.Stop()
-		total := time.NewTimer(maxGraces * b.grace)
-		defer total.Stop()
-		over = total.C
+	s.backlog = append(s.backlog, ev)
+	if !s.pumping {
+		s.pumping = true
+		go s.pump()
 	}
-	waiting := t != nil
-	for _, s := range full {
-		if waiting {
-			t.Reset(b.grace)
-			select {
-			case s.ch <- ev:
-				continue
-			case <-t.C: // the others had this grace period too
-				waiting = false
-			case <-over:
-				waiting = false
+}
+
+// pump moves s's backlog into its channel as the consumer reads, and drops
+// s when the channel stays full for the grace period. It runs while s has
+// a backlog.
+func (s *Subscription) pump() {
+	var t *time.Timer
+	for {
+		s.mu.Lock()
+		if s.ended || len(s.backlog) == 0 {
+			s.backlog, s.pumping = nil, false
+			if s.closeCh {
+				close(s.ch)
 			}
+			s.mu.Unlock()
+			return
 		}
+		ev := s.backlog[0]
+		s.mu.Unlock()
+
+		sent := false
 		select {
 		case s.ch <- ev:
-			continue
+			sent = true
 		default:
+			if t == nil {
+				t = time.NewTimer(s.grace)
+				defer t.Stop()
+			} else {
+				t.Reset(s.grace)
+			}
+			select {
+			case s.ch <- ev:
+				sent = true
+			case <-s.quit:
+			case <-t.C:
+			}
 		}
-		// Too slow: end it so that it can never hold up anyone else again.
-		s.dropped.Store(true)
-		delete(b.subs, s)
-		close(s.ch)
+		if sent {
+			s.mu.Lock()
+			if !s.ended {
+				s.backlog[0] = Event{}
+				s.backlog = s.backlog[1:]
+			}
+			s.mu.Unlock()
+			continue
+		}
+		// Ended (Close, or dropped by Publish), or took nothing for the
+		// grace period: drop it so that it holds nothing any longer.
+		s.bus.mu.Lock()
+		s.mu.Lock()
+		s.endLocked(true)
+		s.mu.Unlock()
+		s.bus.mu.Unlock()
 	}
+}
+
+// endLocked ends s: it leaves the bus, its backlog is discarded and its
+// channel is closed (by the pump when one runs, as it may be sending).
+// dropped says why (fell behind, or Close). s.bus.mu and s.mu are held.
+func (s *Subscription) endLocked(dropped bool) {
+	if s.ended {
+		return
+	}
+	s.ended = true
+	if dropped {
+		s.dropped.Store(true)
+	}
+	delete(s.bus.subs, s)
+	s.backlog = nil
+	close(s.quit)
+	if s.pumping {
+		s.closeCh = true
+		return
+	}
+	close(s.ch)
 }
 
 // Subscribe registers a new subscriber whose channel holds up to buffer
@@ -152,10 +210,10 @@ func (b *Bus) Subscribe(buffer int) *Subscription {
 	if buffer < 1 {
 		buffer = DefaultBuffer
 	}
-	s := &Subscription{bus: b, ch: make(chan Event, buffer)}
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := &Subscription{bus: b, ch: make(chan Event, buffer), quit: make(chan struct{}), grace: b.grace}
 	b.subs[s] = struct{}{}
-	b.mu.Unlock()
 	return s
 }
 
@@ -168,19 +226,28 @@ func (b *Bus) Subscribers() int {
 
 // Subscription is one subscriber's view of a Bus.
 type Subscription struct {
-	bus *Bus
-	ch  chan Event
-	// The channel is closed exactly when the subscription leaves bus.subs,
-	// always under bus.mu, so Publish can never send on a closed channel.
-	// dropped is set (before the close) under bus.mu too, but read without
-	// it: a consumer asks after every event, and must not wait for a
-	// Publish that is waiting for it.
+	bus   *Bus
+	ch    chan Event
+	grace time.Duration
+	quit  chan struct{} // closed when the subscription ends
+
+	// mu guards the rest. The channel is sent on by offer (under mu, only
+	// while there is no backlog) and by pump (which owns the backlog's
+	// head), and closed exactly once: by endLocked when no pump runs, else
+	// by the pump on its way out, so nothing ever sends on it closed.
+	mu      sync.Mutex
+	backlog []Event
+	pumping bool
+	ended   bool
+	closeCh bool // the pump closes ch when it stops
+	// dropped is set before the close; read without a lock (a consumer
+	// asks after every event).
 	dropped atomic.Bool
-	closed  bool // guarded by bus.mu
 }
 
 // C returns the channel events arrive on. It is closed when the
-// subscription ends, either by Close or because it fell behind.
+// subscription ends, either by Close or because it fell behind; what it
+// holds then can still be read.
 func (s *Subscription) C() <-chan Event { return s.ch }
 
 // Close ends the subscription and closes its channel. Events still buffered
@@ -190,14 +257,11 @@ func (s *Subscription) Close() {
 	b := s.bus
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if s.closed || s.dropped.Load() {
-		return
-	}
-	s.closed = true
-	delete(b.subs, s)
-	close(s.ch)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endLocked(false)
 }
 
-// Dropped reports whether the subscription was ended by the bus because its
-// buffer was full. It is false after a plain Close.
+// Dropped reports whether the subscription was ended because it fell
+// behind (as opposed to Close).
 func (s *Subscription) Dropped() bool { return s.dropped.Load() }

@@ -7,15 +7,17 @@
 // spellings where one existed (status_update, transfer_activity,
 // external_cluster_*, message_received).
 //
-// Each subscriber has its own buffered channel. Publish waits a grace
-// period (DefaultGrace) for a subscriber whose buffer is full to take an
-// event, so that a consumer that keeps reading survives a burst larger than
-// its buffer; one that takes nothing in that time is dropped (its channel is closed and Dropped
-// reports true) rather than slowing the publisher or other subscribers any
-// longer. A dropped consumer is expected to resubscribe and rebuild its
-// state from a fresh snapshot.
+// Each subscriber has its own buffered channel. Publish never waits: an
+// event that finds a subscriber's channel full joins its backlog (at most
+// MaxBacklog events), which a goroutine of that subscription feeds into the
+// channel as the consumer reads, so a consumer that keeps reading survives
+// a burst larger than its buffer. One whose channel stays full for a grace
+// period (DefaultGrace) is dropped (its channel is closed and Dropped
+// reports true). A dropped consumer is expected to resubscribe and rebuild
+// its state from a fresh snapshot.
 //
 // This package must not touch: the registry, the store, the network, or any
-// other host package. It has no goroutines of its own and does not log; it
-// knows nothing about what the Data of an event contains.
+// other host package. It does not log, its only goroutines are those
+// feeding backlogs, and it knows nothing about what the Data of an event
+// contains.
 package events
