@@ -65,10 +65,9 @@ func (s *Server) Status() StatusReport { return s.status(-1) }
 func (s *Server) WSStatus() StatusReport { return s.status(s.d.StatusNodes) }
 
 // status builds the status report, listing the nodes one by one unless
-// there are more than limit (limit < 0: no limit).
+// there are more than limit (limit < 0: no limit). Above the limit the
+// counts and sums are taken without copying the nodes.
 func (s *Server) status(limit int) StatusReport {
-	nodes := s.d.Registry.List(registry.Filter{})
-	list := limit < 0 || len(nodes) <= limit
 	rep := StatusReport{
 		NodeStatuses: []NodeStatus{},
 		NodePorts:    map[string]int{},
@@ -78,28 +77,13 @@ func (s *Server) status(limit int) StatusReport {
 	if !s.d.Started.IsZero() {
 		rep.UptimeSeconds = time.Since(s.d.Started).Seconds()
 	}
-	for _, n := range nodes {
+	count := func(n *registry.Node) {
 		rep.TotalNodes++
-		running := n.State == registry.StateActive
-		if running {
-			rep.ActiveNodes++
+		if n.State != registry.StateActive {
+			return
 		}
-		typ := "local"
-		if n.Kind != registry.KindLocal {
-			typ = "external"
-		}
-		if list {
-			rep.NodeStatuses = append(rep.NodeStatuses, NodeStatus{
-				NodeID: n.ID, IsRunning: running, NodeType: typ, Kind: n.Kind, State: n.State, Address: n.Address,
-				Port: n.Port, ClusterID: n.ClusterID, Resources: n.Resources, LastSeen: n.LastSeen,
-			})
-		} else {
-			rep.NodeStatusesOmitted++
-		}
-		if list && n.Port != 0 {
-			rep.NodePorts[n.ID] = n.Port
-		}
-		if n.Kind == registry.KindRayNode && running {
+		rep.ActiveNodes++
+		if n.Kind == registry.KindRayNode {
 			rep.RayCluster.Connected = true
 			rep.RayCluster.Nodes++
 			for k, v := range n.Resources {
@@ -107,6 +91,25 @@ func (s *Server) status(limit int) StatusReport {
 			}
 			for k, v := range n.Available {
 				rep.RayCluster.AvailableResources[k] += v
+			}
+		}
+	}
+	if total, _ := s.d.Registry.Counts(); limit >= 0 && total > limit {
+		s.d.Registry.Visit(count)
+		rep.NodeStatusesOmitted = rep.TotalNodes
+	} else {
+		for _, n := range s.d.Registry.List(registry.Filter{}) {
+			count(&n)
+			typ := "local"
+			if n.Kind != registry.KindLocal {
+				typ = "external"
+			}
+			rep.NodeStatuses = append(rep.NodeStatuses, NodeStatus{
+				NodeID: n.ID, IsRunning: n.State == registry.StateActive, NodeType: typ, Kind: n.Kind, State: n.State,
+				Address: n.Address, Port: n.Port, ClusterID: n.ClusterID, Resources: n.Resources, LastSeen: n.LastSeen,
+			})
+			if n.Port != 0 {
+				rep.NodePorts[n.ID] = n.Port
 			}
 		}
 	}
