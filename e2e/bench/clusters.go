@@ -205,6 +205,12 @@ logging {
 	rep.add(row{item: "8", what: fmt.Sprintf("registry RSS: daemon RSS with %dk nodes - idle RSS", nodes.Count/1000),
 		figure: fmtMiB(reg), baseName: "idle daemon RSS", baseline: fmtMiB(idleRSS), ratio: ratio(float64(fullRSS), float64(idleRSS)),
 		goal: "<= 200 MiB", verdict: verdict(reg <= 200<<20)})
+	// What of that RSS the Go heap holds: live data plus garbage not yet
+	// collected (GOGC lets the heap grow to twice the live data).
+	if heap, err := d.metric(ctx, "go_memstats_heap_inuse_bytes"); err == nil {
+		logf("clusters: Go heap in use %s", fmtMiB(int64(heap)))
+		rep.add(row{item: "8", what: "  of which the Go heap in use (/metrics go_memstats_heap_inuse_bytes)", figure: fmtMiB(int64(heap))})
+	}
 
 	return fanOut(ctx, rep, d, fakes, nWS, change)
 }
