@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/castray/castray/e2e/daemontest"
+	"github.com/castray/castray/e2e/progkit"
 	"github.com/castray/castray/host/api/openapitest"
 )
 
@@ -141,16 +142,7 @@ func (d *daemon) proxyURL() string {
 
 // cleanEnv is the test's environment without CastRay or Ray settings that
 // would leak into the daemon under test.
-func cleanEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "CASTRAY_") || strings.HasPrefix(kv, "RAY_ADDRESS=") {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
-}
+func cleanEnv() []string { return progkit.CleanEnv("CASTRAY_", "RAY_ADDRESS=") }
 
 // startDaemon starts castray serve and waits until /healthz answers.
 func startDaemon(t testing.TB, o daemonOpts) *daemon {

@@ -99,7 +99,7 @@ logging {
 	if _, err := d.waitReady(ctx, want, 60*time.Second); err != nil {
 		return err
 	}
-	pid := d.cmd.Process.Pid
+	pid := d.Cmd.Process.Pid
 	sleepCtx(ctx, 3*time.Second)
 	idleRSS, err := vmRSS(pid)
 	if err != nil {

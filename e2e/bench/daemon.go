@@ -9,53 +9,26 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/castray/castray/e2e/progkit"
 	"github.com/castray/castray/sdk/ray/rayproc"
 )
 
 const pluginBinary = "castray-transfer-local"
 
-// tailBuffer keeps the last max bytes written to it (a daemon's log).
-type tailBuffer struct {
-	mu  sync.Mutex
-	b   []byte
-	max int
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append([]byte(nil), t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
-}
-
 // daemon is one `castray serve` process started by the bench.
 type daemon struct {
-	cmd     *exec.Cmd
+	*progkit.Process
 	url     string
-	log     *tailBuffer
 	client  *http.Client
-	done    chan struct{}
-	exitErr error
 	plugins []pluginStatus // as last seen by waitReady
 }
 
@@ -66,32 +39,14 @@ type pluginStatus struct {
 	PID   int    `json:"pid"`
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // cleanEnv is the environment without CastRay or Ray settings that would
 // leak into the daemon under test.
-func cleanEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "CASTRAY_") || strings.HasPrefix(kv, "RAY_ADDRESS=") {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
-}
+func cleanEnv() []string { return progkit.CleanEnv("CASTRAY_", "RAY_ADDRESS=") }
 
 // startDaemon spawns castray serve on a free loopback port. The caller must
 // call stop. extra are more serve flags.
 func startDaemon(o options, dataDir string, extra ...string) (*daemon, error) {
-	port, err := freePort()
+	port, err := progkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -99,31 +54,12 @@ func startDaemon(o options, dataDir string, extra ...string) (*daemon, error) {
 		"--host", "127.0.0.1", "--port", strconv.Itoa(port)}, extra...)
 	cmd := exec.Command(filepath.Join(o.binDir, "castray"), args...)
 	cmd.Env = cleanEnv()
-	// Should the bench die without stopping it, the daemon gets SIGTERM and
-	// stops its plugins itself.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	d := &daemon{
-		cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port), log: &tailBuffer{max: 64 << 10},
-		client: &http.Client{Transport: &http.Transport{}}, done: make(chan struct{}),
-	}
-	cmd.Stdout, cmd.Stderr = d.log, d.log
-	if err := cmd.Start(); err != nil {
+	p, err := progkit.StartProcess(cmd, nil)
+	if err != nil {
 		return nil, err
 	}
-	go func() {
-		d.exitErr = cmd.Wait()
-		close(d.done)
-	}()
-	return d, nil
-}
-
-func (d *daemon) exited() bool {
-	select {
-	case <-d.done:
-		return true
-	default:
-		return false
-	}
+	return &daemon{Process: p, url: fmt.Sprintf("http://127.0.0.1:%d", port),
+		client: &http.Client{Transport: &http.Transport{}}}, nil
 }
 
 // waitReady polls until /healthz answers 200 and /api/plugins lists want
@@ -131,14 +67,14 @@ func (d *daemon) exited() bool {
 func (d *daemon) waitReady(ctx context.Context, want int, timeout time.Duration) (healthz time.Time, err error) {
 	deadline := time.Now().Add(timeout)
 	for {
-		if d.exited() {
-			return healthz, fmt.Errorf("daemon exited before it was ready: %v\n%s", d.exitErr, d.log)
+		if d.Exited() {
+			return healthz, fmt.Errorf("daemon exited before it was ready: %v\n%s", d.ExitErr, d.Log)
 		}
 		if err := ctx.Err(); err != nil {
 			return healthz, err
 		}
 		if time.Now().After(deadline) {
-			return healthz, fmt.Errorf("not ready after %v (healthz seen: %v, plugins %+v)\n%s", timeout, !healthz.IsZero(), d.plugins, d.log)
+			return healthz, fmt.Errorf("not ready after %v (healthz seen: %v, plugins %+v)\n%s", timeout, !healthz.IsZero(), d.plugins, d.Log)
 		}
 		if healthz.IsZero() {
 			if code, _ := d.get(ctx, "/healthz", nil); code == 200 {
@@ -223,15 +159,8 @@ func (d *daemon) stop() (time.Duration, error) {
 	d.client.CloseIdleConnections()
 	start := time.Now()
 	var errs []error
-	if !d.exited() {
-		_ = d.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-d.done:
-		case <-time.After(20 * time.Second):
-			_ = d.cmd.Process.Kill()
-			<-d.done
-			errs = append(errs, errors.New("daemon ignored SIGTERM for 20 s; killed"))
-		}
+	if err := d.Terminate(); err != nil {
+		errs = append(errs, err)
 	}
 	took := time.Since(start)
 	for _, p := range d.plugins {
@@ -240,10 +169,10 @@ func (d *daemon) stop() (time.Duration, error) {
 			errs = append(errs, fmt.Errorf("plugin %s (pid %d) outlived the daemon; killed", p.Name, p.PID))
 		}
 	}
-	if d.exitErr != nil && len(errs) == 0 {
+	if d.ExitErr != nil && len(errs) == 0 {
 		var ee *exec.ExitError
-		if !errors.As(d.exitErr, &ee) || ee.ExitCode() != 0 {
-			errs = append(errs, fmt.Errorf("daemon exited with %v\n%s", d.exitErr, d.log))
+		if !errors.As(d.ExitErr, &ee) || ee.ExitCode() != 0 {
+			errs = append(errs, fmt.Errorf("daemon exited with %v\n%s", d.ExitErr, d.Log))
 		}
 	}
 	return took, errors.Join(errs...)

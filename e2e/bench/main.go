@@ -24,10 +24,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
+
+	"github.com/castray/castray/e2e/progkit"
 )
 
 type options struct {
@@ -57,10 +57,7 @@ func run() int {
 	flag.Int64Var(&o.raySize, "ray-size", 256<<20, "size in bytes of the Ray broadcast benchmark's file (item 6)")
 	flag.IntVar(&o.rayReps, "ray-reps", 1, "rounds of the Ray broadcast and its Python baseline (item 6; the median is reported)")
 	flag.Parse()
-	o.skip = map[string]bool{}
-	for _, s := range splitComma(skip) {
-		o.skip[s] = true
-	}
+	o.skip = progkit.SkipSet(skip)
 	if o.binDir == "" {
 		o.binDir = "bin"
 	}
@@ -81,31 +78,16 @@ func run() int {
 		return 2
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	dieWithParent()
-
-	root, err := os.MkdirTemp("", "castray-bench-")
+	ctx, root, cleanup, err := progkit.Setup("bench", logf)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 2
 	}
-	defer os.RemoveAll(root)
+	defer cleanup()
 
 	rep := &report{}
-	step := func(name string, f func() error) {
-		if o.skip[name] {
-			return
-		}
-		if ctx.Err() != nil {
-			rep.fail(name, ctx.Err())
-			return
-		}
-		logf("== %s", name)
-		if err := f(); err != nil {
-			rep.fail(name, err)
-		}
-	}
+	steps := progkit.Steps{Ctx: ctx, Skip: o.skip, Logf: logf, Fail: rep.fail}
+	step := steps.Run
 	var versionRSS int64 // peak RSS of `castray version`, the RSS baseline
 	step("startup", func() error {
 		var err error
@@ -134,36 +116,7 @@ func run() int {
 	return 0
 }
 
-func splitComma(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == ',' {
-			if i > start {
-				out = append(out, s[start:i])
-			}
-			start = i + 1
-		}
-	}
-	return out
-}
-
 // logf reports progress on stderr, so stdout carries the table only.
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
-}
-
-// dieWithParent asks the kernel for SIGTERM when the parent exits: `go run`
-// does not pass its own SIGTERM on, and an orphaned bench would keep its
-// daemon running.
-func dieWithParent() {
-	ppid := os.Getppid()
-	_, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0)
-	if errno != 0 {
-		logf("prctl(PR_SET_PDEATHSIG): %v", errno)
-		return
-	}
-	if os.Getppid() != ppid { // the parent died before prctl
-		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
-	}
 }

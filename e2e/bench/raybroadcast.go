@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/castray/castray/e2e/progkit"
 	"github.com/castray/castray/e2e/raycluster"
 	"github.com/castray/castray/sdk/ray"
 )
@@ -42,29 +43,29 @@ const rayPluginBinary = "castray-transfer-ray"
 // line): the bytes should leave the source once per cluster.
 func benchRay(ctx context.Context, rep *report, o options, root string) error {
 	return runRayItem(rep, o, "ray", row{item: "6", what: "Ray broadcast onto a local 3-node cluster"},
-		func(t *clusterTB) error { return benchRayCluster(ctx, t, rep, o, root) })
+		func(t *progkit.TB) error { return benchRayCluster(ctx, t, rep, o, root) })
 }
 
 // runRayItem runs one live-Ray bench item (name in the log) once the ray
 // and local plugin binaries are built; a skip (no Ray) becomes the item's
 // row, skipped naming why.
-func runRayItem(rep *report, o options, name string, skipped row, fn func(*clusterTB) error) error {
+func runRayItem(rep *report, o options, name string, skipped row, fn func(*progkit.TB) error) error {
 	for _, p := range []string{rayPluginBinary, pluginBinary} {
 		if _, err := os.Stat(filepath.Join(o.binDir, "plugins", p)); err != nil {
 			return fmt.Errorf("%v (run `make build` first)", err)
 		}
 	}
-	err := runTB(name, fn)
-	if s, ok := err.(errSkipped); ok {
+	err := progkit.RunTB("bench", name, logf, fn)
+	if s, ok := err.(progkit.ErrSkipped); ok {
 		logf("%s: %v", name, s)
-		skipped.figure = "skipped: " + s.msg
+		skipped.figure = "skipped: " + s.Msg
 		rep.add(skipped)
 		return nil
 	}
 	return err
 }
 
-func benchRayCluster(ctx context.Context, t *clusterTB, rep *report, o options, root string) error {
+func benchRayCluster(ctx context.Context, t *progkit.TB, rep *report, o options, root string) error {
 	size := o.raySize
 	dir := filepath.Join(root, "ray")
 	src, dataDir, pdir := filepath.Join(dir, "src", "payload.bin"), filepath.Join(dir, "data"), filepath.Join(dir, "plugins")

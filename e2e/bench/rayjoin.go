@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/castray/castray/e2e/progkit"
 	"github.com/castray/castray/e2e/raycluster"
 	"github.com/castray/castray/sdk/ray"
 )
@@ -31,10 +32,10 @@ const joinSyncInterval = 5 * time.Second
 // printed next to it and subtracted for the verdict.
 func benchRayJoin(ctx context.Context, rep *report, o options, root string) error {
 	return runRayItem(rep, o, "rayjoin", row{item: "7", what: "new Ray node -> standing distribution's file present"},
-		func(t *clusterTB) error { return benchRayJoinCluster(ctx, t, rep, o, root) })
+		func(t *progkit.TB) error { return benchRayJoinCluster(ctx, t, rep, o, root) })
 }
 
-func benchRayJoinCluster(ctx context.Context, t *clusterTB, rep *report, o options, root string) error {
+func benchRayJoinCluster(ctx context.Context, t *progkit.TB, rep *report, o options, root string) error {
 	const size = 64 << 20
 	dir := filepath.Join(root, "rayjoin")
 	src, dataDir, pdir, dest := filepath.Join(dir, "src", "dist.bin"), filepath.Join(dir, "data"), filepath.Join(dir, "plugins"), filepath.Join(dir, "dest")

@@ -433,7 +433,7 @@ func addRSS(rep *report, d *daemon, versionRSS int64, when string, goal bool) er
 	if versionRSS == 0 {
 		base = func() (string, string) { return "", "" }
 	}
-	host, err := vmRSS(d.cmd.Process.Pid)
+	host, err := vmRSS(d.Cmd.Process.Pid)
 	if err != nil {
 		return err
 	}

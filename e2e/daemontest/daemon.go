@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/castray/castray/e2e/progkit"
 	"github.com/castray/castray/host/api/openapitest"
 )
 
@@ -183,20 +184,7 @@ func environ(drop, env []string) []string {
 			drop = append(drop, name+"=")
 		}
 	}
-	var out []string
-	for _, kv := range os.Environ() {
-		keep := true
-		for _, p := range drop {
-			if strings.HasPrefix(kv, p) {
-				keep = false
-				break
-			}
-		}
-		if keep {
-			out = append(out, kv)
-		}
-	}
-	return append(out, env...)
+	return append(progkit.CleanEnv(drop...), env...)
 }
 
 // PrivatePluginDir is a new temporary plugin folder holding only plugins

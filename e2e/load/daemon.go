@@ -5,80 +5,31 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/castray/castray/e2e/progkit"
 )
-
-// tailBuffer keeps the last max bytes written to it (the daemon's log).
-type tailBuffer struct {
-	mu  sync.Mutex
-	b   []byte
-	max int
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append([]byte(nil), t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
-}
 
 // daemon is the `castray serve` under load.
 type daemon struct {
-	cmd     *exec.Cmd
-	port    int
-	url     string // http://127.0.0.1:port
-	token   string
-	log     *tailBuffer
-	done    chan struct{}
-	exitErr error
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// cleanEnv drops CastRay and Ray settings of the caller's environment.
-func cleanEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "CASTRAY_") || strings.HasPrefix(kv, "RAY_ADDRESS=") {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
+	*progkit.Process
+	port  int
+	url   string // http://127.0.0.1:port
+	token string
 }
 
 // startDaemon writes a config (token, client buffer, no Ray of its own)
 // and spawns castray serve on a free loopback port.
 func startDaemon(o options, root string) (*daemon, error) {
-	port, err := freePort()
+	port, err := progkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -111,46 +62,30 @@ logging {
 	}
 	cmd := exec.Command(filepath.Join(o.binDir, "castray"), "serve", "--config", cfgPath,
 		"--data-dir", filepath.Join(root, "data"), "--plugin-dir", filepath.Join(o.binDir, "plugins"))
-	cmd.Env = cleanEnv()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	d := &daemon{cmd: cmd, port: port, url: fmt.Sprintf("http://127.0.0.1:%d", port), token: token,
-		log: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = d.log, d.log
+	cmd.Env = progkit.CleanEnv("CASTRAY_", "RAY_ADDRESS=")
+	var also io.Writer
 	if o.daemonLog != "" {
 		f, err := os.Create(o.daemonLog)
 		if err != nil {
 			return nil, err
 		}
-		w := io.MultiWriter(d.log, f)
-		cmd.Stdout, cmd.Stderr = w, w
+		also = f
 	}
-	if err := cmd.Start(); err != nil {
+	p, err := progkit.StartProcess(cmd, also)
+	if err != nil {
 		return nil, err
 	}
-	go func() {
-		d.exitErr = cmd.Wait()
-		close(d.done)
-	}()
-	return d, nil
-}
-
-func (d *daemon) exited() bool {
-	select {
-	case <-d.done:
-		return true
-	default:
-		return false
-	}
+	return &daemon{Process: p, port: port, url: fmt.Sprintf("http://127.0.0.1:%d", port), token: token}, nil
 }
 
 func (d *daemon) waitReady(ctx context.Context, c *http.Client, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		if d.exited() {
-			return fmt.Errorf("daemon exited before it answered: %v\n%s", d.exitErr, d.log)
+		if d.Exited() {
+			return fmt.Errorf("daemon exited before it answered: %v\n%s", d.ExitErr, d.Log)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no /healthz 200 after %v\n%s", timeout, d.log)
+			return fmt.Errorf("no /healthz 200 after %v\n%s", timeout, d.Log)
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -168,20 +103,7 @@ func (d *daemon) waitReady(ctx context.Context, c *http.Client, timeout time.Dur
 }
 
 // stop sends SIGTERM and waits (SIGKILL after 20 s).
-func (d *daemon) stop() error {
-	if d.exited() {
-		return nil
-	}
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-		return nil
-	case <-time.After(20 * time.Second):
-		_ = d.cmd.Process.Kill()
-		<-d.done
-		return errors.New("daemon ignored SIGTERM for 20 s; killed")
-	}
-}
+func (d *daemon) stop() error { return d.Terminate() }
 
 // procFigures are the leak figures of the daemon: from /metrics
 // (go_goroutines, castray_process_open_fds,
@@ -247,7 +169,7 @@ func (d *daemon) figures(ctx context.Context, c *http.Client) (procFigures, erro
 			return f, fmt.Errorf("/metrics has no %s", name)
 		}
 	}
-	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", d.cmd.Process.Pid)); err == nil {
+	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", d.Cmd.Process.Pid)); err == nil {
 		f.procFDs = len(ents)
 	}
 	return f, nil

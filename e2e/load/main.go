@@ -33,11 +33,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/castray/castray/e2e/progkit"
 )
 
 type options struct {
@@ -90,9 +91,8 @@ func run() int {
 		return fail(err)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := progkit.SignalContext(logf)
 	defer stop()
-	dieWithParent()
 
 	root, err := os.MkdirTemp("", "castray-load-")
 	if err != nil {
@@ -141,19 +141,6 @@ func raiseNoFile(want int) error {
 	return nil
 }
 
-// dieWithParent asks for SIGTERM when the parent (`go run`, the soak
-// script) exits, so that an orphaned run stops its daemon.
-func dieWithParent() {
-	ppid := os.Getppid()
-	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0); errno != 0 {
-		logf("prctl(PR_SET_PDEATHSIG): %v", errno)
-		return
-	}
-	if os.Getppid() != ppid {
-		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
-	}
-}
-
 func randomToken() string {
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)
@@ -176,7 +163,7 @@ func runLoad(ctx context.Context, o options, root string) (*result, error) {
 	if err := d.waitReady(ctx, plain, 30*time.Second); err != nil {
 		return nil, err
 	}
-	logf("daemon pid %d on %s (token %v, events.client_buffer %d)", d.cmd.Process.Pid, d.url, d.token != "", o.clientBuffer)
+	logf("daemon pid %d on %s (token %v, events.client_buffer %d)", d.Cmd.Process.Pid, d.url, d.token != "", o.clientBuffer)
 
 	base := make([]string, o.baseNodes)
 	g := newGenerator(d, base)
@@ -276,8 +263,8 @@ func runLoad(ctx context.Context, o options, root string) (*result, error) {
 	}
 	r.settleTime = time.Since(deadline.Add(-o.settle))
 	logf("after settle (%s): %s", r.settleTime.Round(time.Second), r.afterSettle)
-	if d.exited() {
-		return nil, fmt.Errorf("the daemon exited during the test: %v\n%s", d.exitErr, d.log)
+	if d.Exited() {
+		return nil, fmt.Errorf("the daemon exited during the test: %v\n%s", d.ExitErr, d.Log)
 	}
 	return r, nil
 }

@@ -17,16 +17,17 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/castray/castray/e2e/progkit"
 	"github.com/castray/castray/e2e/raycluster"
 )
 
 // churnPhase is phase 3: a live multi-node Ray cluster connected through the
 // daemon and churned for o.churn.
 func churnPhase(ctx context.Context, rep *report, o options, rng *mrand.Rand, dir string) error {
-	err := runTB("churn", func(t *clusterTB) error { return churn(ctx, t, rep, o, rng, dir) })
-	var s errSkipped
+	err := progkit.RunTB("soak", "churn", logf, func(t *progkit.TB) error { return churn(ctx, t, rep, o, rng, dir) })
+	var s progkit.ErrSkipped
 	if errors.As(err, &s) {
-		rep.add("3 churn", "live Ray cluster", "skipped: "+s.msg, false)
+		rep.add("3 churn", "live Ray cluster", "skipped: "+s.Msg, false)
 		return nil
 	}
 	return err
@@ -279,7 +280,7 @@ func takeSample(ctx context.Context, d *daemon) sample {
 	return s
 }
 
-func churn(ctx context.Context, t *clusterTB, rep *report, o options, rng *mrand.Rand, dir string) error {
+func churn(ctx context.Context, t *progkit.TB, rep *report, o options, rng *mrand.Rand, dir string) error {
 	const ph = "3 churn"
 	pdir, dataDir := filepath.Join(dir, "plugins"), filepath.Join(dir, "data")
 	for _, p := range []string{pdir, dataDir} {

@@ -129,7 +129,7 @@ func daemonPhase(ctx context.Context, rep *report, o options, rng *mrand.Rand, d
 		// host/transfer logs it when it finds a copy in place that the
 		// killed daemon had not recorded (the window of a kill -9 between
 		// the backend's rename and the record).
-		if strings.Contains(d.log.String(), "had its copy in place") {
+		if strings.Contains(d.Log.String(), "had its copy in place") {
 			inPlace++
 		}
 		rec, err := d.transfer(ctx, id)

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,39 +18,15 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/castray/castray/e2e/progkit"
 )
-
-// tailBuffer keeps the last max bytes written to it (a daemon's log).
-type tailBuffer struct {
-	mu  sync.Mutex
-	b   []byte
-	max int
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append([]byte(nil), t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
-}
 
 // daemon is one `castray serve` process started by the campaign.
 type daemon struct {
-	cmd     *exec.Cmd
+	*progkit.Process
 	url     string
-	log     *tailBuffer
 	client  *http.Client
-	done    chan struct{}
-	exitErr error
 	started time.Time
 }
 
@@ -64,32 +39,14 @@ type pluginStatus struct {
 	LastError string `json:"last_error"`
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // cleanEnv is the environment without CastRay or Ray settings that would
 // leak into the daemon under test.
-func cleanEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "CASTRAY_") || strings.HasPrefix(kv, "RAY_") {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
-}
+func cleanEnv() []string { return progkit.CleanEnv("CASTRAY_", "RAY_") }
 
 // startDaemon spawns castray serve on a free loopback port with the given
 // plugin dir, data dir and config file. The caller must call stop.
 func startDaemon(binDir, pluginDir, dataDir, config string) (*daemon, error) {
-	port, err := freePort()
+	port, err := progkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -100,35 +57,16 @@ func startDaemon(binDir, pluginDir, dataDir, config string) (*daemon, error) {
 	}
 	cmd := exec.Command(filepath.Join(binDir, "castray"), args...)
 	cmd.Env = cleanEnv()
-	// Should the campaign die without stopping it, the daemon gets SIGTERM
-	// and stops its plugins itself.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	d := &daemon{
-		cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port), log: &tailBuffer{max: 64 << 10},
-		client: &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Minute}, done: make(chan struct{}),
-	}
-	cmd.Stdout, cmd.Stderr = d.log, d.log
-	d.started = time.Now()
-	if err := cmd.Start(); err != nil {
+	started := time.Now()
+	p, err := progkit.StartProcess(cmd, nil)
+	if err != nil {
 		return nil, err
 	}
-	go func() {
-		d.exitErr = cmd.Wait()
-		close(d.done)
-	}()
-	return d, nil
+	return &daemon{Process: p, url: fmt.Sprintf("http://127.0.0.1:%d", port),
+		client: &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Minute}, started: started}, nil
 }
 
-func (d *daemon) pid() int { return d.cmd.Process.Pid }
-
-func (d *daemon) exited() bool {
-	select {
-	case <-d.done:
-		return true
-	default:
-		return false
-	}
-}
+func (d *daemon) pid() int { return d.Cmd.Process.Pid }
 
 // waitReady polls until /healthz answers 200 and /api/plugins lists every
 // plugin of want healthy with a pid.
@@ -136,14 +74,14 @@ func (d *daemon) waitReady(ctx context.Context, want []string, timeout time.Dura
 	deadline := time.Now().Add(timeout)
 	var last []pluginStatus
 	for {
-		if d.exited() {
-			return fmt.Errorf("daemon exited before it was ready: %v\n%s", d.exitErr, tail(d.log.String(), 4000))
+		if d.Exited() {
+			return fmt.Errorf("daemon exited before it was ready: %v\n%s", d.ExitErr, tail(d.Log.String(), 4000))
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after %v (plugins %+v)\n%s", timeout, last, tail(d.log.String(), 4000))
+			return fmt.Errorf("not ready after %v (plugins %+v)\n%s", timeout, last, tail(d.Log.String(), 4000))
 		}
 		if code, _ := d.get(ctx, "/healthz", nil); code == 200 {
 			ps, err := d.plugins(ctx)
@@ -301,15 +239,8 @@ func (d *daemon) stop() error {
 	d.client.CloseIdleConnections()
 	kids := children(d.pid())
 	var errs []error
-	if !d.exited() {
-		_ = d.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-d.done:
-		case <-time.After(20 * time.Second):
-			_ = d.cmd.Process.Kill()
-			<-d.done
-			errs = append(errs, errors.New("daemon ignored SIGTERM for 20 s; killed"))
-		}
+	if err := d.Terminate(); err != nil {
+		errs = append(errs, err)
 	}
 	if left := waitGone(kids, 10*time.Second); len(left) > 0 {
 		errs = append(errs, fmt.Errorf("plugin processes %v outlived the daemon; killed", left))
@@ -321,8 +252,8 @@ func (d *daemon) stop() error {
 // plugin processes that were its children, for the caller to watch.
 func (d *daemon) kill9() []int {
 	kids := children(d.pid())
-	_ = d.cmd.Process.Kill()
-	<-d.done
+	_ = d.Cmd.Process.Kill()
+	<-d.Done
 	d.client.CloseIdleConnections()
 	return kids
 }

@@ -38,10 +38,10 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
+
+	"github.com/castray/castray/e2e/progkit"
 )
 
 type options struct {
@@ -73,10 +73,7 @@ func run() int {
 	flag.Int64Var(&o.seed, "seed", 0, "random seed (0: from the clock; printed)")
 	flag.StringVar(&skip, "skip", "", "comma-separated phases to skip: plugins,daemon,churn")
 	flag.Parse()
-	o.skip = map[string]bool{}
-	for _, s := range splitComma(skip) {
-		o.skip[s] = true
-	}
+	o.skip = progkit.SkipSet(skip)
 	if o.binDir == "" {
 		o.binDir = "bin"
 	}
@@ -100,32 +97,20 @@ func run() int {
 	logf("seed %d", o.seed)
 	rng := rand.New(rand.NewSource(o.seed))
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	dieWithParent()
-
-	root, err := os.MkdirTemp("", "castray-soak-")
+	ctx, root, cleanup, err := progkit.Setup("soak", logf)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		return 2
 	}
-	defer os.RemoveAll(root)
+	defer cleanup()
 
 	rep := &report{}
+	steps := progkit.Steps{Ctx: ctx, Skip: o.skip, Logf: logf, Fail: rep.fail}
 	phase := func(name string, f func() error) {
-		if o.skip[name] {
-			return
-		}
-		if ctx.Err() != nil {
-			rep.fail(name, ctx.Err())
-			return
-		}
-		logf("== %s", name)
 		start := time.Now()
-		if err := f(); err != nil {
-			rep.fail(name, err)
+		if steps.Run(name, f) {
+			logf("== %s done in %v", name, time.Since(start).Round(time.Second))
 		}
-		logf("== %s done in %v", name, time.Since(start).Round(time.Second))
 	}
 	phase("plugins", func() error { return pluginPhase(ctx, rep, o, rng, filepath.Join(root, "plugins")) })
 	phase("daemon", func() error { return daemonPhase(ctx, rep, o, rng, filepath.Join(root, "daemon")) })
@@ -141,36 +126,7 @@ func run() int {
 	return 0
 }
 
-func splitComma(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == ',' {
-			if i > start {
-				out = append(out, s[start:i])
-			}
-			start = i + 1
-		}
-	}
-	return out
-}
-
 // logf reports progress on stderr, so stdout carries the table only.
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "soak %s: "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
-}
-
-// dieWithParent asks the kernel for SIGTERM when the parent exits: `go run`
-// does not pass its own SIGTERM on, and an orphaned campaign would keep its
-// daemon and Ray cluster running.
-func dieWithParent() {
-	ppid := os.Getppid()
-	_, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0)
-	if errno != 0 {
-		logf("prctl(PR_SET_PDEATHSIG): %v", errno)
-		return
-	}
-	if os.Getppid() != ppid { // the parent died before prctl
-		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
-	}
 }
