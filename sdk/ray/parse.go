@@ -376,24 +376,14 @@ var errRowNotObject = errors.New("row is not an object")
 func parseStateNodes(body []byte) ([]Node, StateListing, error) {
 	var nodes []Node
 	l, err := parseStateList("api/v0/nodes", body, func() { nodes = make([]Node, 0, rowsGuess(body)) }, func(s *jscan) error {
-		if s.ws() != '{' {
-			s.skip()
-			return fmt.Errorf("api/v0/nodes: node row: %w", errRowNotObject)
-		}
 		var (
 			n            Node
 			id, state    string
-			ip, name     string
+			ip, nodeName string
 			stateMessage *string
-			rowErr       error
 		)
-		typeErr := func(err error) {
-			if err != nil && rowErr == nil {
-				rowErr = fmt.Errorf("api/v0/nodes: node row: %w", err)
-			}
-		}
-		s.object(func(key []byte) {
-			switch field(key, nodeFields) {
+		err := readRow(s, "api/v0/nodes: node row", nodeFields, func(name string, typeErr func(error)) {
+			switch name {
 			case "node_id":
 				typeErr(s.readString(&id))
 			case "node_ip":
@@ -405,7 +395,7 @@ func parseStateNodes(body []byte) ([]Node, StateListing, error) {
 			case "state_message":
 				typeErr(s.readStringPtr(&stateMessage))
 			case "node_name":
-				typeErr(s.readString(&name))
+				typeErr(s.readString(&nodeName))
 			case "resources_total":
 				n.ResourcesTotal = s.numberMapValue()
 			case "labels":
@@ -418,15 +408,15 @@ func parseStateNodes(body []byte) ([]Node, StateListing, error) {
 				s.skip()
 			}
 		})
-		if rowErr != nil || s.err != nil {
-			return rowErr
+		if err != nil || s.err != nil {
+			return err
 		}
 		n.NodeID = cleanHexID(id)
 		if n.NodeID == "" || !validState(state) {
 			return fmt.Errorf("api/v0/nodes: node row without a node id or state (%q, %q)", clip(id), clip(state))
 		}
 		n.State = stateName(state)
-		n.Address, n.NodeName = cleanIP(ip), clip(name)
+		n.Address, n.NodeName = cleanIP(ip), clip(nodeName)
 		if stateMessage != nil {
 			n.StateReason = clip(*stateMessage)
 		}
@@ -445,10 +435,6 @@ func parseStateNodes(body []byte) ([]Node, StateListing, error) {
 func parseStateActors(body []byte) ([]Actor, StateListing, error) {
 	var actors []Actor
 	l, err := parseStateList("api/v0/actors", body, func() { actors = make([]Actor, 0, rowsGuess(body)) }, func(s *jscan) error {
-		if s.ws() != '{' {
-			s.skip()
-			return fmt.Errorf("api/v0/actors: actor row: %w", errRowNotObject)
-		}
 		type address struct {
 			ip   string
 			port uint64
@@ -459,15 +445,9 @@ func parseStateActors(body []byte) ([]Actor, StateListing, error) {
 			nodeID                          *string
 			pid                             uint64
 			addr                            *address
-			rowErr                          error
 		)
-		typeErr := func(err error) {
-			if err != nil && rowErr == nil {
-				rowErr = fmt.Errorf("api/v0/actors: actor row: %w", err)
-			}
-		}
-		s.object(func(key []byte) {
-			switch field(key, actorFields) {
+		err := readRow(s, "api/v0/actors: actor row", actorFields, func(key string, typeErr func(error)) {
+			switch key {
 			case "actor_id":
 				typeErr(s.readString(&id))
 			case "class_name":
@@ -513,8 +493,8 @@ func parseStateActors(body []byte) ([]Actor, StateListing, error) {
 				s.skip()
 			}
 		})
-		if rowErr != nil || s.err != nil {
-			return rowErr
+		if err != nil || s.err != nil {
+			return err
 		}
 		a.ActorID = cleanHexID(id)
 		if a.ActorID == "" || !actorStates[state] {
@@ -540,6 +520,26 @@ func parseStateActors(body []byte) ([]Actor, StateListing, error) {
 		return nil, l, err
 	}
 	return actors, l, nil
+}
+
+// readRow reads one row of a listing, an object, handing f the name of
+// each key's field (one of fields, else "") and typeErr, which keeps the
+// first value of the wrong type. what names the row in errors. A row that
+// is not an object, or a value of the wrong type, is an error; a scan
+// error is left in s.err.
+func readRow(s *jscan, what string, fields []string, f func(name string, typeErr func(error))) error {
+	if s.ws() != '{' {
+		s.skip()
+		return fmt.Errorf("%s: %w", what, errRowNotObject)
+	}
+	var rowErr error
+	typeErr := func(err error) {
+		if err != nil && rowErr == nil {
+			rowErr = fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	s.object(func(key []byte) { f(field(key, fields), typeErr) })
+	return rowErr
 }
 
 // The row fields read, for field().
