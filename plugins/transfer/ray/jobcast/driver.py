@@ -20,6 +20,7 @@ import hashlib
 import http.client
 import json
 import os
+import pickle
 import signal
 import sys
 import tempfile
@@ -213,9 +214,12 @@ class WriterImpl:
                 raise RuntimeError(self.error)
 
     def write(self, idx, data):
+        """data: the chunk as Ray hands it over, a read-only buffer over the
+        object store's copy (the driver puts a PickleBuffer: no copy into
+        this process), or bytes."""
         self._check()
         self._pwrite(idx, data)
-        return len(data)
+        return memoryview(data).nbytes
 
     def fetch(self, idx):
         """fetch="direct": pulls chunk idx from the plugin's server itself."""
@@ -533,44 +537,66 @@ def reader(put):
 
 
 def store(put, handoff):
-    """Writes each pulled chunk for the targets on this node and ray.puts it
-    for the writers (put)."""
+    """ray.puts each pulled chunk for the writers (put) first, then hands it
+    to local_writer() for the targets on this node: the remote writers,
+    which wait for the object store, never wait for this node's disk."""
+    local = None
+    if any(t.local is not None for t in live()):
+        local = queue.Queue()
+        lt = threading.Thread(target=local_writer, args=(local,), daemon=True)
+        lt.start()
     try:
         while True:
             item = handoff.get()
             if item is None:
                 break
             i, data = item
-            for t in live():
-                if t.local is None:
-                    continue
-                with t.local_lock:
-                    if t.outcome is not None:
-                        continue
-                    try:
-                        n = t.local.write(i, data)
-                    except Exception as e:  # noqa: BLE001 - disk full...
-                        t.local_err = reason(e)
-                        continue
-                with progress_lock:
-                    t.done += n
-                    t.low = i + 1
-                t.last = time.monotonic()
-            if not put:
+            if put:
+                a1 = time.time()
+                # A PickleBuffer goes into the object store out of band: put
+                # copies the bytes once, and a writer's ray.get maps the
+                # store's copy instead of copying it into a new bytes.
+                ref = ray.put(pickle.PickleBuffer(data))
+                ACC["put"] += time.time() - a1
                 with refs_cv:
+                    refs[i] = ref
                     refs_cv.notify_all()
-                continue
-            a1 = time.time()
-            ref = ray.put(data)
-            ACC["put"] += time.time() - a1
+            if local is not None:
+                local.put((i, data))
             del data, item
-            with refs_cv:
-                refs[i] = ref
-                refs_cv.notify_all()
         phase("put_all")
     except Exception as e:  # noqa: BLE001 - ray.put failed (object store full...)
         with refs_cv:
             read_error.append(e)
+            refs_cv.notify_all()
+    if local is not None:
+        local.put(None)
+
+
+def local_writer(local):
+    """Writes each chunk for the targets on this node (the driver's)."""
+    while True:
+        item = local.get()
+        if item is None:
+            return
+        i, data = item
+        for t in live():
+            if t.local is None:
+                continue
+            with t.local_lock:
+                if t.outcome is not None:
+                    continue
+                try:
+                    n = t.local.write(i, data)
+                except Exception as e:  # noqa: BLE001 - disk full...
+                    t.local_err = reason(e)
+                    continue
+            with progress_lock:
+                t.done += n
+                t.low = i + 1
+            t.last = time.monotonic()
+        del data, item
+        with refs_cv:
             refs_cv.notify_all()
 
 
