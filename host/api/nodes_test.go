@@ -1,8 +1,13 @@
 package api
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/castray/castray/host/registry"
 )
 
 // GET /api/nodes filters by kind, state and cluster; an unknown kind or
@@ -31,6 +36,25 @@ func TestListNodesFilters(t *testing.T) {
 		r := f.fs.do(t, "GET", "/api/nodes"+query, nil)
 		if msg := r.errorMessage(t); r.code != 400 || !strings.Contains(msg, says) {
 			t.Errorf("GET /api/nodes%s = %d %q, want 400 %q", query, r.code, msg, says)
+		}
+	}
+}
+
+// GET /api/nodes is encoded node by node as it is written; its body is
+// byte for byte what encoding the whole listing at once gives, maps, HTML
+// escaping and key order included, filtered or not.
+func TestListNodesStreamsTheWholeListing(t *testing.T) {
+	g := newGroupServer(t)
+	g.reg.SyncCluster("c2", []registry.Node{{ID: "ray:c2:<&>", Name: "a <b> & c", Labels: map[string]string{"x": "ö"}}})
+	for query, f := range map[string]registry.Filter{"": {}, "?kind=ray-node": {Kind: registry.KindRayNode}, "?cluster=nope": {ClusterID: "nope"}} {
+		nodes := g.reg.List(f)
+		want, err := json.Marshal(fiber.Map{"success": true, "nodes": nodes, "count": len(nodes)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := g.do(t, "GET", "/api/nodes"+query, "")
+		if r.code != 200 || r.raw != string(want) {
+			t.Errorf("GET /api/nodes%s = %d\n%s\nwant\n%s", query, r.code, r.raw, want)
 		}
 	}
 }

@@ -101,6 +101,7 @@ type Registry interface {
 	SyncClusterKeep(clusterID string, nodes []registry.Node, keep []registry.Kind, seen time.Time) registry.SyncStats
 	MarkClusterOffline(clusterID string)
 	List(f registry.Filter) []registry.Node
+	Get(id string) (registry.Node, bool)
 }
 
 // ActorFilter chooses which actors become virtual nodes.
@@ -226,11 +227,11 @@ type conn struct {
 // syncMemo is what a connection remembers of the last sync it applied to
 // the registry, so that the next one can skip the tables Ray answers with
 // the same bytes (a changeSource): their digests, and what the sync's
-// state and the actors' mapping need of a node table not decoded again.
-// The zero value remembers nothing: the next sync reads everything.
+// state needs of a node table not decoded again. (An actor whose node
+// table was skipped takes its node's address from the registry.) The zero
+// value remembers nothing: the next sync reads everything.
 type syncMemo struct {
 	nodes, actors          ray.Digest
-	nodeIP                 map[string]string // node id → address (actors' address when Ray gives none)
 	nNodes, alive, nActors int
 }
 
@@ -621,12 +622,18 @@ func (k *conn) sync(ctx context.Context) (err error) {
 	now := k.c.opts.Now().UTC()
 	var virtual []registry.Node
 	var keep []registry.Kind
+	nodeIP := func(nodeHex string) string { // a node table not read again: the registry's
+		n, _ := k.c.opts.Registry.Get(NodeID(id, nodeHex))
+		return n.Address
+	}
 	if nodesSame {
 		keep = append(keep, registry.KindRayNode)
-		next.nodeIP, next.nNodes, next.alive = memo.nodeIP, memo.nNodes, memo.alive
+		next.nNodes, next.alive = memo.nNodes, memo.alive
 	} else {
+		var ips map[string]string
 		virtual = make([]registry.Node, 0, len(nodes)+len(actors))
-		virtual, next.alive, next.nodeIP = nodesToVirtual(virtual, id, via, nodes, now)
+		virtual, next.alive, ips = nodesToVirtual(virtual, id, via, nodes, now)
+		nodeIP = func(nodeHex string) string { return ips[nodeHex] }
 		next.nNodes = len(nodes)
 		if h, ok := ray.AliveHead(nodes); ok {
 			k.mu.Lock()
@@ -638,10 +645,7 @@ func (k *conn) sync(ctx context.Context) (err error) {
 		keep = append(keep, registry.KindRayActor)
 		next.nActors = memo.nActors
 	} else {
-		virtual, next.nActors = actorsToVirtual(virtual, id, via, actors, next.nodeIP, k.c.opts.ActorFilter, now)
-	}
-	if next.nodes == 0 {
-		next.nodeIP = nil // only kept for a node table that can be skipped
+		virtual, next.nActors = actorsToVirtual(virtual, id, via, actors, nodeIP, k.c.opts.ActorFilter, now)
 	}
 	k.regMu.Lock()
 	if k.isClosed() {

@@ -25,7 +25,7 @@ func ActorID(cluster, actorHex string) string { return "ray:" + cluster + ":acto
 func toVirtual(cluster, via string, nodes []ray.Node, actors []ray.Actor, f ActorFilter, now time.Time) ([]registry.Node, int, int) {
 	out := make([]registry.Node, 0, len(nodes)+len(actors))
 	out, alive, nodeIP := nodesToVirtual(out, cluster, via, nodes, now)
-	out, nActors := actorsToVirtual(out, cluster, via, actors, nodeIP, f, now)
+	out, nActors := actorsToVirtual(out, cluster, via, actors, func(n string) string { return nodeIP[n] }, f, now)
 	return out, alive, nActors
 }
 
@@ -57,9 +57,9 @@ func nodesToVirtual(out []registry.Node, cluster, via string, nodes []ray.Node, 
 }
 
 // actorsToVirtual appends the virtual nodes of the alive actors f keeps to
-// out; an actor without an address gets its node's from nodeIP. It returns
-// out and the number of actors kept.
-func actorsToVirtual(out []registry.Node, cluster, via string, actors []ray.Actor, nodeIP map[string]string, f ActorFilter, now time.Time) ([]registry.Node, int) {
+// out; an actor without an address gets its node's from nodeIP (by Ray node
+// id). It returns out and the number of actors kept.
+func actorsToVirtual(out []registry.Node, cluster, via string, actors []ray.Actor, nodeIP func(string) string, f ActorFilter, now time.Time) ([]registry.Node, int) {
 	source := "ray-" + via
 	nActors := 0
 	// Actors are many, their classes few: each class is matched once.
@@ -85,7 +85,7 @@ func actorsToVirtual(out []registry.Node, cluster, via string, actors []ray.Acto
 		}
 		addr := a.Address
 		if addr == "" {
-			addr = nodeIP[a.NodeID]
+			addr = nodeIP(a.NodeID)
 		}
 		labels := map[string]string{"class_name": a.ClassName, "ray_node_id": a.NodeID}
 		if a.Namespace != "" {

@@ -80,8 +80,9 @@ func TestSyncClusterKeepAsSyncCluster(t *testing.T) {
 	}
 }
 
-// SyncClusterKeep takes the nodes' maps; the events carry copies of their
-// own, and a kept kind's nodes are seen again without an event.
+// SyncClusterKeep takes the nodes' maps, shares them with its events and
+// its listings (read-only for all), and a kept kind's nodes are seen again
+// without an event.
 func TestSyncClusterKeepMaps(t *testing.T) {
 	var ev recorder
 	r := New(nil, ev.emit)
@@ -91,9 +92,8 @@ func TestSyncClusterKeepMaps(t *testing.T) {
 	if len(evs) != 2 {
 		t.Fatalf("events %v", evs)
 	}
-	evs[0].Node.Resources["CPU"] = 7 // the receiver owns its copy
-	if n, _ := r.Get("n"); n.Resources["CPU"] != 1 {
-		t.Fatalf("an event's map is the registry's: %v", n.Resources)
+	if n, _ := r.Get("n"); n.Resources["CPU"] != 1 || !sameMap(evs[0].Node.Resources, n.Resources) || !sameMap(in[0].Resources, n.Resources) {
+		t.Fatalf("the event, the registry and the input do not share one map: %v", n.Resources)
 	}
 	seen := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	st := r.SyncClusterKeep("c", nil, []Kind{KindRayNode, KindRayActor}, seen)
@@ -108,4 +108,9 @@ func TestSyncClusterKeepMaps(t *testing.T) {
 	if st != (SyncStats{Unchanged: 1, Removed: 1}) || ev.summary() != "node_removed:a" {
 		t.Fatalf("actors gone: %v", st)
 	}
+}
+
+// sameMap reports whether a and b are one map (not two equal ones).
+func sameMap[K comparable, V any](a, b map[K]V) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
