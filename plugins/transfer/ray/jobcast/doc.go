@@ -19,8 +19,10 @@
 // when the session closes, only that one file, Range requests, chunks
 // checked against FileSpec.chunk_crc32c as they are served. With fetch
 // "object-store" (default) it ray.put()s each chunk once, up to 256 MiB
-// ahead of the slowest writer; one writer actor per target, pinned to the
-// target's node with NodeAffinitySchedulingStrategy(soft=False) and
+// ahead of the slowest writer, as a pickle.PickleBuffer (stored out of band,
+// so a writer's ray.get maps its node's object-store copy instead of copying
+// it), before it writes the head's copy; one writer actor per target, pinned
+// to the target's node with NodeAffinitySchedulingStrategy(soft=False) and
 // num_cpus=0, receives the chunk through Ray's object manager and pwrites it
 // into ".castray-<transfer id>.part" in the target's folder, a bounded window
 // of chunks ahead. With fetch "direct" every writer pulls its own chunks from
