@@ -2,8 +2,10 @@ package api
 
 import (
 	"crypto/subtle"
+	"encoding/binary"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/contrib/websocket"
@@ -112,6 +114,18 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 		m.WSClient(1)
 		defer m.WSClient(-1)
 	}
+	w := &wsWriter{nc: conn.NetConn()}
+	// Pongs and the echo of a client's close frame go through w too, so
+	// that no two writers share the socket (the library's own handlers
+	// would write behind w's back, and move its write deadline).
+	conn.SetPingHandler(func(data string) error {
+		_ = w.control(websocket.PongMessage, []byte(data), time.Second)
+		return nil
+	})
+	conn.SetCloseHandler(func(code int, _ string) error {
+		_ = w.control(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Second)
+		return nil
+	})
 
 	// The reader notices a client that closed or vanished.
 	gone := make(chan struct{})
@@ -124,38 +138,138 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 		}
 	}()
 
-	write := func(ev events.Event) bool {
-		_ = conn.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
-		b, err := ev.JSON() // encoded once for every client
-		return err == nil && conn.WriteMessage(websocket.TextMessage, b) == nil
-	}
 	snapshot := events.Event{Type: events.TypeSnapshot, TS: time.Now().UTC(), Data: map[string]any{
 		"status":  s.WSStatus(),
 		"plugins": s.d.Plugins.List(),
 	}}
-	if !write(snapshot) {
+	b, err := snapshot.JSON()
+	if err != nil || w.events(appendWSFrame(nil, websocket.TextMessage, b)) != nil {
 		return
 	}
 	for {
+		var ev events.Event
+		var ok bool
 		select {
 		case <-gone:
 			return
-		case ev, ok := <-sub.C():
+		case ev, ok = <-sub.C():
+		}
+		// Every event already waiting joins this one in a single write (a
+		// burst, or a client behind, costs one system call, not one per
+		// event); each is still its own message.
+		batch := w.take()
+		for {
 			// Dropped by the bus (its buffer stayed full while a write was
 			// blocked): close at once with 1008, without sending what the
-			// buffer still holds.
+			// buffer still holds nor this batch.
 			if sub.Dropped() {
+				w.put(batch)
 				if m := s.d.Metrics; m != nil {
 					m.WSDropped()
 				}
-				_ = conn.WriteControl(websocket.CloseMessage,
-					websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "client too slow; events dropped"),
-					time.Now().Add(wsWriteTimeout))
+				// Its socket may be full: the frame waits as long as an
+				// event would for the client to read again.
+				_ = w.control(websocket.CloseMessage,
+					websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "client too slow; events dropped"), wsWriteTimeout)
 				return
 			}
-			if !ok || !write(ev) {
-				return
+			if !ok {
+				break
 			}
+			b, err := ev.JSON() // encoded once for every client
+			if err != nil {
+				ok = false
+				break
+			}
+			batch = appendWSFrame(batch, websocket.TextMessage, b)
+			if len(batch) >= wsBatchBytes {
+				break
+			}
+			select {
+			case ev, ok = <-sub.C():
+				continue
+			default:
+			}
+			break
+		}
+		err := w.events(batch)
+		w.put(batch)
+		if err != nil || !ok {
+			return
 		}
 	}
+}
+
+// wsBatchBytes bounds what one write gathers of the events waiting for a
+// client: one more event is not taken once this much is gathered.
+const wsBatchBytes = 64 << 10
+
+// wsWriter writes the frames of one /ws connection to its socket itself,
+// so that it can send several events in one write: the WebSocket library
+// (which upgrades the connection and reads it) writes one frame per call.
+// Frames from a server are not masked and this server negotiates no
+// extension, so a frame is its header and the payload as is (RFC 6455
+// 5.2). Each write holds mu, sets its own deadline and is a single Write
+// of whole frames, so frames never interleave.
+type wsWriter struct {
+	nc  net.Conn
+	mu  sync.Mutex
+	buf []byte // kept between writes; see take and put
+}
+
+// take returns an empty buffer for a batch of frames.
+func (w *wsWriter) take() []byte {
+	b := w.buf
+	w.buf = nil
+	return b[:0]
+}
+
+// put keeps b for the next batch unless it grew large (a client seldom
+// needs more than a few events at a time; a thousand idle clients should
+// not each keep 64 KiB).
+func (w *wsWriter) put(b []byte) {
+	if cap(b) <= 8<<10 {
+		w.buf = b
+	}
+}
+
+// events writes frames of events, allowed wsWriteTimeout: a client that
+// takes nothing for that long is cut without a close frame.
+func (w *wsWriter) events(frames []byte) error { return w.write(frames, wsWriteTimeout) }
+
+// control writes one control frame (a pong, a close) within timeout (the
+// WebSocket library allows its own 1 s).
+func (w *wsWriter) control(opcode int, payload []byte, timeout time.Duration) error {
+	var b [2 + 125]byte
+	if len(payload) > 125 {
+		payload = payload[:125]
+	}
+	return w.write(appendWSFrame(b[:0], opcode, payload), timeout)
+}
+
+func (w *wsWriter) write(frames []byte, timeout time.Duration) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.nc.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	_, err := w.nc.Write(frames)
+	return err
+}
+
+// appendWSFrame appends payload to b as one final, unmasked frame of
+// opcode (websocket.TextMessage, CloseMessage, PongMessage).
+func appendWSFrame(b []byte, opcode int, payload []byte) []byte {
+	b = append(b, 0x80|byte(opcode)) // FIN
+	switch n := len(payload); {
+	case n < 126:
+		b = append(b, byte(n))
+	case n <= 0xffff:
+		b = append(b, 126)
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
+	default:
+		b = append(b, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return append(b, payload...)
 }
