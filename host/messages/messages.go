@@ -174,13 +174,23 @@ func (l *Log) Load() error {
 // index adds r's entries; the caller holds l.mu.
 func (l *Log) index(r record) {
 	for _, n := range r.Recipients {
-		l.nodes[n] = append(l.nodes[n], ref{r.Seq, DirectionReceived})
+		l.nodes[n] = insertRef(l.nodes[n], ref{r.Seq, DirectionReceived})
 		l.refs[r.Seq]++
 	}
 	if r.SenderNode != "" {
-		l.nodes[r.SenderNode] = append(l.nodes[r.SenderNode], ref{r.Seq, DirectionSent})
+		l.nodes[r.SenderNode] = insertRef(l.nodes[r.SenderNode], ref{r.Seq, DirectionSent})
 		l.refs[r.Seq]++
 	}
+}
+
+// insertRef adds e to list in seq order: concurrent Records save in any
+// order, and a node's list stays oldest first. Nearly always at the end.
+func insertRef(list []ref, e ref) []ref {
+	i := len(list)
+	for i > 0 && list[i-1].seq > e.seq {
+		i--
+	}
+	return slices.Insert(list, i, e)
 }
 
 // trim drops a node's oldest entries beyond the bound and returns the
@@ -225,13 +235,18 @@ func (l *Log) Record(msg Message, recipients []string, senderNode string) (Messa
 	if msg.Timestamp == 0 {
 		msg.Timestamp = unixSeconds(now)
 	}
+	// The record is saved without l.mu: sends wait for the disk together
+	// (their writes can share a commit), not one after the other, and
+	// readers of the index never wait for it. A seq whose save fails is
+	// not used again.
 	l.mu.Lock()
 	r := record{Seq: l.next, Message: msg, Recipients: slices.Clone(recipients), SenderNode: senderNode, RecordedAt: now.UTC()}
+	l.next++
+	l.mu.Unlock()
 	if err := l.o.Store.Put(Bucket, key(r.Seq), r); err != nil {
-		l.mu.Unlock()
 		return Message{}, fmt.Errorf("record message %s: %w", msg.ID, err)
 	}
-	l.next++
+	l.mu.Lock()
 	l.index(r)
 	var drop []uint64
 	for _, n := range recipients {
