@@ -119,7 +119,12 @@ type Service struct {
 	nodes Nodes
 	now   func() time.Time
 
-	mu     sync.Mutex // held across store writes: changes are serialised
+	// wmu serialises changes and is held across their store writes; mu
+	// guards groups only, never across a store write, so that reading the
+	// groups does not wait for the disk. A *Group in the map is not
+	// changed: a change puts a new one in its place.
+	wmu    sync.Mutex
+	mu     sync.Mutex
 	groups map[string]*Group
 }
 
@@ -215,6 +220,7 @@ func (s *Service) Load() error {
 	if err != nil {
 		return fmt.Errorf("load groups: %w", err)
 	}
+	s.wmu.Lock()
 	s.mu.Lock()
 	for _, g := range loaded {
 		if _, ok := s.groups[g.Name]; !ok {
@@ -222,13 +228,14 @@ func (s *Service) Load() error {
 		}
 	}
 	s.mu.Unlock()
+	s.wmu.Unlock()
 	if len(bad) > 0 {
 		return fmt.Errorf("load groups: %d of %d records skipped: %w", len(bad), len(bad)+len(loaded), errors.Join(bad...))
 	}
 	return nil
 }
 
-// save writes g; the caller holds s.mu.
+// save writes g; the caller holds s.wmu.
 func (s *Service) save(g *Group) error {
 	if s.st == nil {
 		return nil
@@ -280,15 +287,15 @@ func (s *Service) Create(name string, members []string, sel *selector.Selector) 
 			g.Members = append(g.Members, m)
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.groups[name]; ok {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if _, ok := s.lookup(name); ok {
 		return Group{}, fmt.Errorf("create group %s: %w", name, ErrExists)
 	}
 	if err := s.save(g); err != nil {
 		return Group{}, fmt.Errorf("create group %s: %w", name, err)
 	}
-	s.groups[name] = g
+	s.set(name, g)
 	return g.clone(), nil
 }
 
@@ -315,9 +322,30 @@ func (s *Service) Get(name string) (Group, error) {
 	return g.clone(), nil
 }
 
-// listGroup returns the list group called name; the caller holds s.mu.
-func (s *Service) listGroup(op, name string) (*Group, error) {
+// lookup returns the group called name as it is in the map (not to be
+// changed).
+func (s *Service) lookup(name string) (*Group, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	g, ok := s.groups[name]
+	return g, ok
+}
+
+// set puts g in the map under name (nil: removes it); the caller holds
+// s.wmu.
+func (s *Service) set(name string, g *Group) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g == nil {
+		delete(s.groups, name)
+		return
+	}
+	s.groups[name] = g
+}
+
+// listGroup returns the list group called name; the caller holds s.wmu.
+func (s *Service) listGroup(op, name string) (*Group, error) {
+	g, ok := s.lookup(name)
 	if !ok {
 		return nil, fmt.Errorf("%s: group %q: %w", op, name, ErrNotFound)
 	}
@@ -336,8 +364,8 @@ func (s *Service) AddMember(name, nodeID string) (Group, bool, error) {
 	if err := validMember("node_id", nodeID); err != nil {
 		return Group{}, false, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	g, err := s.listGroup(op, name)
 	if err != nil {
 		return Group{}, false, err
@@ -354,7 +382,7 @@ func (s *Service) AddMember(name, nodeID string) (Group, bool, error) {
 	if err := s.save(&next); err != nil {
 		return Group{}, false, fmt.Errorf("%s: %w", op, err)
 	}
-	s.groups[name] = &next
+	s.set(name, &next)
 	return next.clone(), true, nil
 }
 
@@ -363,8 +391,8 @@ func (s *Service) AddMember(name, nodeID string) (Group, bool, error) {
 // failure to save.
 func (s *Service) RemoveMember(name, nodeID string) (Group, error) {
 	op := fmt.Sprintf("remove %s from group %s", nodeID, name)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	g, err := s.listGroup(op, name)
 	if err != nil {
 		return Group{}, err
@@ -379,16 +407,16 @@ func (s *Service) RemoveMember(name, nodeID string) (Group, error) {
 	if err := s.save(&next); err != nil {
 		return Group{}, fmt.Errorf("%s: %w", op, err)
 	}
-	s.groups[name] = &next
+	s.set(name, &next)
 	return next.clone(), nil
 }
 
 // Delete removes the group called name and its record. Errors: ErrNotFound
 // or a failure to delete the record (the group is then kept).
 func (s *Service) Delete(name string) (Group, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g, ok := s.groups[name]
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	g, ok := s.lookup(name)
 	if !ok {
 		return Group{}, fmt.Errorf("delete group %q: %w", name, ErrNotFound)
 	}
@@ -397,7 +425,7 @@ func (s *Service) Delete(name string) (Group, error) {
 			return Group{}, fmt.Errorf("delete group %s: %w", name, err)
 		}
 	}
-	delete(s.groups, name)
+	s.set(name, nil)
 	return g.clone(), nil
 }
 
