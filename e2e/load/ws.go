@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -120,13 +121,15 @@ func field(msg []byte, key string) string {
 func (c *wsClient) read(since time.Time) {
 	defer close(c.done)
 	c.since = since
+	var msg []byte // reused: a thousand readers allocating each message kept the GC busy
 	for {
 		select {
 		case resume := <-c.pause:
 			<-resume
 		default:
 		}
-		_, msg, err := c.conn.ReadMessage()
+		var err error
+		msg, err = c.readMessage(msg[:0])
 		now := time.Now()
 		if err != nil {
 			c.err = err
@@ -139,6 +142,28 @@ func (c *wsClient) read(since time.Time) {
 		}
 		c.counts.Add(1)
 		c.lat = append(c.lat, int32(min(now.Sub(ts), time.Hour)/time.Microsecond))
+	}
+}
+
+// readMessage appends the next message to b (ReadMessage, without a new
+// buffer for each message).
+func (c *wsClient) readMessage(b []byte) ([]byte, error) {
+	_, r, err := c.conn.NextReader()
+	if err != nil {
+		return b, err
+	}
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
 	}
 }
 
