@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	hclog "github.com/hashicorp/go-hclog"
@@ -50,6 +51,9 @@ func (a *app) newRootCmd() *cobra.Command {
 	return root
 }
 
+// daemonGCPercent is the daemon's GOGC unless the environment sets one.
+const daemonGCPercent = 50
+
 func newServeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -66,6 +70,13 @@ func newServeCmd() *cobra.Command {
 			}
 			if len(cfg.Unused) > 0 {
 				log.Warn("configuration keys kept from the original CastRay have no effect here", "keys", strings.Join(cfg.Unused, ","))
+			}
+			if os.Getenv("GOGC") == "" {
+				// The daemon's heap is mostly its registry, long-lived: a
+				// collection at +50 % instead of +100 % keeps 100,000 nodes
+				// in about 100 MiB less memory for little CPU (docs/reliability.md).
+				// GOGC in the environment overrides it.
+				debug.SetGCPercent(daemonGCPercent)
 			}
 			d, err := daemon.New(cfg, log, os.Stdout)
 			if err != nil {

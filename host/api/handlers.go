@@ -80,7 +80,7 @@ func (s *Server) status(limit int) StatusReport {
 	if !s.d.Started.IsZero() {
 		rep.UptimeSeconds = time.Since(s.d.Started).Seconds()
 	}
-	count := func(n *registry.Node) {
+	s.d.Registry.Visit(func(n *registry.Node, res, avail []registry.Quantity) {
 		rep.TotalNodes++
 		if n.State != registry.StateActive {
 			return
@@ -89,20 +89,18 @@ func (s *Server) status(limit int) StatusReport {
 		if n.Kind == registry.KindRayNode {
 			rep.RayCluster.Connected = true
 			rep.RayCluster.Nodes++
-			for k, v := range n.Resources {
-				rep.RayCluster.ClusterResources[k] += v
+			for _, q := range res {
+				rep.RayCluster.ClusterResources[q.Name] += q.Value
 			}
-			for k, v := range n.Available {
-				rep.RayCluster.AvailableResources[k] += v
+			for _, q := range avail {
+				rep.RayCluster.AvailableResources[q.Name] += q.Value
 			}
 		}
-	}
-	if total, _ := s.d.Registry.Counts(); limit >= 0 && total > limit {
-		s.d.Registry.Visit(count)
+	})
+	if limit >= 0 && rep.TotalNodes > limit {
 		rep.NodeStatusesOmitted = rep.TotalNodes
 	} else {
 		for _, n := range s.d.Registry.List(registry.Filter{}) {
-			count(&n)
 			typ := "local"
 			if n.Kind != registry.KindLocal {
 				typ = "external"
@@ -135,22 +133,24 @@ func (s *Server) listNodes(c *fiber.Ctx) error {
 	if f.State != "" && !slices.Contains(selector.States, f.State) {
 		return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("state %q is not a node state (one of %v)", f.State, selector.States))
 	}
-	sendNodes(c, s.d.Registry.List(f))
+	sendNodes(c, s.d.Registry.ListLazy(f))
 	return nil
 }
 
 // sendNodes answers {"count":N,"nodes":[...],"success":true} (c.JSON's
-// answer for that fiber.Map), encoding one node at a time while the body is
-// written: a listing of 100,000 nodes never holds its 60 MB of JSON.
-func sendNodes(c *fiber.Ctx, nodes []registry.Node) {
+// answer for that fiber.Map), making and encoding one node at a time while
+// the body is written: a listing of 100,000 nodes never holds their maps
+// or its 60 MB of JSON at once.
+func sendNodes(c *fiber.Ctx, nodes *registry.Listing) {
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		fmt.Fprintf(w, `{"count":%d,"nodes":[`, len(nodes))
+		fmt.Fprintf(w, `{"count":%d,"nodes":[`, nodes.Len())
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
-		for i := range nodes {
+		for i := range nodes.Len() {
 			buf.Reset()
-			if err := enc.Encode(&nodes[i]); err != nil {
+			n := nodes.At(i)
+			if err := enc.Encode(&n); err != nil {
 				return // cannot happen (no NaN comes from JSON); a cut body tells the client
 			}
 			if i > 0 {

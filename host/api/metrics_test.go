@@ -30,7 +30,7 @@ func newMetricsServer(t *testing.T, token string) *metricsServer {
 	dir := t.TempDir()
 	reg := registry.New(nil, func(string, any) {})
 	m := metrics.New()
-	if err := m.Watch(metrics.Sources{Nodes: func() []registry.Node { return reg.List(registry.Filter{}) }}); err != nil {
+	if err := m.Watch(metrics.Sources{VisitNodes: reg.Visit}); err != nil {
 		t.Fatal(err)
 	}
 	srv := New(Deps{Registry: reg, Plugins: noPlugins{}, Discovery: noDiscovery{}, Bus: events.NewBus(), Log: hclog.NewNullLogger(),

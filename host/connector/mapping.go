@@ -8,6 +8,9 @@ import (
 	"github.com/castray/castray/sdk/ray"
 )
 
+// nodeIDLabel is the label Ray gives every node, its id in hex.
+const nodeIDLabel = "ray.io/node-id"
+
 // NodeID is the virtual node id of a Ray node.
 func NodeID(cluster, nodeHex string) string { return "ray:" + cluster + ":" + nodeHex }
 
@@ -44,11 +47,17 @@ func nodesToVirtual(out []registry.Node, cluster, via string, nodes []ray.Node, 
 		}
 		nodeIP[n.NodeID] = n.Address
 		name := n.NodeName
-		if name == "" {
-			name = n.Address
+		if name == "" || name == n.Address {
+			name = n.Address // one string for both
+		}
+		id := NodeID(cluster, n.NodeID)
+		if v, ok := n.Labels[nodeIDLabel]; ok && v == n.NodeID {
+			// Ray labels every node with its id: the label's value shares
+			// the virtual id's bytes (100,000 nodes keep 6 MB less).
+			n.Labels[nodeIDLabel] = id[len(id)-len(v):]
 		}
 		out = append(out, registry.Node{
-			ID: NodeID(cluster, n.NodeID), Kind: registry.KindRayNode, Name: name, State: state,
+			ID: id, Kind: registry.KindRayNode, Name: name, State: state,
 			Address: n.Address, Port: n.NodeManagerPort, ClusterID: cluster, Hostname: n.Hostname, IsHead: n.IsHead,
 			Resources: n.ResourcesTotal, Available: n.ResourcesAvailable, Labels: n.Labels, Source: source, LastSeen: now,
 		})

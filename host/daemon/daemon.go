@@ -188,7 +188,7 @@ func (d *Daemon) build() error {
 	})
 	if err := d.metrics.Watch(metrics.Sources{
 		Clusters:        d.connector.Clusters,
-		Nodes:           func() []registry.Node { return d.registry.List(registry.Filter{}) },
+		VisitNodes:      d.registry.Visit,
 		ActiveTransfers: d.transfers.Running,
 		Plugins:         d.plugins.List,
 	}); err != nil {

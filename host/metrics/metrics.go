@@ -123,7 +123,9 @@ func New() *Metrics {
 // Sources is the state read at every scrape. Any of them may be nil.
 type Sources struct {
 	Clusters func() []connector.Cluster
-	Nodes    func() []registry.Node
+	// VisitNodes calls f with every node (registry.Registry.Visit: no
+	// copies, f neither keeps nor changes them).
+	VisitNodes func(f func(n *registry.Node, res, avail []registry.Quantity))
 	// ActiveTransfers counts the transfers running now.
 	ActiveTransfers func() int
 	Plugins         func() []pluginmgr.Status

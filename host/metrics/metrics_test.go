@@ -145,8 +145,14 @@ func TestStateMetricsAreReadAtScrapeTime(t *testing.T) {
 	}
 	m := New()
 	err := m.Watch(Sources{
-		Clusters:        func() []connector.Cluster { mu.Lock(); defer mu.Unlock(); return clusters },
-		Nodes:           func() []registry.Node { mu.Lock(); defer mu.Unlock(); return nodes },
+		Clusters: func() []connector.Cluster { mu.Lock(); defer mu.Unlock(); return clusters },
+		VisitNodes: func(f func(*registry.Node, []registry.Quantity, []registry.Quantity)) {
+			mu.Lock()
+			defer mu.Unlock()
+			for i := range nodes {
+				f(&nodes[i], nil, nil)
+			}
+		},
 		ActiveTransfers: func() int { mu.Lock(); defer mu.Unlock(); return active },
 		Plugins:         func() []pluginmgr.Status { mu.Lock(); defer mu.Unlock(); return plugins },
 	})

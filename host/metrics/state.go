@@ -46,7 +46,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(clustersDesc, prometheus.GaugeValue, float64(n), state)
 		}
 	}
-	if c.s.Nodes != nil {
+	if c.s.VisitNodes != nil {
 		type key struct{ kind, state string }
 		counts := map[key]int{}
 		for _, k := range nodeKinds {
@@ -54,9 +54,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 				counts[key{string(k), string(s)}] = 0
 			}
 		}
-		for _, n := range c.s.Nodes() {
-			counts[key{string(n.Kind), string(n.State)}]++
-		}
+		c.s.VisitNodes(func(n *registry.Node, _, _ []registry.Quantity) { counts[key{string(n.Kind), string(n.State)}]++ })
 		for k, n := range counts {
 			ch <- prometheus.MustNewConstMetric(nodesDesc, prometheus.GaugeValue, float64(n), k.kind, k.state)
 		}

@@ -59,12 +59,11 @@ var (
 	ErrNotLocal  = errors.New("node is not a local node")
 )
 
-// Node is one virtual node. The registry hands out copies of its nodes
-// whose maps (Resources, Available, Labels) it shares with them: the
-// registry never changes a map it holds (a change replaces it), and whoever
-// receives a Node (from List, Get, an event...) must not change its maps
-// either. Sharing them is what lets a listing or an event of 100,000 nodes
-// cost no copy of 300,000 maps.
+// Node is one virtual node. List and Get hand out copies with maps of
+// their own. The node an event carries may share its maps (Resources,
+// Available, Labels) with the other receivers of that event and with the
+// caller of SyncClusterKeep that handed them over: receivers must not change
+// them.
 type Node struct {
 	ID        string             `json:"id"`
 	Kind      Kind               `json:"kind"`
@@ -93,15 +92,14 @@ func (n Node) clone() Node {
 	return n
 }
 
-// sameContent reports whether a and b are equal apart from CreatedAt and
-// LastSeen. A nil map equals an empty one.
-func sameContent(a, b *Node) bool {
+// sameContent reports whether a and e's node are equal apart from
+// CreatedAt and LastSeen. A nil map equals an empty one.
+func sameContent(a *Node, e *entry) bool {
+	b := &e.node
 	return a.ID == b.ID && a.Kind == b.Kind && a.Name == b.Name && a.State == b.State &&
 		a.Address == b.Address && a.Port == b.Port && a.InboxDir == b.InboxDir &&
 		a.ClusterID == b.ClusterID && a.Hostname == b.Hostname && a.IsHead == b.IsHead &&
-		a.Source == b.Source &&
-		maps.Equal(a.Resources, b.Resources) && maps.Equal(a.Available, b.Available) &&
-		maps.Equal(a.Labels, b.Labels)
+		a.Source == b.Source && e.p.same(a)
 }
 
 // ValidateID checks a local node id: 1 to MaxIDLen characters from
@@ -169,12 +167,26 @@ type SyncStats struct {
 // Events reports whether the sync emitted any event.
 func (s SyncStats) Events() int { return s.Added + s.Updated + s.Dead + s.Removed }
 
-// entry is the registry's own record of a node. Its maps are never modified
-// in place once stored (updates replace them), so a Node copied out of an
-// entry only needs its maps cloned to be independent.
+// entry is the registry's own record of a node: the node without its
+// maps, which are packed.
 type entry struct {
 	node Node
+	p    packed
 	gen  uint64 // SyncCluster generation that last saw it
+}
+
+// newEntry is an entry keeping n (n is not changed).
+func newEntry(n Node, gen uint64) *entry {
+	e := &entry{gen: gen}
+	e.set(n)
+	return e
+}
+
+// set makes n the entry's node.
+func (e *entry) set(n Node) {
+	e.p = pack(&n)
+	n.Resources, n.Available, n.Labels = nil, nil, nil
+	e.node = n
 }
 
 // keptStamp is one SyncClusterKeep of a kind: its generation and time.
@@ -348,7 +360,7 @@ func (r *Registry) Load() error {
 	r.mu.Lock()
 	for _, n := range loaded {
 		if _, ok := r.nodes[n.ID]; !ok {
-			r.nodes[n.ID] = &entry{node: n}
+			r.nodes[n.ID] = newEntry(n, 0)
 		}
 	}
 	r.mu.Unlock()
@@ -425,7 +437,7 @@ func (r *Registry) AddLocal(id string, port int, inboxRoot string, opts ...AddOp
 		}
 	}
 	r.mu.Lock()
-	r.nodes[id] = &entry{node: n}
+	r.nodes[id] = newEntry(n, 0)
 	r.enqueue(pendingEvent{EventNodeAdded, n})
 	r.mu.Unlock()
 	r.deliver()
@@ -446,6 +458,7 @@ func (r *Registry) lastSeen(e *entry) time.Time {
 // copyOut is the copy of e's node handed out. r.mu is held.
 func (r *Registry) copyOut(e *entry) Node {
 	n := e.node
+	e.p.unpack(&n)
 	n.LastSeen = r.lastSeen(e)
 	return n
 }
@@ -493,8 +506,8 @@ func (r *Registry) Remove(id string) (Node, error) {
 	}
 	r.mu.Lock()
 	delete(r.nodes, id)
-	out := e.node
-	r.enqueue(pendingEvent{EventNodeRemoved, removed(e.node)})
+	out := r.copyOut(e)
+	r.enqueue(pendingEvent{EventNodeRemoved, removed(out)})
 	r.mu.Unlock()
 	r.deliver()
 	return out, nil
@@ -514,7 +527,7 @@ func (r *Registry) SetState(id string, s State) (Node, error) {
 	e, ok := r.nodes[id]
 	var n Node
 	if ok {
-		n = e.node
+		n = r.copyOut(e)
 	}
 	r.mu.RUnlock()
 	if !ok {
@@ -534,7 +547,7 @@ func (r *Registry) SetState(id string, s State) (Node, error) {
 		}
 	}
 	r.mu.Lock()
-	e.node = n
+	e.set(n)
 	r.enqueue(pendingEvent{EventNodeUpdated, n})
 	r.mu.Unlock()
 	r.deliver()
@@ -554,39 +567,78 @@ func (r *Registry) Get(id string) (Node, bool) {
 
 // List returns copies of the nodes matching f, sorted by ID.
 func (r *Registry) List(f Filter) []Node {
+	l := r.ListLazy(f)
+	out := make([]Node, l.Len())
+	for i := range out {
+		out[i] = l.At(i)
+	}
+	return out
+}
+
+// Listing is List's answer for a caller that reads the nodes one at a
+// time: each node's maps are made when it is read, so a listing of 100,000
+// nodes (GET /api/nodes) never holds 300,000 maps at once.
+type Listing struct {
+	nodes []Node // without their maps
+	p     []packed
+}
+
+// Len is the number of nodes listed.
+func (l *Listing) Len() int { return len(l.nodes) }
+
+// At is the i-th node, sorted by ID, with maps of its own.
+func (l *Listing) At(i int) Node {
+	n := l.nodes[i]
+	l.p[i].unpack(&n)
+	return n
+}
+
+// ListLazy is List as a Listing.
+func (r *Registry) ListLazy(f Filter) *Listing {
+	l := &Listing{}
 	r.mu.RLock()
-	out := []Node{}
+	add := func(e *entry) {
+		if f.match(&e.node) {
+			n := e.node
+			n.LastSeen = r.lastSeen(e)
+			l.nodes = append(l.nodes, n)
+			l.p = append(l.p, e.p)
+		}
+	}
 	if f.ClusterID != "" {
 		for _, e := range r.clusters[f.ClusterID] {
-			if f.match(&e.node) {
-				out = append(out, r.copyOut(e))
-			}
+			add(e)
 		}
 	} else {
-		out = make([]Node, 0, len(r.nodes))
+		l.nodes, l.p = make([]Node, 0, len(r.nodes)), make([]packed, 0, len(r.nodes))
 		for _, e := range r.nodes {
-			if f.match(&e.node) {
-				out = append(out, r.copyOut(e))
-			}
+			add(e)
 		}
 	}
 	r.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+	sort.Sort(l)
+	return l
+}
+
+func (l *Listing) Less(i, j int) bool { return l.nodes[i].ID < l.nodes[j].ID }
+func (l *Listing) Swap(i, j int) {
+	l.nodes[i], l.nodes[j] = l.nodes[j], l.nodes[i]
+	l.p[i], l.p[j] = l.p[j], l.p[i]
 }
 
 // Counts returns the number of nodes of every kind, and how many of them
 // are active.
 // Visit calls f with every node, in no order, under the registry's read
-// lock and without copying them: f must neither keep nor modify what it is
-// given, nor call the registry. It is for summaries of many nodes (the
-// status report of 100,000 nodes every few seconds), where List's copies
-// would cost more than the summary.
-func (r *Registry) Visit(f func(*Node)) {
+// lock and without copying them: n without its maps (nil), its Resources
+// and Available as res and avail, sorted by name. f must neither keep nor
+// modify what it is given, nor call the registry. It is for summaries of
+// many nodes (the status report of 100,000 nodes every few seconds), where
+// List's copies would cost more than the summary.
+func (r *Registry) Visit(f func(n *Node, res, avail []Quantity)) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for _, e := range r.nodes {
-		f(&e.node)
+		f(&e.node, e.p.resources, e.p.available)
 	}
 }
 
@@ -647,9 +699,9 @@ func (r *Registry) SyncCluster(clusterID string, nodes []Node) SyncStats {
 // Keeping a kind touches none of its nodes: it costs the same for ten
 // nodes or ten thousand. Nodes of a kept kind in nodes are skipped.
 //
-// Unlike SyncCluster, SyncClusterKeep takes the maps of nodes (Resources,
-// Available, Labels) as they are, without copying them: the caller hands
-// them over and must not use them afterwards.
+// Unlike SyncCluster, SyncClusterKeep hands the maps of nodes (Resources,
+// Available, Labels) on to its events as they are, without copying them:
+// the caller hands them over and must not use them afterwards.
 func (r *Registry) SyncClusterKeep(clusterID string, nodes []Node, keep []Kind, seen time.Time) SyncStats {
 	return r.syncCluster(clusterID, nodes, keep, seen, true)
 }
@@ -739,10 +791,10 @@ func (r *Registry) syncCluster(clusterID string, nodes []Node, keep []Kind, seen
 			if cand.CreatedAt.IsZero() {
 				cand.CreatedAt = now
 			}
+			e = newEntry(cand, gen)
 			if !own {
-				cand = cand.clone()
+				cand = cand.clone() // the event's maps: the caller keeps its own
 			}
-			e = &entry{node: cand, gen: gen}
 			r.nodes[cand.ID] = e
 			members[cand.ID] = e
 			kinds[cand.Kind]++
@@ -752,26 +804,26 @@ func (r *Registry) syncCluster(clusterID string, nodes []Node, keep []Kind, seen
 		}
 		e.gen = gen
 		cand.CreatedAt = e.node.CreatedAt
-		if sameContent(&cand, &e.node) {
+		if sameContent(&cand, e) {
 			e.node.LastSeen = cand.LastSeen
 			st.Unchanged++
 			continue
 		}
 		becameDead := cand.State == StateDead && e.node.State != StateDead
-		if !own {
-			cand = cand.clone()
-		}
 		if cand.Kind != e.node.Kind {
 			kinds[e.node.Kind]--
 			kinds[cand.Kind]++
 		}
-		e.node = cand
+		e.set(cand)
+		if !own {
+			cand = cand.clone()
+		}
 		if becameDead {
 			st.Dead++
-			evs = append(evs, pendingEvent{EventNodeDead, e.node})
+			evs = append(evs, pendingEvent{EventNodeDead, cand})
 		} else {
 			st.Updated++
-			evs = append(evs, pendingEvent{EventNodeUpdated, e.node})
+			evs = append(evs, pendingEvent{EventNodeUpdated, cand})
 		}
 	}
 	// Whatever this sync did not see is gone. Removals are reported in id
@@ -789,8 +841,7 @@ func (r *Registry) syncCluster(clusterID string, nodes []Node, keep []Kind, seen
 	slices.Sort(gone)
 	for _, id := range gone {
 		e := members[id]
-		n := e.node
-		n.LastSeen = r.lastSeen(e)
+		n := r.copyOut(e)
 		delete(members, id)
 		delete(r.nodes, id)
 		kinds[n.Kind]--
@@ -827,11 +878,9 @@ func (r *Registry) MarkClusterOffline(clusterID string) {
 	evs := make([]pendingEvent, 0, len(ids))
 	for _, id := range ids {
 		e := members[id]
-		n := e.node
-		n.State = StateInactive // LastSeen stays: it is when it was last seen
-		n.LastSeen = r.lastSeen(e)
-		e.node = n
-		evs = append(evs, pendingEvent{EventNodeUpdated, n})
+		e.node.State = StateInactive // LastSeen stays: it is when it was last seen
+		e.node.LastSeen = r.lastSeen(e)
+		evs = append(evs, pendingEvent{EventNodeUpdated, r.copyOut(e)})
 	}
 	r.enqueue(evs...)
 	r.mu.Unlock()
