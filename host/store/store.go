@@ -392,6 +392,9 @@ func (s *Store) Put(bucket, key string, v any) error {
 // the disk for seconds). A lone write is committed at once, as before.
 // fn may run twice: when a shared transaction fails, each of its writes
 // is run again alone, so that one bad write fails only its caller.
+// (bbolt's own DB.Batch groups writes too, but holds every write, a lone
+// one included, for up to MaxBatchDelay before committing it; here only
+// the writes that arrive while a commit is under way wait, for that one.)
 func (s *Store) update(fn func(*bolt.Tx) error) error {
 	w := &write{fn: fn, done: make(chan struct{})}
 	s.wmu.Lock()
