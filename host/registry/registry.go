@@ -59,11 +59,11 @@ var (
 	ErrNotLocal  = errors.New("node is not a local node")
 )
 
-// Node is one virtual node. List and Get hand out copies with maps of
-// their own. The node an event carries may share its maps (Resources,
-// Available, Labels) with the other receivers of that event and with the
-// caller of SyncClusterKeep that handed them over: receivers must not change
-// them.
+// Node is one virtual node. List and Get hand out copies with maps
+// (Resources, Available, Labels) of their own. The node an event carries
+// shares its maps with the other receivers of that event, and with the node
+// the change returned or the caller of SyncClusterKeep handed over: none of
+// them may change those maps.
 type Node struct {
 	ID        string             `json:"id"`
 	Kind      Kind               `json:"kind"`
@@ -616,18 +616,19 @@ func (r *Registry) ListLazy(f Filter) *Listing {
 		}
 	}
 	r.mu.RUnlock()
-	sort.Sort(l)
+	sort.Sort(byID{l})
 	return l
 }
 
-func (l *Listing) Less(i, j int) bool { return l.nodes[i].ID < l.nodes[j].ID }
-func (l *Listing) Swap(i, j int) {
+// byID sorts a Listing by node id.
+type byID struct{ *Listing }
+
+func (l byID) Less(i, j int) bool { return l.nodes[i].ID < l.nodes[j].ID }
+func (l byID) Swap(i, j int) {
 	l.nodes[i], l.nodes[j] = l.nodes[j], l.nodes[i]
 	l.p[i], l.p[j] = l.p[j], l.p[i]
 }
 
-// Counts returns the number of nodes of every kind, and how many of them
-// are active.
 // Visit calls f with every node, in no order, under the registry's read
 // lock and without copying them: n without its maps (nil), its Resources
 // and Available as res and avail, sorted by name. f must neither keep nor
@@ -640,17 +641,6 @@ func (r *Registry) Visit(f func(n *Node, res, avail []Quantity)) {
 	for _, e := range r.nodes {
 		f(&e.node, e.p.resources, e.p.available)
 	}
-}
-
-func (r *Registry) Counts() (total, active int) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	for _, e := range r.nodes {
-		if e.node.State == StateActive {
-			active++
-		}
-	}
-	return len(r.nodes), active
 }
 
 // Clusters returns the ids of the external clusters that have nodes in the
