@@ -152,17 +152,23 @@ func (r *dialRun) gcsFallback(ctx context.Context, host string, dashboardPort in
 func (r *dialRun) dashboard(ctx context.Context, url string) (Source, string) {
 	start := time.Now()
 	d, err := ray.NewDashboard(url, r.token, r.d.timeout)
-	var version ray.ClusterInfo
-	if err == nil {
-		if version, err = d.Version(ctx); err != nil {
-			d.Close()
-		}
-	}
-	r.record("dashboard", url, start, err)
 	if err != nil {
+		r.record("dashboard", url, start, err)
 		return nil, ""
 	}
-	return &dashSource{d: d, version: &version}, "dashboard"
+	// What the first Info and sync read is asked for now, beside
+	// /api/version, and dropped if this is no dashboard.
+	src := &dashSource{d: d}
+	pctx, cancel := context.WithCancel(ctx)
+	src.reads, src.cancel = src.startReads(pctx, true), cancel
+	version, err := d.Version(ctx)
+	r.record("dashboard", url, start, err)
+	if err != nil {
+		src.Close()
+		return nil, ""
+	}
+	src.version = &version
+	return src, "dashboard"
 }
 
 func (r *dialRun) gcs(ctx context.Context, addr string) (Source, string) {
@@ -186,23 +192,78 @@ func partial[T any](rows []T, err error) ([]T, error) {
 
 // dashSource reads a cluster through its dashboard.
 //
-// Connecting is one request to tell a dashboard (the dial's /api/version),
-// then everything else at once: the first Info reads the cluster id, the
-// authentication mode and the summary view (head facts) side by side, and
-// starts reading the node and actor tables for the sync that follows it
-// (Connect's and a reconnect's first sync), which takes them from there
-// instead of asking again; the summary read for the head facts also gives
-// a small cluster's available resources. A connection thus costs two round
-// trips to the dashboard rather than eight one after the other.
+// Connecting is one round trip to the dashboard: beside the request that
+// tells a dashboard (the dial's /api/version), the dial asks for what the
+// first Info needs — the cluster id, the authentication mode and the
+// summary view (head facts) — and for the node and actor tables of the sync
+// that follows it (Connect's and a reconnect's first sync), which takes
+// them from there instead of asking again; the summary read for the head
+// facts also gives a small cluster's available resources. If the address
+// is no dashboard, those reads are cancelled. (Eight requests one after
+// the other before.)
 type dashSource struct {
 	d *ray.Dashboard
+	// cancel ends the reads the dial started (Close).
+	cancel context.CancelFunc
 
 	mu sync.Mutex
-	// version is what the dial's /api/version said, for the first Info.
+	// version is what the dial's /api/version said, and reads what the
+	// dial started reading, for the first Info.
 	version *ray.ClusterInfo
-	// first holds the tables the first Info started reading, taken by the
-	// first NodesIfChanged and ActorsIfChanged.
+	reads   *infoReads
+	// first holds the tables the dial started reading, taken by the first
+	// NodesIfChanged and ActorsIfChanged.
 	first *firstRead
+}
+
+// infoReads are the reads of an Info besides /api/version, under way.
+type infoReads struct {
+	summary             *future[summaryRead]
+	clusterID, authMode *future[idRead]
+}
+
+// idRead is one read of a string.
+type idRead struct {
+	v   string
+	err error
+}
+
+// startReads starts an Info's reads; with first, also the first sync's
+// tables (s.first).
+func (s *dashSource) startReads(ctx context.Context, first bool) *infoReads {
+	summary := goFuture(func() summaryRead { return readSummary(ctx, s.d) })
+	if first {
+		f := &firstRead{
+			nodes: goFuture(func() tableRead {
+				nodes, digest, _, err := s.d.NodesIfChanged(ctx, 0)
+				if nodes, err = partial(nodes, err); err != nil {
+					return tableRead{err: err}
+				}
+				if len(nodes) > summaryMaxNodes {
+					return tableRead{nodes: nodes, digest: digest}
+				}
+				if sr, err := summary.wait(ctx); err == nil && sr.err == nil {
+					return tableRead{nodes: withAvailable(nodes, sr.s.Nodes)}
+				}
+				return tableRead{nodes: s.withAvailable(ctx, nodes)}
+			}),
+			actors: goFuture(func() tableRead {
+				actors, digest, _, err := s.d.ActorsIfChanged(ctx, 0)
+				if actors, err = partial(actors, err); err != nil {
+					return tableRead{err: err}
+				}
+				return tableRead{actors: actors, digest: digest}
+			}),
+		}
+		s.mu.Lock()
+		s.first = f
+		s.mu.Unlock()
+	}
+	return &infoReads{
+		summary:   summary,
+		clusterID: goFuture(func() idRead { id, err := s.d.ClusterID(ctx); return idRead{id, err} }),
+		authMode:  goFuture(func() idRead { m, err := s.d.AuthMode(ctx); return idRead{m, err} }),
+	}
 }
 
 // firstRead is the first sync's tables, read while Info reads the rest.
@@ -246,48 +307,13 @@ func (f *future[T]) wait(ctx context.Context) (T, error) {
 
 func (s *dashSource) Info(ctx context.Context) (ray.ClusterInfo, error) {
 	s.mu.Lock()
-	version := s.version
-	s.version = nil
+	version, reads := s.version, s.reads
+	s.version, s.reads = nil, nil
 	s.mu.Unlock()
-
-	var summary *future[summaryRead]
-	if version != nil {
-		// The first Info: the sync comes next. Its tables are read now.
-		summary = goFuture(func() summaryRead { return readSummary(ctx, s.d) })
-		first := &firstRead{
-			nodes: goFuture(func() tableRead {
-				nodes, digest, _, err := s.d.NodesIfChanged(ctx, 0)
-				if nodes, err = partial(nodes, err); err != nil {
-					return tableRead{err: err}
-				}
-				if len(nodes) > summaryMaxNodes {
-					return tableRead{nodes: nodes, digest: digest}
-				}
-				if sr, err := summary.wait(ctx); err == nil && sr.err == nil {
-					return tableRead{nodes: withAvailable(nodes, sr.s.Nodes)}
-				}
-				return tableRead{nodes: s.withAvailable(ctx, nodes)}
-			}),
-			actors: goFuture(func() tableRead {
-				actors, digest, _, err := s.d.ActorsIfChanged(ctx, 0)
-				if actors, err = partial(actors, err); err != nil {
-					return tableRead{err: err}
-				}
-				return tableRead{actors: actors, digest: digest}
-			}),
-		}
-		s.mu.Lock()
-		s.first = first
-		s.mu.Unlock()
-	} else {
-		summary = goFuture(func() summaryRead { return readSummary(ctx, s.d) })
+	if reads == nil {
+		reads = s.startReads(ctx, false)
 	}
-	type idRead struct {
-		v   string
-		err error
-	}
-	clusterID := goFuture(func() idRead { id, err := s.d.ClusterID(ctx); return idRead{id, err} })
-	authMode := goFuture(func() idRead { m, err := s.d.AuthMode(ctx); return idRead{m, err} })
+	summary, clusterID, authMode := reads.summary, reads.clusterID, reads.authMode
 
 	var info ray.ClusterInfo
 	if version != nil {
@@ -445,7 +471,13 @@ func (s *dashSource) ActorsIfChanged(ctx context.Context, prev ray.Digest) ([]ra
 	return actors, digest, true, nil
 }
 
-func (s *dashSource) Close() error { s.d.Close(); return nil }
+func (s *dashSource) Close() error {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.d.Close()
+	return nil
+}
 
 // gcsSource reads a cluster through its GCS.
 type gcsSource struct{ g *ray.GCS }
