@@ -15,9 +15,9 @@
 // the same nodes and events as handing it the whole set. The actors are
 // read in full whenever the node table changed (an actor's address may be
 // its node's), and after a reconnect everything is. Connecting by a
-// dashboard URL is two round trips: the dial's /api/version, then the
-// cluster id, auth mode, summary view and the first sync's two tables side
-// by side.
+// dashboard URL is one round trip: the dial's /api/version and, beside it,
+// the cluster id, auth mode, summary view and the first sync's two tables
+// (cancelled when the address is no dashboard).
 //
 // Virtual node ids are stable across syncs: ray:<cluster>:<node id hex> for
 // nodes and ray:<cluster>:actor:<actor id hex> for actors, where <cluster>
