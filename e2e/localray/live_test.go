@@ -193,12 +193,21 @@ func TestLiveStartStop(t *testing.T) {
 		}
 	}
 	// Every chosen port is really in use by its head (the metrics ports included: Ray would
-	// otherwise put both heads' on 44227 and 44217).
+	// otherwise put both heads' on 44227 and 44217). Some listeners come up after the head
+	// answers (the Ray client server's, seen free once right after): each port gets until
+	// the guard to be taken.
 	for _, h := range heads {
 		for _, p := range ports(h) {
-			if l, err := net.Listen("tcp4", "0.0.0.0:"+strconv.Itoa(p)); err == nil {
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+				l, err := net.Listen("tcp4", "0.0.0.0:"+strconv.Itoa(p))
+				if err != nil {
+					break
+				}
 				l.Close()
-				t.Errorf("head %s: port %d is not in use", h.TempDir, p)
+				if time.Now().After(deadline) {
+					t.Errorf("head %s: port %d is not in use", h.TempDir, p)
+					break
+				}
 			}
 		}
 	}

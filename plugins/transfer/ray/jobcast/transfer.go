@@ -28,6 +28,7 @@ type transfer struct {
 
 	mu       sync.Mutex
 	results  map[string]*sdk.TargetResult
+	reported map[string]uint64 // the last BytesDone reported per target
 	stopAll  chan struct{}
 	stopOnce sync.Once
 	sessions []*session
@@ -37,7 +38,7 @@ type transfer struct {
 
 func newTransfer(ctx context.Context, b *Backend, req *sdk.SendRequest, cfg Config, chunk uint64, srv *fileServer, token string, sink sdk.TransferSink) *transfer {
 	return &transfer{ctx: ctx, b: b, req: req, cfg: cfg, chunk: chunk, srv: srv, token: token, sink: sink,
-		results: map[string]*sdk.TargetResult{}, stopAll: make(chan struct{})}
+		results: map[string]*sdk.TargetResult{}, reported: map[string]uint64{}, stopAll: make(chan struct{})}
 }
 
 func (t *transfer) cancelAll() { t.stopOnce.Do(func() { close(t.stopAll) }) }
@@ -67,12 +68,18 @@ func (t *transfer) sinkErr() error {
 }
 
 // result records and reports a target's one result; a second one is
-// ignored.
+// ignored. A target done with more bytes than its progress last said
+// (one that finished between two of the driver's progress reports) gets a
+// last progress with them first: every delivered copy shows its bytes
+// moving.
 func (t *transfer) result(r *sdk.TargetResult) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, seen := t.results[r.NodeId]; seen {
 		return
+	}
+	if r.GetState() == sdk.TargetDone && r.GetBytes() > t.reported[r.NodeId] {
+		t.reportLocked(r.NodeId, r.GetBytes())
 	}
 	t.results[r.NodeId] = r
 	if t.sinkFail == nil {
@@ -85,9 +92,17 @@ func (t *transfer) result(r *sdk.TargetResult) {
 func (t *transfer) progress(id string, done uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, seen := t.results[id]; seen || t.sinkFail != nil {
+	if _, seen := t.results[id]; !seen {
+		t.reportLocked(id, done)
+	}
+}
+
+// reportLocked reports a target's progress; t.mu is held.
+func (t *transfer) reportLocked(id string, done uint64) {
+	if t.sinkFail != nil {
 		return
 	}
+	t.reported[id] = done
 	if err := t.sink.Progress(&sdk.TargetProgress{NodeId: id, BytesDone: done, BytesTotal: t.req.GetFile().GetSize()}); err != nil {
 		t.sinkFail = err
 	}
