@@ -622,9 +622,14 @@ func (k *conn) sync(ctx context.Context) (err error) {
 	now := k.c.opts.Now().UTC()
 	var virtual []registry.Node
 	var keep []registry.Kind
+	known := map[string]string{}
 	nodeIP := func(nodeHex string) string { // a node table not read again: the registry's
-		n, _ := k.c.opts.Registry.Get(NodeID(id, nodeHex))
-		return n.Address
+		addr, ok := known[nodeHex]
+		if !ok { // once per node, not per actor
+			n, _ := k.c.opts.Registry.Get(NodeID(id, nodeHex))
+			addr, known[nodeHex] = n.Address, n.Address
+		}
+		return addr
 	}
 	if nodesSame {
 		keep = append(keep, registry.KindRayNode)

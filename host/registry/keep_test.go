@@ -92,7 +92,7 @@ func TestSyncClusterKeepMaps(t *testing.T) {
 	if len(evs) != 2 {
 		t.Fatalf("events %v", evs)
 	}
-	if !sameMap(evs[0].Node.Resources, in[0].Resources) {
+	if !oneMap(evs[0].Node.Resources, in[0].Resources) {
 		t.Fatal("the event does not carry the map handed over")
 	}
 	in[0].Resources["CPU"] = 7 // (which the caller must not do)
@@ -114,7 +114,7 @@ func TestSyncClusterKeepMaps(t *testing.T) {
 	}
 }
 
-// sameMap reports whether a and b are one map (not two equal ones).
-func sameMap[K comparable, V any](a, b map[K]V) bool {
+// oneMap reports whether a and b are one map (not two equal ones).
+func oneMap[K comparable, V any](a, b map[K]V) bool {
 	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }

@@ -5,15 +5,16 @@ import (
 	"slices"
 )
 
-// Quantity is one of a node's resources (Resources or Available) as Visit
-// shows it.
-type Quantity struct {
+// Entry is one entry of a node's map (Resources, Available, Labels) as
+// the registry keeps it.
+type Entry[V comparable] struct {
 	Name  string
-	Value float64
+	Value V
 }
 
-// label is one of a node's labels as the registry keeps it.
-type label struct{ key, value string }
+// Quantity is one of a node's resources (Resources or Available) as Visit
+// shows it.
+type Quantity = Entry[float64]
 
 // packed is how the registry keeps a node's maps: as slices sorted by key.
 // A Go map of up to eight entries takes about 250–340 bytes whatever it
@@ -22,81 +23,56 @@ type label struct{ key, value string }
 // 200 MiB or not (docs/reliability.md).
 type packed struct {
 	resources, available []Quantity
-	labels               []label
+	labels               []Entry[string]
 }
 
 func pack(n *Node) packed {
-	return packed{resources: packQuantities(n.Resources), available: packQuantities(n.Available), labels: packLabels(n.Labels)}
+	return packed{resources: packMap(n.Resources), available: packMap(n.Available), labels: packMap(n.Labels)}
 }
 
 // unpack sets n's maps from p (nil for none).
 func (p *packed) unpack(n *Node) {
-	n.Resources = unpackQuantities(p.resources)
-	n.Available = unpackQuantities(p.available)
-	n.Labels = nil
-	if len(p.labels) > 0 {
-		n.Labels = make(map[string]string, len(p.labels))
-		for _, l := range p.labels {
-			n.Labels[l.key] = l.value
-		}
-	}
+	n.Resources, n.Available, n.Labels = unpackMap(p.resources), unpackMap(p.available), unpackMap(p.labels)
 }
 
 // same reports whether n's maps hold what p holds (a nil map and an empty
 // one are the same).
 func (p *packed) same(n *Node) bool {
-	if !sameQuantities(n.Resources, p.resources) || !sameQuantities(n.Available, p.available) || len(n.Labels) != len(p.labels) {
-		return false
-	}
-	for _, l := range p.labels {
-		if v, ok := n.Labels[l.key]; !ok || v != l.value {
-			return false
-		}
-	}
-	return true
+	return sameMap(n.Resources, p.resources) && sameMap(n.Available, p.available) && sameMap(n.Labels, p.labels)
 }
 
-func packQuantities(m map[string]float64) []Quantity {
+// packMap is m's entries sorted by name; nil for none.
+func packMap[V comparable](m map[string]V) []Entry[V] {
 	if len(m) == 0 {
 		return nil
 	}
-	out := make([]Quantity, 0, len(m))
+	out := make([]Entry[V], 0, len(m))
 	for k, v := range m {
-		out = append(out, Quantity{k, v})
+		out = append(out, Entry[V]{k, v})
 	}
-	slices.SortFunc(out, func(a, b Quantity) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b Entry[V]) int { return cmp.Compare(a.Name, b.Name) })
 	return out
 }
 
-func packLabels(m map[string]string) []label {
-	if len(m) == 0 {
+// unpackMap is packMap undone.
+func unpackMap[V comparable](es []Entry[V]) map[string]V {
+	if len(es) == 0 {
 		return nil
 	}
-	out := make([]label, 0, len(m))
-	for k, v := range m {
-		out = append(out, label{k, v})
-	}
-	slices.SortFunc(out, func(a, b label) int { return cmp.Compare(a.key, b.key) })
-	return out
-}
-
-func unpackQuantities(q []Quantity) map[string]float64 {
-	if len(q) == 0 {
-		return nil
-	}
-	m := make(map[string]float64, len(q))
-	for _, x := range q {
-		m[x.Name] = x.Value
+	m := make(map[string]V, len(es))
+	for _, e := range es {
+		m[e.Name] = e.Value
 	}
 	return m
 }
 
-func sameQuantities(m map[string]float64, q []Quantity) bool {
-	if len(m) != len(q) {
+// sameMap reports whether m holds exactly es.
+func sameMap[V comparable](m map[string]V, es []Entry[V]) bool {
+	if len(m) != len(es) {
 		return false
 	}
-	for _, x := range q {
-		if v, ok := m[x.Name]; !ok || v != x.Value {
+	for _, e := range es {
+		if v, ok := m[e.Name]; !ok || v != e.Value {
 			return false
 		}
 	}
