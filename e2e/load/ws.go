@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -121,15 +120,14 @@ func field(msg []byte, key string) string {
 func (c *wsClient) read(since time.Time) {
 	defer close(c.done)
 	c.since = since
-	var msg []byte // reused: a thousand readers allocating each message kept the GC busy
+	var buf bytes.Buffer // reused: a thousand readers allocating each message kept the GC busy
 	for {
 		select {
 		case resume := <-c.pause:
 			<-resume
 		default:
 		}
-		var err error
-		msg, err = c.readMessage(msg[:0])
+		msg, err := c.readMessage(&buf)
 		now := time.Now()
 		if err != nil {
 			c.err = err
@@ -145,26 +143,16 @@ func (c *wsClient) read(since time.Time) {
 	}
 }
 
-// readMessage appends the next message to b (ReadMessage, without a new
-// buffer for each message).
-func (c *wsClient) readMessage(b []byte) ([]byte, error) {
+// readMessage reads the next message into buf (ReadMessage, without a new
+// buffer for each message); the bytes are buf's until the next call.
+func (c *wsClient) readMessage(buf *bytes.Buffer) ([]byte, error) {
 	_, r, err := c.conn.NextReader()
 	if err != nil {
-		return b, err
+		return nil, err
 	}
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-	}
+	buf.Reset()
+	_, err = buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 // closeCode is the close code the daemon sent, 0 when the connection ended
